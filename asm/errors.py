@@ -1,0 +1,119 @@
+"""Errors of the ASM client: one base, connection failures, and one class per meaningful status."""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+from datetime import UTC, datetime
+
+
+class AsmError(Exception):
+    """Anything that went wrong talking to ASM."""
+
+
+class AsmValidationError(AsmError, ValueError):
+    """A value was refused before any request was sent (e.g. a project_id unfit for a URL path)."""
+
+
+class AsmConnectionError(AsmError):
+    """The request did not get an HTTP answer: refused, reset, DNS failure or timeout."""
+
+
+class AsmStatusError(AsmError):
+    """ASM answered with a non-2xx status.
+
+    Attributes:
+        status: The HTTP status code.
+        error_code: ``errorCode`` of the body, e.g. ``ASM.01010001`` (empty when absent).
+        error_msg: ``errorMsg`` of the body, or a short excerpt of a non-JSON body.
+        request_id: The ``X-Request-Id`` response header, for support tickets.
+        retry_after: Seconds from a ``Retry-After`` header, when the server sent one.
+    """
+
+    def __init__(
+        self,
+        status: int,
+        error_code: str,
+        error_msg: str,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.error_code = error_code
+        self.error_msg = error_msg
+        self.request_id = request_id
+        self.retry_after = retry_after
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        """One line for logs and reports: status, code, message and request id."""
+        code = f" {self.error_code}" if self.error_code else ""
+        rid = f" (request id {self.request_id})" if self.request_id else ""
+        return f"HTTP {self.status}{code}: {self.error_msg}{rid}"
+
+
+class AsmBadRequestError(AsmStatusError):
+    """400: the request was invalid; permanent."""
+
+
+class AsmAuthenticationError(AsmStatusError):
+    """401: the token or signature was refused; permanent for this run."""
+
+
+class AsmForbiddenError(AsmStatusError):
+    """403: the credentials may not do this; permanent."""
+
+
+class AsmNotFoundError(AsmStatusError):
+    """404: no such mesh (or project)."""
+
+
+class AsmConflictError(AsmStatusError):
+    """409: a mesh of that name exists, or a cluster already belongs to a mesh."""
+
+
+class AsmThrottledError(AsmStatusError):
+    """429: a resource lock or gateway throttling; transient."""
+
+
+class AsmServerError(AsmStatusError):
+    """5xx: ASM failed; transient, and the mesh may have been created anyway."""
+
+
+_BY_STATUS: dict[int, type[AsmStatusError]] = {
+    400: AsmBadRequestError,
+    401: AsmAuthenticationError,
+    403: AsmForbiddenError,
+    404: AsmNotFoundError,
+    409: AsmConflictError,
+    429: AsmThrottledError,
+}
+
+
+def status_error(
+    status: int,
+    error_code: str,
+    error_msg: str,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+) -> AsmStatusError:
+    """The most specific error class for a status (5xx all map to ``AsmServerError``)."""
+    cls = _BY_STATUS.get(status) or (AsmServerError if status >= 500 else AsmStatusError)
+    return cls(status, error_code, error_msg, request_id, retry_after)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())

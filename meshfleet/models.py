@@ -1,0 +1,322 @@
+"""Domain models shared by the CLI, the workflows and the activities.
+
+Imported inside the Temporal workflow sandbox: pydantic and ``asm.models`` only, nothing heavy.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from asm.models import (
+    CreateMeshRequest,
+    InjectionConfig,
+    InstallationConfig,
+    MeshCluster,
+    MeshConfig,
+    MeshExtendParams,
+    MeshMetadata,
+    MeshSpec,
+    Selector,
+    mesh_name_problem,
+)
+
+PROJECT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
+REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
+PERCENT_RE = re.compile(r"^(\d+(?:\.\d+)?)%$")
+ROLLOUT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+
+
+def project_id_problem(value: str) -> str | None:
+    """Say why a project id is unfit (it goes into a URL path), or None."""
+    if PROJECT_ID_RE.match(value):
+        return None
+    return "must be 32 lower-case hexadecimal characters"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MeshTarget(_Model):
+    """One mesh to create: a cluster of a project in a region, with everything the POST needs."""
+
+    project_id: str
+    region: str
+    cluster_id: str = Field(min_length=1, max_length=64)
+    mesh_name: str
+    version: str = "1.18.7-r5"
+    node_ids: list[str] = Field(min_length=1)
+    namespaces: list[str] = Field(default_factory=lambda: ["default"])
+    ipv6: bool = False
+    config: dict[str, Any] | None = None
+
+    @field_validator("project_id")
+    @classmethod
+    def _project_id(cls, value: str) -> str:
+        problem = project_id_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not REGION_RE.match(value):
+            raise ValueError(f"{value!r} is not a region name like ap-southeast-3")
+        return value
+
+    @field_validator("mesh_name")
+    @classmethod
+    def _mesh_name(cls, value: str) -> str:
+        problem = mesh_name_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @model_validator(mode="after")
+    def _request_is_valid(self) -> MeshTarget:
+        # Build the API request once so every seed rule (version, config, selectors) is checked
+        # when the manifest is read, not when the POST is about to be sent.
+        self.to_request()
+        return self
+
+    @property
+    def workflow_id(self) -> str:
+        """Business id of the target's workflow: one mesh is driven by one workflow at a time."""
+        return f"mesh/{self.region}/{self.project_id}/{self.mesh_name}"
+
+    def to_request(self) -> CreateMeshRequest:
+        """The ``POST /v1/{project_id}/meshes`` body for this target."""
+        cluster = MeshCluster(
+            clusterID=self.cluster_id,
+            installation=InstallationConfig(nodes=Selector.by("UID", list(self.node_ids))),
+            injection=(
+                InjectionConfig(namespaces=Selector.by("Name", list(self.namespaces)))
+                if self.namespaces
+                else None
+            ),
+        )
+        spec = MeshSpec(
+            type="InCluster",
+            version=self.version,
+            extendParams=MeshExtendParams(clusters=[cluster]),
+            ipv6Enable=self.ipv6 or None,
+            config=MeshConfig.model_validate(self.config) if self.config else None,
+        )
+        return CreateMeshRequest(
+            apiVersion="v1", kind="Mesh", metadata=MeshMetadata(name=self.mesh_name), spec=spec
+        )
+
+
+def _count_or_percent(value: int | str, total: int, *, name: str) -> int:
+    if isinstance(value, int):
+        return value
+    match = PERCENT_RE.match(value.strip())
+    if not match:
+        raise ValueError(f"{name}: {value!r} is neither a count nor a percentage like '10%'")
+    return math.ceil(total * float(match.group(1)) / 100)
+
+
+class RetryPolicySpec(_Model):
+    """Backoff for the create POST: exponential from ``initial_s``, bounded by ``maximum_s``."""
+
+    initial_s: float = Field(default=1.0, gt=0)
+    maximum_s: float = Field(default=60.0, gt=0)
+    backoff: float = Field(default=2.0, ge=1)
+    max_attempts: int = Field(default=10, ge=1, le=1000)
+
+
+class RolloutStrategy(_Model):
+    """How a rollout walks its targets; timings default to Terraform's waiter."""
+
+    window: int = Field(default=50, ge=1, le=1000)
+    waves: list[int | str] = Field(default_factory=lambda: [1, "10%", "100%"], min_length=1)
+    max_failures: int | str = "5%"
+    first_poll_s: float = Field(default=20.0, ge=0)
+    poll_interval_s: float = Field(default=10.0, gt=0)
+    timeout_s: float = Field(default=1800.0, gt=0)
+    create_retry: RetryPolicySpec = Field(default_factory=RetryPolicySpec)
+
+    @field_validator("waves")
+    @classmethod
+    def _waves(cls, waves: list[int | str]) -> list[int | str]:
+        for i, wave in enumerate(waves):
+            if isinstance(wave, int) and wave < 1:
+                raise ValueError(f"waves[{i}]: a wave must hold at least 1 target")
+            if isinstance(wave, str):
+                match = PERCENT_RE.match(wave.strip())
+                if not match or not 0 < float(match.group(1)) <= 100:
+                    raise ValueError(f"waves[{i}]: {wave!r} is not a percentage in (0%, 100%]")
+        return waves
+
+    @field_validator("max_failures")
+    @classmethod
+    def _max_failures(cls, value: int | str) -> int | str:
+        if isinstance(value, int):
+            if value < 0:
+                raise ValueError("must be a count >= 0 or a percentage")
+            return value
+        match = PERCENT_RE.match(value.strip())
+        if not match or float(match.group(1)) > 100:
+            raise ValueError(f"{value!r} is not a count or a percentage like '5%'")
+        return value
+
+    def wave_ends(self, total: int) -> list[int]:
+        """Cumulative end index of each wave for ``total`` targets; the last always ends at total."""
+        ends: list[int] = []
+        for wave in self.waves:
+            end = min(total, _count_or_percent(wave, total, name="waves"))
+            if not ends or end > ends[-1]:
+                ends.append(end)
+        if not ends or ends[-1] < total:
+            ends.append(total)
+        return [e for e in ends if e > 0] or [total]
+
+    def failure_budget(self, total: int) -> int:
+        """How many failed targets the rollout tolerates before it halts."""
+        if isinstance(self.max_failures, int):
+            return self.max_failures
+        return math.floor(total * float(PERCENT_RE.match(self.max_failures.strip()).group(1)) / 100)  # type: ignore[union-attr]
+
+
+class RolloutSpec(_Model):
+    """A validated manifest: what the CLI turns into a rollout."""
+
+    rollout_id: str
+    strategy: RolloutStrategy = Field(default_factory=RolloutStrategy)
+    targets: list[MeshTarget] = Field(min_length=1)
+
+    @field_validator("rollout_id")
+    @classmethod
+    def _rollout_id(cls, value: str) -> str:
+        if not ROLLOUT_ID_RE.match(value):
+            raise ValueError(
+                "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', "
+                "starting with a letter or digit"
+            )
+        return value
+
+
+OutcomeKind = Literal["created", "adopted", "failed", "cancelled"]
+
+
+class TargetOutcome(_Model):
+    """What happened to one target; the child workflow's result."""
+
+    workflow_id: str
+    project_id: str
+    region: str
+    cluster_id: str
+    mesh_name: str
+    outcome: OutcomeKind
+    uid: str | None = None
+    phase: str | None = None
+    error_code: str | None = None
+    message: str | None = None
+    attempts: int = 0
+    seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        """Created or adopted, and Running."""
+        return self.outcome in ("created", "adopted")
+
+
+class TargetFailure(_Model):
+    """A failed target as the report lists it."""
+
+    project_id: str
+    region: str
+    cluster_id: str
+    mesh_name: str
+    error_code: str | None = None
+    message: str | None = None
+
+    @classmethod
+    def of(cls, outcome: TargetOutcome) -> TargetFailure:
+        """The report's view of a failed outcome."""
+        return cls(
+            project_id=outcome.project_id,
+            region=outcome.region,
+            cluster_id=outcome.cluster_id,
+            mesh_name=outcome.mesh_name,
+            error_code=outcome.error_code,
+            message=outcome.message,
+        )
+
+
+class RolloutState(StrEnum):
+    """Where a rollout stands."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    HALTED = "halted"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+
+    @property
+    def finished(self) -> bool:
+        """The rollout will start no more targets and has none in flight."""
+        return self in (RolloutState.CANCELLED, RolloutState.COMPLETED)
+
+
+class OutcomeCounts(BaseModel):
+    """Running totals by outcome."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    created: int = 0
+    adopted: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+    def add(self, outcome: OutcomeKind) -> None:
+        """Count one outcome."""
+        setattr(self, outcome, getattr(self, outcome) + 1)
+
+    @property
+    def done(self) -> int:
+        """Targets that reached an outcome."""
+        return self.created + self.adopted + self.failed + self.cancelled
+
+
+MAX_REPORTED_FAILURES = 200
+
+
+class RolloutProgress(_Model):
+    """The ``progress`` query and the final report share this shape.
+
+    ``failures`` holds at most ``MAX_REPORTED_FAILURES`` entries (the first ones); ``failed``
+    counts them all, and each target's own workflow keeps its full detail.
+    """
+
+    rollout_id: str
+    state: RolloutState
+    total: int
+    created: int
+    adopted: int
+    failed: int
+    cancelled: int
+    in_flight: int
+    pending: int
+    wave: int
+    waves: int
+    failure_budget: int
+    failures: list[TargetFailure] = Field(default_factory=list)
+    started_at: str | None = None
+    finished_at: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def succeeded(self) -> bool:
+        """Every target is Running (created or adopted)."""
+        return self.state == RolloutState.COMPLETED and self.created + self.adopted == self.total
+
+
+RolloutReport = RolloutProgress
