@@ -67,7 +67,7 @@ class Selector(_Wire):
     @classmethod
     def by(cls, key: str, values: list[str]) -> Selector:
         """A selector ``key In values``."""
-        return cls(fieldSelector=FieldSelector(key=key, operator="In", values=values))
+        return cls(field_selector=FieldSelector(key=key, operator="In", values=values))
 
 
 class InjectionConfig(_Wire):
@@ -227,9 +227,13 @@ class MeshSpec(_Wire):
         if tracing is None:
             return self
         if any(p.zipkin is not None for p in tracing.extension_providers or []) and line < (1, 15):
-            raise ValueError(f"a Zipkin provider needs mesh version 1.15 or later, not {self.version}")
+            raise ValueError(
+                f"a Zipkin provider needs mesh version 1.15 or later, not {self.version}"
+            )
         if APM_OTEL in (tracing.default_providers or []) and not _after_118(self.version):
-            raise ValueError(f"{APM_OTEL!r} needs a mesh version later than 1.18, not {self.version}")
+            raise ValueError(
+                f"{APM_OTEL!r} needs a mesh version later than 1.18, not {self.version}"
+            )
         return self
 
 

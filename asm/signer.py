@@ -1,4 +1,4 @@
-"""SDK-HMAC-SHA256 request signing (Huawei AK/SK), for the client and for verifying in the simulator."""
+"""SDK-HMAC-SHA256 request signing (Huawei AK/SK): sign for the client, verify in the simulator."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def canonical_query(query: Iterable[tuple[str, str]]) -> str:
 
 
 def signed_header_names(headers: Mapping[str, str]) -> list[str]:
-    """Lower-cased, sorted names of the headers to sign (``Authorization`` and names with ``_`` out)."""
+    """Lower-cased sorted names to sign: not ``Authorization``, not names with ``_``."""
     return sorted(
         {name.lower() for name in headers if "_" not in name and name.lower() != "authorization"}
     )

@@ -93,7 +93,7 @@ class MeshTarget(_Model):
     def to_request(self) -> CreateMeshRequest:
         """The ``POST /v1/{project_id}/meshes`` body for this target."""
         cluster = MeshCluster(
-            clusterID=self.cluster_id,
+            cluster_id=self.cluster_id,
             installation=InstallationConfig(nodes=Selector.by("UID", list(self.node_ids))),
             injection=(
                 InjectionConfig(namespaces=Selector.by("Name", list(self.namespaces)))
@@ -104,12 +104,12 @@ class MeshTarget(_Model):
         spec = MeshSpec(
             type="InCluster",
             version=self.version,
-            extendParams=MeshExtendParams(clusters=[cluster]),
-            ipv6Enable=self.ipv6 or None,
+            extend_params=MeshExtendParams(clusters=[cluster]),
+            ipv6_enable=self.ipv6 or None,
             config=MeshConfig.model_validate(self.config) if self.config else None,
         )
         return CreateMeshRequest(
-            apiVersion="v1", kind="Mesh", metadata=MeshMetadata(name=self.mesh_name), spec=spec
+            api_version="v1", kind="Mesh", metadata=MeshMetadata(name=self.mesh_name), spec=spec
         )
 
 
@@ -131,11 +131,15 @@ class RetryPolicySpec(_Model):
     max_attempts: int = Field(default=10, ge=1, le=1000)
 
 
+def _default_waves() -> list[int | str]:
+    return [1, "10%", "100%"]
+
+
 class RolloutStrategy(_Model):
     """How a rollout walks its targets; timings default to Terraform's waiter."""
 
     window: int = Field(default=50, ge=1, le=1000)
-    waves: list[int | str] = Field(default_factory=lambda: [1, "10%", "100%"], min_length=1)
+    waves: list[int | str] = Field(default_factory=_default_waves, min_length=1)
     max_failures: int | str = "5%"
     first_poll_s: float = Field(default=20.0, ge=0)
     poll_interval_s: float = Field(default=10.0, gt=0)
@@ -167,7 +171,7 @@ class RolloutStrategy(_Model):
         return value
 
     def wave_ends(self, total: int) -> list[int]:
-        """Cumulative end index of each wave for ``total`` targets; the last always ends at total."""
+        """Cumulative end index of each wave for ``total`` targets; the last ends at ``total``."""
         ends: list[int] = []
         for wave in self.waves:
             end = min(total, _count_or_percent(wave, total, name="waves"))

@@ -1,0 +1,243 @@
+"""``create_mesh`` and ``wait_for_mesh``: the two ASM side effects of one target."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+import structlog
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import application_error, failure_details
+from asm.errors import (
+    AsmConflictError,
+    AsmConnectionError,
+    AsmError,
+    AsmNotFoundError,
+    AsmServerError,
+    AsmThrottledError,
+)
+from asm.models import CreateMeshRequest, Mesh, MeshPhase
+from meshfleet import errors
+from meshfleet.contracts import (
+    CREATE_MESH,
+    WAIT_FOR_MESH,
+    CreateMeshActivityInput,
+    CreateMeshResult,
+    WaitForMeshInput,
+    WaitForMeshResult,
+    WaitProgress,
+)
+
+log = structlog.get_logger(__name__)
+
+# Heartbeat at least this often while waiting between polls, well inside the heartbeat timeout.
+HEARTBEAT_EVERY_S = 5.0
+
+
+class MeshApi(Protocol):
+    """The part of ``asm.client.AsmClient`` the activities use."""
+
+    async def create_mesh(
+        self, project_id: str, region: str, request: CreateMeshRequest
+    ) -> Mesh: ...
+
+    async def mesh(self, project_id: str, region: str, mesh_id: str) -> Mesh: ...
+
+    async def find_mesh(self, project_id: str, region: str, name: str) -> Mesh | None: ...
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class MeshActivities:
+    """Activities bound to one ASM client (one aiohttp session per worker process)."""
+
+    def __init__(self, api: MeshApi) -> None:
+        self._api = api
+
+    @activity.defn(name=CREATE_MESH)
+    async def create_mesh(self, inp: CreateMeshActivityInput) -> CreateMeshResult:
+        """POST the mesh; on 409 adopt the existing mesh of that name instead of failing.
+
+        Raises:
+            ApplicationError: non-retryable for 400/401/403 and for a 409 that is not our mesh
+                (a cluster conflict, or the name taken on other clusters); retryable otherwise.
+        """
+        target = inp.target
+        attempt = activity.info().attempt
+        bound = log.bind(
+            project_id=target.project_id,
+            region=target.region,
+            cluster_id=target.cluster_id,
+            mesh_name=target.mesh_name,
+            attempt=attempt,
+        )
+        try:
+            mesh = await self._api.create_mesh(
+                target.project_id, target.region, target.to_request()
+            )
+        except AsmConflictError as conflict:
+            return await self._adopt(inp, conflict, attempt, bound)
+        except AsmError as exc:
+            bound.warning("create_mesh failed", error=str(exc))
+            raise application_error(exc, attempt=attempt, action="create mesh") from exc
+        if not mesh.uid:
+            raise ApplicationError(
+                "create mesh: ASM answered 201 without metadata.uid",
+                failure_details(attempt=attempt),
+                type=errors.TRANSIENT,
+            )
+        bound.info("mesh creation accepted", uid=mesh.uid, phase=mesh.phase)
+        return CreateMeshResult(uid=mesh.uid, phase=mesh.phase, adopted=False, attempts=attempt)
+
+    async def _adopt(
+        self,
+        inp: CreateMeshActivityInput,
+        conflict: AsmConflictError,
+        attempt: int,
+        bound: structlog.typing.FilteringBoundLogger,
+    ) -> CreateMeshResult:
+        target = inp.target
+        try:
+            existing = await self._api.find_mesh(target.project_id, target.region, target.mesh_name)
+        except AsmError as exc:
+            raise application_error(exc, attempt=attempt, action="find existing mesh") from exc
+        details = failure_details(
+            attempt=attempt,
+            error_code=conflict.error_code,
+            request_id=conflict.request_id,
+            status=409,
+        )
+        if existing is None or not existing.uid:
+            raise ApplicationError(
+                f"409 {conflict.error_code}: no mesh named {target.mesh_name} exists in project "
+                f"{target.project_id}, so cluster {target.cluster_id} already belongs to another "
+                f"mesh ({conflict.error_msg}; request id {conflict.request_id})",
+                details,
+                type=errors.CLUSTER_CONFLICT,
+                non_retryable=True,
+            )
+        if existing.cluster_ids and target.cluster_id not in existing.cluster_ids:
+            raise ApplicationError(
+                f"409: mesh {target.mesh_name} already exists in project {target.project_id} on "
+                f"cluster(s) {', '.join(existing.cluster_ids)}, not on {target.cluster_id}",
+                details,
+                type=errors.NAME_CONFLICT,
+                non_retryable=True,
+            )
+        # A 500 may have hidden our own successful POST (asm-api.md): a mesh created after this
+        # target's workflow started is ours, so it counts as created, not adopted.
+        created_at = _parse_time(existing.metadata.creation_timestamp)
+        started_at = _parse_time(inp.started_at)
+        ours = (
+            attempt > 1
+            and created_at is not None
+            and started_at is not None
+            and created_at >= started_at.replace(microsecond=0)
+        )
+        bound.info(
+            "mesh exists; adopting" if not ours else "mesh created by an earlier attempt",
+            uid=existing.uid,
+            phase=existing.phase,
+        )
+        return CreateMeshResult(
+            uid=existing.uid, phase=existing.phase, adopted=not ours, attempts=attempt
+        )
+
+    @activity.defn(name=WAIT_FOR_MESH)
+    async def wait_for_mesh(self, inp: WaitForMeshInput) -> WaitForMeshResult:
+        """Poll the mesh until ``Running``, a ``*Failed`` phase, 404 or the deadline.
+
+        Heartbeats carry the last phase and poll count, so a retry after a worker crash resumes
+        without waiting for the first poll again. Transient errors do not end the poll.
+
+        Raises:
+            ApplicationError: non-retryable ``MeshFailed``, ``MeshVanished`` or ``MeshTimeout``.
+        """
+        info = activity.info()
+        resumed = WaitProgress()
+        if info.heartbeat_details:
+            resumed = WaitProgress.model_validate(info.heartbeat_details[0])
+        deadline = _parse_time(inp.deadline) or datetime.now(UTC)
+        bound = log.bind(
+            project_id=inp.project_id,
+            region=inp.region,
+            mesh_name=inp.mesh_name,
+            uid=inp.uid,
+            attempt=info.attempt,
+        )
+        progress = resumed
+        if progress.polls == 0:
+            await self._sleep_until(min(deadline, _after(inp.first_poll_s)), progress)
+        while True:
+            phase = await self._poll(inp, info.attempt, progress)
+            progress = WaitProgress(phase=phase or progress.phase, polls=progress.polls + 1)
+            activity.heartbeat(progress.model_dump())
+            if phase == MeshPhase.RUNNING:
+                bound.info("mesh running", polls=progress.polls)
+                return WaitForMeshResult(phase=phase, polls=progress.polls)
+            if phase is not None and phase.endswith("Failed"):
+                raise ApplicationError(
+                    f"mesh {inp.mesh_name} ended in phase {phase}",
+                    failure_details(attempt=info.attempt, error_code=phase, phase=phase),
+                    type=errors.MESH_FAILED,
+                    non_retryable=True,
+                )
+            now = datetime.now(UTC)
+            if now >= deadline:
+                raise ApplicationError(
+                    f"mesh {inp.mesh_name} not Running by its deadline {inp.deadline} "
+                    f"(last phase {progress.phase})",
+                    failure_details(
+                        attempt=info.attempt, error_code="Timeout", phase=progress.phase
+                    ),
+                    type=errors.MESH_TIMEOUT,
+                    non_retryable=True,
+                )
+            await self._sleep_until(min(deadline, _after(inp.poll_interval_s)), progress)
+
+    async def _poll(
+        self, inp: WaitForMeshInput, attempt: int, progress: WaitProgress
+    ) -> str | None:
+        try:
+            mesh = await self._api.mesh(inp.project_id, inp.region, inp.uid)
+        except AsmNotFoundError as exc:
+            raise ApplicationError(
+                f"mesh {inp.mesh_name} ({inp.uid}) vanished: {exc.describe()}",
+                failure_details(
+                    attempt=attempt,
+                    error_code=exc.error_code,
+                    request_id=exc.request_id,
+                    phase=progress.phase,
+                    status=404,
+                ),
+                type=errors.MESH_VANISHED,
+                non_retryable=True,
+            ) from exc
+        except (AsmConnectionError, AsmThrottledError, AsmServerError) as exc:
+            # A flaky show must not end a wait that may last 30 minutes: log and poll again.
+            log.warning("poll failed; will poll again", mesh_name=inp.mesh_name, error=str(exc))
+            return None
+        except AsmError as exc:
+            raise application_error(exc, attempt=attempt, action="show mesh") from exc
+        return mesh.phase
+
+    @staticmethod
+    async def _sleep_until(when: datetime, progress: WaitProgress) -> None:
+        while (left := (when - datetime.now(UTC)).total_seconds()) > 0:
+            await asyncio.sleep(min(left, HEARTBEAT_EVERY_S))
+            activity.heartbeat(progress.model_dump())
+
+
+def _after(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)

@@ -1,0 +1,37 @@
+"""``load_target_page``: read one stored page of a large rollout's targets back from Temporal."""
+
+from __future__ import annotations
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.exceptions import ApplicationError
+
+from meshfleet import errors
+from meshfleet.contracts import LOAD_TARGET_PAGE, LoadPageInput, TargetPage, page_workflow_id
+
+
+class TargetPageActivities:
+    """Activities that need the worker's Temporal client."""
+
+    def __init__(self, client: Client) -> None:
+        self._client = client
+
+    @activity.defn(name=LOAD_TARGET_PAGE)
+    async def load_target_page(self, inp: LoadPageInput) -> TargetPage:
+        """The page's targets, from the result of its page workflow.
+
+        Raises:
+            ApplicationError: non-retryable when the page belongs to another rollout.
+        """
+        handle = self._client.get_workflow_handle(
+            page_workflow_id(inp.rollout_id, inp.page), result_type=TargetPage
+        )
+        page: TargetPage = await handle.result()
+        if page.rollout_id != inp.rollout_id or page.page != inp.page:
+            raise ApplicationError(
+                f"stored page {inp.page} of rollout {inp.rollout_id} holds page {page.page} of "
+                f"{page.rollout_id}",
+                type=errors.INVALID_TARGET,
+                non_retryable=True,
+            )
+        return page

@@ -1,0 +1,166 @@
+"""Inputs, results and names shared by workflows, activities and starters.
+
+Workflows call activities by these names so that ``workflows/`` never imports the HTTP stack.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from meshfleet.models import (
+    MeshTarget,
+    OutcomeCounts,
+    RetryPolicySpec,
+    RolloutState,
+    RolloutStrategy,
+    TargetFailure,
+)
+
+CREATE_MESH = "create_mesh"
+WAIT_FOR_MESH = "wait_for_mesh"
+LOAD_TARGET_PAGE = "load_target_page"
+
+ROLLOUT_WORKFLOW = "MeshRolloutWorkflow"
+CREATE_MESH_WORKFLOW = "CreateMeshWorkflow"
+TARGET_PAGE_WORKFLOW = "RolloutTargetPageWorkflow"
+
+TARGET_FINISHED_SIGNAL = "target_finished"
+
+# Above this many targets the workflow input would pass Temporal's 256 KB payload warning, so
+# targets travel in pages stored as their own small workflows (see ``TargetPage``).
+INLINE_TARGETS_MAX = 400
+PAGE_SIZE = 400
+
+
+def rollout_workflow_id(rollout_id: str) -> str:
+    """Workflow id of a rollout: starting the same rollout id twice finds the running one."""
+    return f"rollout/{rollout_id}"
+
+
+def page_workflow_id(rollout_id: str, page: int) -> str:
+    """Workflow id of one stored page of a rollout's targets."""
+    return f"rollout/{rollout_id}/targets/{page}"
+
+
+class _Contract(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MeshTiming(_Contract):
+    """Per-target timings, all from the rollout strategy so tests and demos can shrink them."""
+
+    first_poll_s: float = 20.0
+    poll_interval_s: float = 10.0
+    timeout_s: float = 1800.0
+    create_retry: RetryPolicySpec = Field(default_factory=RetryPolicySpec)
+
+    @classmethod
+    def of(cls, strategy: RolloutStrategy) -> MeshTiming:
+        """The timings a rollout strategy gives each of its targets."""
+        return cls(
+            first_poll_s=strategy.first_poll_s,
+            poll_interval_s=strategy.poll_interval_s,
+            timeout_s=strategy.timeout_s,
+            create_retry=strategy.create_retry,
+        )
+
+
+class CreateMeshInput(_Contract):
+    """Input of ``CreateMeshWorkflow``: one target and how to drive it."""
+
+    rollout_id: str
+    target: MeshTarget
+    timing: MeshTiming = Field(default_factory=MeshTiming)
+    search_attributes: bool = True
+
+
+class CreateMeshActivityInput(_Contract):
+    """Input of the ``create_mesh`` activity."""
+
+    target: MeshTarget
+    started_at: str = Field(description="When the target's workflow started (ISO 8601, UTC).")
+
+
+class CreateMeshResult(_Contract):
+    """Result of ``create_mesh``: the mesh uid and whether it was created or adopted."""
+
+    uid: str
+    phase: str | None
+    adopted: bool
+    attempts: int
+
+
+class WaitForMeshInput(_Contract):
+    """Input of ``wait_for_mesh``."""
+
+    project_id: str
+    region: str
+    mesh_name: str
+    uid: str
+    first_poll_s: float
+    poll_interval_s: float
+    deadline: str = Field(description="Absolute deadline (ISO 8601, UTC): retries never extend it.")
+
+
+class WaitProgress(_Contract):
+    """Heartbeat details of ``wait_for_mesh``: a retried poll resumes from here."""
+
+    phase: str | None = None
+    polls: int = 0
+
+
+class WaitForMeshResult(_Contract):
+    """The mesh reached ``Running``."""
+
+    phase: str
+    polls: int
+
+
+class LoadPageInput(_Contract):
+    """Input of ``load_target_page``."""
+
+    rollout_id: str
+    page: int
+
+
+class TargetPage(_Contract):
+    """One page of a rollout's targets, stored as the input and result of a tiny workflow."""
+
+    rollout_id: str
+    page: int
+    targets: list[MeshTarget]
+
+
+class RolloutCarry(BaseModel):
+    """State a rollout hands to its next run on continue-as-new."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    next_index: int = 0
+    wave: int = 0
+    state: RolloutState = RolloutState.RUNNING
+    counts: OutcomeCounts = Field(default_factory=OutcomeCounts)
+    failures: list[TargetFailure] = Field(default_factory=list)
+    in_flight: dict[str, int] = Field(default_factory=dict)
+    allowed_failures: int = 0
+    started_at: str | None = None
+    runs: int = 1
+
+
+class RolloutInput(_Contract):
+    """Input of ``MeshRolloutWorkflow``.
+
+    Small fleets carry their targets inline; larger ones carry only ``total`` and the workflow
+    loads ``PAGE_SIZE`` targets at a time with ``load_target_page``.
+    """
+
+    rollout_id: str
+    strategy: RolloutStrategy = Field(default_factory=RolloutStrategy)
+    total: int = Field(ge=1)
+    targets: list[MeshTarget] | None = None
+    page_size: int = PAGE_SIZE
+    search_attributes: bool = True
+    max_starts_per_run: int | None = Field(
+        default=None, ge=1, description="Continue as new after this many starts (tests)."
+    )
+    carry: RolloutCarry | None = None

@@ -1,0 +1,28 @@
+"""Error types that cross the activity boundary, by name, so workflows can tell them apart."""
+
+from __future__ import annotations
+
+BAD_REQUEST = "AsmBadRequest"
+AUTHENTICATION = "AsmAuthenticationFailed"
+FORBIDDEN = "AsmForbidden"
+CLUSTER_CONFLICT = "MeshClusterConflict"
+NAME_CONFLICT = "MeshNameConflict"
+MESH_FAILED = "MeshFailed"
+MESH_VANISHED = "MeshVanished"
+MESH_TIMEOUT = "MeshTimeout"
+INVALID_TARGET = "InvalidTarget"
+
+# Retrying these cannot help: the request, the credentials or the mesh itself must change first.
+NON_RETRYABLE_TYPES = (
+    BAD_REQUEST,
+    AUTHENTICATION,
+    FORBIDDEN,
+    CLUSTER_CONFLICT,
+    NAME_CONFLICT,
+    MESH_FAILED,
+    MESH_VANISHED,
+    MESH_TIMEOUT,
+    INVALID_TARGET,
+)
+
+TRANSIENT = "AsmTransient"

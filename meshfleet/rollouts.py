@@ -1,0 +1,252 @@
+"""Start, attach to, watch and steer rollouts through a Temporal client (CLI, tests, bench)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+from urllib.parse import quote
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from meshfleet import search_attributes as sa
+from meshfleet.contracts import (
+    INLINE_TARGETS_MAX,
+    PAGE_SIZE,
+    ROLLOUT_WORKFLOW,
+    TARGET_PAGE_WORKFLOW,
+    RolloutInput,
+    TargetPage,
+    page_workflow_id,
+    rollout_workflow_id,
+)
+from meshfleet.models import RolloutProgress, RolloutSpec
+
+RolloutHandle = WorkflowHandle[Any, RolloutProgress]
+
+
+@dataclass(frozen=True)
+class StartedRollout:
+    """What ``start_rollout`` did: started a new rollout, or found the one with that id."""
+
+    rollout_id: str
+    workflow_id: str
+    started: bool
+    search_attributes: bool
+
+
+def ui_url(base: str, namespace: str, workflow_id: str) -> str:
+    """The Temporal Web UI page of a workflow."""
+    return (
+        f"{base.rstrip('/')}/namespaces/{quote(namespace, safe='')}/workflows/"
+        f"{quote(workflow_id, safe='')}"
+    )
+
+
+async def registered_search_attributes(client: Client) -> set[str]:
+    """Names of our custom search attributes that the namespace knows."""
+    resp = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=client.namespace)
+    )
+    return {key.name for key in sa.ALL} & set(resp.custom_attributes)
+
+
+async def register_search_attributes(client: Client) -> list[str]:
+    """Create the missing custom search attributes; return the names that were added."""
+    missing = [key for key in sa.ALL if key.name not in await registered_search_attributes(client)]
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=client.namespace,
+                search_attributes={
+                    key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in missing
+                },
+            )
+        )
+    return [key.name for key in missing]
+
+
+async def _store_pages(client: Client, spec: RolloutSpec, task_queue: str) -> None:
+    starts = []
+    for page_no, first in enumerate(range(0, len(spec.targets), PAGE_SIZE)):
+        page = TargetPage(
+            rollout_id=spec.rollout_id,
+            page=page_no,
+            targets=spec.targets[first : first + PAGE_SIZE],
+        )
+        starts.append(
+            client.start_workflow(
+                TARGET_PAGE_WORKFLOW,
+                page,
+                id=page_workflow_id(spec.rollout_id, page_no),
+                task_queue=task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                static_summary=f"targets {first}+{len(page.targets)} of {spec.rollout_id}",
+            )
+        )
+    await asyncio.gather(*starts)
+
+
+async def start_rollout(
+    client: Client,
+    spec: RolloutSpec,
+    *,
+    task_queue: str,
+    use_search_attributes: bool | None = None,
+    max_starts_per_run: int | None = None,
+) -> StartedRollout:
+    """Start the rollout, or attach to the one already started with the same rollout id.
+
+    A rollout id that already ran to completion is not started again: the caller gets that
+    rollout's handle and report (use a new rollout id to roll out again). Only a failed,
+    cancelled or terminated rollout may be started anew under the same id.
+
+    Args:
+        client: A client using the pydantic data converter.
+        spec: The validated manifest.
+        task_queue: Where the meshfleet workers poll.
+        use_search_attributes: Tag workflows with our search attributes; by default, when the
+            namespace has them registered.
+        max_starts_per_run: Continue as new after this many target starts (tests).
+    """
+    if use_search_attributes is None:
+        use_search_attributes = len(await registered_search_attributes(client)) == len(sa.ALL)
+    workflow_id = rollout_workflow_id(spec.rollout_id)
+    inline = len(spec.targets) <= INLINE_TARGETS_MAX
+    inp = RolloutInput(
+        rollout_id=spec.rollout_id,
+        strategy=spec.strategy,
+        total=len(spec.targets),
+        targets=list(spec.targets) if inline else None,
+        page_size=PAGE_SIZE,
+        search_attributes=use_search_attributes,
+        max_starts_per_run=max_starts_per_run,
+    )
+    try:
+        if not inline:
+            await _store_pages(client, spec, task_queue)
+        await client.start_workflow(
+            ROLLOUT_WORKFLOW,
+            inp,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=(
+                TypedSearchAttributes([SearchAttributePair(sa.ROLLOUT_ID, spec.rollout_id)])
+                if use_search_attributes
+                else None
+            ),
+            static_summary=f"Mesh rollout {spec.rollout_id}: {len(spec.targets)} targets",
+            static_details=(
+                f"window {spec.strategy.window}, waves {spec.strategy.waves}, "
+                f"max failures {spec.strategy.max_failures}"
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        return StartedRollout(spec.rollout_id, workflow_id, False, use_search_attributes)
+    return StartedRollout(spec.rollout_id, workflow_id, True, use_search_attributes)
+
+
+def rollout_handle(client: Client, rollout_id: str) -> RolloutHandle:
+    """The handle of a rollout's latest run (continue-as-new is followed)."""
+    return client.get_workflow_handle(rollout_workflow_id(rollout_id), result_type=RolloutProgress)
+
+
+async def progress(client: Client, rollout_id: str) -> RolloutProgress:
+    """The rollout's progress: live while it runs, its report once it has ended.
+
+    Raises:
+        temporalio.service.RPCError: no such rollout (status NOT_FOUND), or Temporal unreachable.
+    """
+    handle = rollout_handle(client, rollout_id)
+    desc = await handle.describe()
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        return cast(RolloutProgress, await handle.query("progress", result_type=RolloutProgress))
+    if desc.status == WorkflowExecutionStatus.COMPLETED:
+        return await handle.result()
+    # Failed, terminated or timed out: the last state the workflow can still answer.
+    return cast(RolloutProgress, await handle.query("progress", result_type=RolloutProgress))
+
+
+async def wait_for_report(
+    client: Client,
+    rollout_id: str,
+    on_progress: Callable[[RolloutProgress], None] | None = None,
+    interval_s: float = 1.0,
+) -> RolloutProgress:
+    """Wait until the rollout ends, calling ``on_progress`` every ``interval_s`` meanwhile."""
+    handle = rollout_handle(client, rollout_id)
+    result = asyncio.ensure_future(handle.result())
+    try:
+        while not result.done():
+            if on_progress is not None:
+                # A missed progress tick is harmless; the final report is not optional.
+                with contextlib.suppress(Exception):
+                    on_progress(await progress(client, rollout_id))
+            await asyncio.wait({result}, timeout=interval_s)
+        report = result.result()
+    finally:
+        result.cancel()
+    if on_progress is not None:
+        on_progress(report)
+    return report
+
+
+async def _update(client: Client, rollout_id: str, name: str) -> RolloutProgress:
+    result = await rollout_handle(client, rollout_id).execute_update(
+        name, result_type=RolloutProgress
+    )
+    return cast(RolloutProgress, result)
+
+
+async def pause(client: Client, rollout_id: str) -> RolloutProgress:
+    """Start no new targets until resumed."""
+    return await _update(client, rollout_id, "pause")
+
+
+async def resume(client: Client, rollout_id: str) -> RolloutProgress:
+    """Go on after a pause or a halt."""
+    return await _update(client, rollout_id, "resume")
+
+
+async def cancel(client: Client, rollout_id: str) -> RolloutProgress:
+    """Start nothing more; in-flight targets finish; the rest are reported cancelled."""
+    return await _update(client, rollout_id, "cancel")
+
+
+@dataclass(frozen=True)
+class RolloutListing:
+    """One line of ``meshfleet list``."""
+
+    rollout_id: str
+    status: str
+    started: datetime | None
+    closed: datetime | None
+
+
+async def list_rollouts(client: Client, limit: int = 20) -> list[RolloutListing]:
+    """The most recent rollouts, newest first."""
+    found: list[RolloutListing] = []
+    async for execution in client.list_workflows(
+        f"WorkflowType = '{ROLLOUT_WORKFLOW}'", limit=limit
+    ):
+        rollout_id = execution.id.removeprefix("rollout/")
+        status = execution.status.name.lower() if execution.status else "unknown"
+        found.append(RolloutListing(rollout_id, status, execution.start_time, execution.close_time))
+    return found

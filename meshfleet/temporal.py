@@ -1,0 +1,37 @@
+"""Connecting to Temporal: environment configuration, the pydantic converter, one place."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.envconfig import ClientConfig
+from temporalio.runtime import Runtime
+
+DEFAULT_ADDRESS = "localhost:7233"
+
+
+def connect_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``Client.connect`` arguments from TEMPORAL_* variables and temporal.toml profiles.
+
+    Args:
+        environ: Overrides the process environment (tests).
+    """
+    config: dict[str, Any] = dict(
+        ClientConfig.load_client_connect_config(override_env_vars=environ)
+        if environ is not None
+        else ClientConfig.load_client_connect_config()
+    )
+    config.setdefault("target_host", DEFAULT_ADDRESS)
+    config.setdefault("namespace", "default")
+    return config
+
+
+async def connect(
+    environ: Mapping[str, str] | None = None, runtime: Runtime | None = None
+) -> Client:
+    """A client with the pydantic data converter, configured from the environment."""
+    config = connect_config(environ)
+    return await Client.connect(**config, data_converter=pydantic_data_converter, runtime=runtime)

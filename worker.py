@@ -1,0 +1,100 @@
+"""The worker process: settings -> logging -> Temporal client -> Worker(workflows, activities)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Mapping
+from datetime import timedelta
+
+import structlog
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from activities.mesh import MeshActivities, MeshApi
+from activities.pages import TargetPageActivities
+from asm.auth import auth_from_env
+from asm.client import AsmClient
+from meshfleet import logs
+from meshfleet.settings import Settings
+from meshfleet.temporal import connect
+from workflows import ALL_WORKFLOWS
+
+log = structlog.get_logger("meshfleet.worker")
+
+
+def build_worker(client: Client, settings: Settings, api: MeshApi) -> Worker:
+    """A worker for every meshfleet workflow and activity on ``settings.task_queue``."""
+    mesh = MeshActivities(api)
+    pages = TargetPageActivities(client)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=[mesh.create_mesh, mesh.wait_for_mesh, pages.load_target_page],
+        max_concurrent_activities=settings.max_concurrent_activities,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_activities_per_second=settings.max_activities_per_second,
+        max_task_queue_activities_per_second=settings.max_task_queue_activities_per_second,
+        graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_s),
+    )
+
+
+def _runtime(settings: Settings) -> Runtime | None:
+    if settings.metrics_port is None:
+        return None
+    return Runtime(
+        telemetry=TelemetryConfig(
+            metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}")
+        )
+    )
+
+
+async def run_worker(
+    environ: Mapping[str, str] | None = None, stop: asyncio.Event | None = None
+) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop``), then drain within the grace period."""
+    env = dict(os.environ if environ is None else environ)
+    settings = Settings.model_validate(env)
+    logs.configure(settings.log_format, settings.log_level)
+    auth = auth_from_env(env)
+    client = await connect(environ, runtime=_runtime(settings))
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsmClient(
+        auth, endpoint=settings.asm_endpoint, request_timeout=settings.asm_request_timeout_s
+    ) as api:
+        worker = build_worker(client, settings, api)
+        log.info(
+            "worker started",
+            task_queue=settings.task_queue,
+            namespace=client.namespace,
+            asm_endpoint=settings.asm_endpoint or "per-region default",
+        )
+        async with worker:
+            await stop.wait()
+            log.info("stopping worker", grace_s=settings.graceful_shutdown_s)
+    log.info("worker stopped")
+
+
+def main() -> int:
+    """Entry point of ``python worker.py`` and ``meshfleet worker``."""
+    try:
+        asyncio.run(run_worker())
+        code = 0
+    except Exception as exc:  # one clear line instead of a traceback, for operators
+        print(f"meshfleet worker: {type(exc).__name__}: {exc}", file=sys.stderr)
+        code = 3
+    # The SDK can abort during interpreter shutdown (design.md, sdk-python #300): leave at once.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""``CreateMeshWorkflow``: drive one target from POST to ``Running`` or a clear failure."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from meshfleet import search_attributes as sa
+    from meshfleet.contracts import (
+        CREATE_MESH,
+        CREATE_MESH_WORKFLOW,
+        TARGET_FINISHED_SIGNAL,
+        WAIT_FOR_MESH,
+        CreateMeshActivityInput,
+        CreateMeshInput,
+        CreateMeshResult,
+        WaitForMeshInput,
+        WaitForMeshResult,
+    )
+    from meshfleet.errors import NON_RETRYABLE_TYPES
+    from meshfleet.models import OutcomeKind, TargetOutcome
+
+# Every HTTP call has its own 30 s timeout; create may add a list call when it meets a 409.
+CREATE_ATTEMPT_TIMEOUT = timedelta(seconds=90)
+# Heartbeats come at least every 5 s while polling, so 30 s without one means the worker is gone.
+POLL_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
+
+
+def search_attributes_for(inp: CreateMeshInput) -> TypedSearchAttributes:
+    """The attributes an operator filters meshes by in the Temporal UI."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(sa.ROLLOUT_ID, inp.rollout_id),
+            SearchAttributePair(sa.PROJECT_ID, inp.target.project_id),
+            SearchAttributePair(sa.REGION, inp.target.region),
+        ]
+    )
+
+
+@workflow.defn(name=CREATE_MESH_WORKFLOW)
+class CreateMeshWorkflow:
+    """One mesh: ``create_mesh`` then ``wait_for_mesh``; always returns a ``TargetOutcome``."""
+
+    def __init__(self) -> None:
+        self._phase: str | None = None
+
+    @workflow.run
+    async def run(self, inp: CreateMeshInput) -> TargetOutcome:
+        """Create (or adopt) the mesh and wait until it runs; failures become a failed outcome."""
+        outcome = await self._drive(inp)
+        if inp.search_attributes:
+            workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome.outcome)])
+        await self._report_to_parent(outcome)
+        return outcome
+
+    @workflow.query
+    def phase(self) -> str | None:
+        """The last mesh phase this workflow saw."""
+        return self._phase
+
+    async def _drive(self, inp: CreateMeshInput) -> TargetOutcome:
+        started = workflow.now()
+        deadline = started + timedelta(seconds=inp.timing.timeout_s)
+        target = inp.target
+        retry = inp.timing.create_retry
+        try:
+            created = await workflow.execute_activity(
+                CREATE_MESH,
+                CreateMeshActivityInput(target=target, started_at=started.isoformat()),
+                result_type=CreateMeshResult,
+                start_to_close_timeout=CREATE_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=timedelta(seconds=inp.timing.timeout_s),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=retry.initial_s),
+                    maximum_interval=timedelta(seconds=retry.maximum_s),
+                    backoff_coefficient=retry.backoff,
+                    maximum_attempts=retry.max_attempts,
+                    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
+                ),
+                summary=f"POST mesh {target.mesh_name} in {target.project_id}",
+            )
+        except ActivityError as err:
+            return self._failed(inp, err, started)
+        self._phase = created.phase
+        kind: OutcomeKind = "adopted" if created.adopted else "created"
+        if created.phase == "Running":
+            return self._outcome(inp, kind, started, uid=created.uid, attempts=created.attempts)
+
+        remaining = deadline - workflow.now()
+        try:
+            waited = await workflow.execute_activity(
+                WAIT_FOR_MESH,
+                WaitForMeshInput(
+                    project_id=target.project_id,
+                    region=target.region,
+                    mesh_name=target.mesh_name,
+                    uid=created.uid,
+                    # An adopted mesh was created earlier: look at it now, not after the delay.
+                    first_poll_s=0.0 if created.adopted else inp.timing.first_poll_s,
+                    poll_interval_s=inp.timing.poll_interval_s,
+                    deadline=deadline.isoformat(),
+                ),
+                result_type=WaitForMeshResult,
+                start_to_close_timeout=max(remaining, timedelta(seconds=1))
+                + POLL_HEARTBEAT_TIMEOUT,
+                heartbeat_timeout=POLL_HEARTBEAT_TIMEOUT,
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    maximum_interval=timedelta(seconds=30),
+                    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
+                ),
+                summary=f"wait for mesh {target.mesh_name} to be Running",
+            )
+        except ActivityError as err:
+            failed = self._failed(inp, err, started)
+            return failed.model_copy(update={"uid": created.uid, "attempts": created.attempts})
+        self._phase = waited.phase
+        return self._outcome(
+            inp, kind, started, uid=created.uid, phase=waited.phase, attempts=created.attempts
+        )
+
+    def _outcome(
+        self,
+        inp: CreateMeshInput,
+        kind: OutcomeKind,
+        started: object,
+        *,
+        uid: str | None = None,
+        phase: str | None = "Running",
+        error_code: str | None = None,
+        message: str | None = None,
+        attempts: int = 0,
+    ) -> TargetOutcome:
+        target = inp.target
+        seconds = (workflow.now() - workflow.info().start_time).total_seconds()
+        return TargetOutcome(
+            workflow_id=workflow.info().workflow_id,
+            project_id=target.project_id,
+            region=target.region,
+            cluster_id=target.cluster_id,
+            mesh_name=target.mesh_name,
+            outcome=kind,
+            uid=uid,
+            phase=phase,
+            error_code=error_code,
+            message=message,
+            attempts=attempts,
+            seconds=round(max(seconds, 0.0), 3),
+        )
+
+    def _failed(self, inp: CreateMeshInput, err: ActivityError, started: object) -> TargetOutcome:
+        cause = err.cause
+        code: str | None = None
+        message = str(cause or err)
+        attempts = 0
+        phase = self._phase
+        if isinstance(cause, ApplicationError):
+            message = cause.message
+            details = cause.details
+            if details and isinstance(details[0], dict):
+                info = details[0]
+                code = info.get("error_code") or cause.type
+                attempts = int(info.get("attempt") or 0)
+                phase = info.get("phase") or phase
+            else:
+                code = cause.type
+        elif cause is not None:
+            # Timeouts and cancellations carry no ApplicationError: name the failure kind.
+            code = type(cause).__name__
+        return self._outcome(
+            inp, "failed", started, phase=phase, error_code=code, message=message, attempts=attempts
+        )
+
+    async def _report_to_parent(self, outcome: TargetOutcome) -> None:
+        parent = workflow.info().parent
+        if parent is None:
+            return
+        # The parent may have continued as new since it started us: a signal by workflow id
+        # reaches whichever run is current, so the outcome is never lost across runs.
+        try:
+            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
+                TARGET_FINISHED_SIGNAL, outcome
+            )
+        except FailureError:
+            workflow.logger.warning(
+                "rollout %s is gone; outcome kept here only", parent.workflow_id
+            )

@@ -1,0 +1,335 @@
+"""``MeshRolloutWorkflow``: walk a fleet's targets in waves through a sliding window of children."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from meshfleet import search_attributes as sa
+    from meshfleet.contracts import (
+        CREATE_MESH_WORKFLOW,
+        LOAD_TARGET_PAGE,
+        ROLLOUT_WORKFLOW,
+        TARGET_FINISHED_SIGNAL,
+        CreateMeshInput,
+        LoadPageInput,
+        MeshTiming,
+        RolloutCarry,
+        RolloutInput,
+        TargetPage,
+    )
+    from meshfleet.models import (
+        MAX_REPORTED_FAILURES,
+        MeshTarget,
+        RolloutProgress,
+        RolloutState,
+        TargetFailure,
+        TargetOutcome,
+    )
+    from workflows.create_mesh import search_attributes_for
+
+
+@workflow.defn(name=ROLLOUT_WORKFLOW)
+class MeshRolloutWorkflow:
+    """A fleet rollout: waves, a window of in-flight targets, a failure budget, pause and cancel.
+
+    Children are abandoned on continue-as-new rather than waited for: each reports its outcome
+    back by a signal to the rollout's workflow id, which reaches whichever run is current.
+    """
+
+    @workflow.init
+    def __init__(self, inp: RolloutInput) -> None:
+        carry = inp.carry or RolloutCarry(allowed_failures=inp.strategy.failure_budget(inp.total))
+        self._inp = inp
+        self._carry = carry
+        self._wave_ends = inp.strategy.wave_ends(inp.total)
+        self._page: TargetPage | None = None
+        self._starts_this_run = 0
+        self._changed = False
+        self._children: set[asyncio.Task[None]] = set()
+
+    # --- run loop ----------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, inp: RolloutInput) -> RolloutProgress:
+        """Drive every target to an outcome, or stop early on cancel; return the report."""
+        carry = self._carry
+        if carry.started_at is None:
+            carry.started_at = workflow.now().isoformat()
+        self._publish_state()
+        while True:
+            try:
+                await self._step()
+                if self._finished():
+                    break
+                if self._should_continue_as_new():
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    workflow.continue_as_new(self._next_input())
+                await workflow.wait_condition(lambda: self._changed)
+                self._changed = False
+            except asyncio.CancelledError:
+                # A cancel from the UI or CLI is the same as the ``cancel`` update: start nothing
+                # new, let every in-flight mesh reach a final phase, then report.
+                self._cancel()
+        return self._finish()
+
+    async def _step(self) -> None:
+        carry = self._carry
+        self._advance_wave()
+        while self._can_start():
+            index = carry.next_index
+            target = await self._target(index)
+            if not self._can_start() or carry.next_index != index:
+                return
+            carry.in_flight[target.workflow_id] = index
+            carry.next_index += 1
+            self._starts_this_run += 1
+            task = asyncio.create_task(self._run_child(target), name=f"target-{index}")
+            # Hold a reference: the loop keeps only weak ones, and a collected task loses a child.
+            self._children.add(task)
+            task.add_done_callback(self._children.discard)
+            if self._should_continue_as_new():
+                return
+            self._advance_wave()
+
+    def _advance_wave(self) -> None:
+        carry = self._carry
+        while (
+            carry.state == RolloutState.RUNNING
+            and carry.next_index >= self._wave_ends[carry.wave]
+            and not carry.in_flight
+            and carry.wave < len(self._wave_ends) - 1
+        ):
+            carry.wave += 1
+            self._publish_state()
+
+    def _can_start(self) -> bool:
+        carry = self._carry
+        return (
+            carry.state == RolloutState.RUNNING
+            and carry.next_index < self._wave_ends[carry.wave]
+            and len(carry.in_flight) < self._inp.strategy.window
+        )
+
+    def _finished(self) -> bool:
+        carry = self._carry
+        if carry.in_flight:
+            return False
+        return carry.state == RolloutState.CANCELLING or carry.next_index >= self._inp.total
+
+    def _should_continue_as_new(self) -> bool:
+        limit = self._inp.max_starts_per_run
+        if limit is not None and self._starts_this_run >= limit:
+            return True
+        return workflow.info().is_continue_as_new_suggested()
+
+    def _next_input(self) -> RolloutInput:
+        self._carry.runs += 1
+        return self._inp.model_copy(update={"carry": self._carry})
+
+    def _finish(self) -> RolloutProgress:
+        carry = self._carry
+        if carry.state == RolloutState.CANCELLING:
+            not_started = self._inp.total - carry.next_index
+            carry.counts.cancelled += not_started
+            carry.next_index = self._inp.total
+            carry.state = RolloutState.CANCELLED
+        else:
+            carry.state = RolloutState.COMPLETED
+        self._publish_state()
+        return self.progress()
+
+    # --- targets -------------------------------------------------------------------------------
+
+    async def _target(self, index: int) -> MeshTarget:
+        if self._inp.targets is not None:
+            return self._inp.targets[index]
+        page_no, offset = divmod(index, self._inp.page_size)
+        if self._page is None or self._page.page != page_no:
+            self._page = await workflow.execute_activity(
+                LOAD_TARGET_PAGE,
+                LoadPageInput(rollout_id=self._inp.rollout_id, page=page_no),
+                result_type=TargetPage,
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+                summary=f"load targets page {page_no}",
+            )
+        return self._page.targets[offset]
+
+    async def _run_child(self, target: MeshTarget) -> None:
+        inp = CreateMeshInput(
+            rollout_id=self._inp.rollout_id,
+            target=target,
+            timing=MeshTiming.of(self._inp.strategy),
+            search_attributes=self._inp.search_attributes,
+        )
+        try:
+            handle = await workflow.start_child_workflow(
+                CREATE_MESH_WORKFLOW,
+                inp,
+                id=target.workflow_id,
+                result_type=TargetOutcome,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                search_attributes=(
+                    search_attributes_for(inp) if self._inp.search_attributes else None
+                ),
+                static_summary=(
+                    f"{target.mesh_name} on cluster {target.cluster_id} "
+                    f"({target.region}, project {target.project_id})"
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            self._record(
+                self._failed(target, "MeshBusy", "another rollout is driving this mesh right now")
+            )
+            return
+        try:
+            outcome = await handle
+        except ChildWorkflowError as err:
+            outcome = self._failed(target, type(err.cause).__name__, str(err.cause or err))
+        self._record(outcome)
+
+    @staticmethod
+    def _failed(target: MeshTarget, code: str, message: str) -> TargetOutcome:
+        return TargetOutcome(
+            workflow_id=target.workflow_id,
+            project_id=target.project_id,
+            region=target.region,
+            cluster_id=target.cluster_id,
+            mesh_name=target.mesh_name,
+            outcome="failed",
+            error_code=code,
+            message=message,
+        )
+
+    def _record(self, outcome: TargetOutcome) -> None:
+        carry = self._carry
+        # Each outcome can arrive twice (the child's signal and its result); count it once.
+        if carry.in_flight.pop(outcome.workflow_id, None) is None:
+            return
+        carry.counts.add(outcome.outcome)
+        if outcome.outcome == "failed":
+            if len(carry.failures) < MAX_REPORTED_FAILURES:
+                carry.failures.append(TargetFailure.of(outcome))
+            if carry.counts.failed > carry.allowed_failures and carry.state in (
+                RolloutState.RUNNING,
+                RolloutState.PAUSED,
+            ):
+                carry.state = RolloutState.HALTED
+                self._publish_state()
+        self._changed = True
+        self._show_details()
+
+    # --- handlers ------------------------------------------------------------------------------
+
+    @workflow.signal(name=TARGET_FINISHED_SIGNAL)
+    def target_finished(self, outcome: TargetOutcome) -> None:
+        """A child reports its outcome (also across continue-as-new)."""
+        self._record(outcome)
+
+    @workflow.query
+    def progress(self) -> RolloutProgress:
+        """Counts by outcome, in flight, pending, wave and state."""
+        carry = self._carry
+        counts = carry.counts
+        return RolloutProgress(
+            rollout_id=self._inp.rollout_id,
+            state=carry.state,
+            total=self._inp.total,
+            created=counts.created,
+            adopted=counts.adopted,
+            failed=counts.failed,
+            cancelled=counts.cancelled,
+            in_flight=len(carry.in_flight),
+            pending=self._inp.total - carry.next_index,
+            wave=carry.wave + 1,
+            waves=len(self._wave_ends),
+            failure_budget=self._inp.strategy.failure_budget(self._inp.total),
+            failures=list(carry.failures),
+            started_at=carry.started_at,
+            finished_at=workflow.now().isoformat() if carry.state.finished else None,
+            seconds=self._elapsed(),
+        )
+
+    @workflow.update
+    def pause(self) -> RolloutProgress:
+        """Start no new targets until ``resume``; in-flight ones go on."""
+        if self._carry.state == RolloutState.RUNNING:
+            self._set_state(RolloutState.PAUSED)
+        return self.progress()
+
+    @pause.validator
+    def _validate_pause(self) -> None:
+        self._refuse_when(RolloutState.CANCELLING, RolloutState.CANCELLED, RolloutState.COMPLETED)
+
+    @workflow.update
+    def resume(self) -> RolloutProgress:
+        """Go on after a pause or a halt; a halted rollout gets a fresh failure budget."""
+        carry = self._carry
+        if carry.state == RolloutState.HALTED:
+            carry.allowed_failures = carry.counts.failed + self._inp.strategy.failure_budget(
+                self._inp.total
+            )
+        if carry.state in (RolloutState.PAUSED, RolloutState.HALTED):
+            self._set_state(RolloutState.RUNNING)
+        return self.progress()
+
+    @resume.validator
+    def _validate_resume(self) -> None:
+        self._refuse_when(RolloutState.CANCELLING, RolloutState.CANCELLED, RolloutState.COMPLETED)
+
+    @workflow.update
+    def cancel(self) -> RolloutProgress:
+        """Start nothing more; in-flight meshes reach a final phase; the rest count as cancelled."""
+        self._cancel()
+        return self.progress()
+
+    @cancel.validator
+    def _validate_cancel(self) -> None:
+        self._refuse_when(RolloutState.CANCELLED, RolloutState.COMPLETED)
+
+    def _refuse_when(self, *states: RolloutState) -> None:
+        if self._carry.state in states:
+            raise ValueError(f"rollout is {self._carry.state.value}")
+
+    def _cancel(self) -> None:
+        if not self._carry.state.finished:
+            self._set_state(RolloutState.CANCELLING)
+
+    def _set_state(self, state: RolloutState) -> None:
+        self._carry.state = state
+        self._changed = True
+        self._publish_state()
+
+    # --- visibility ----------------------------------------------------------------------------
+
+    def _publish_state(self) -> None:
+        if self._inp.search_attributes:
+            workflow.upsert_search_attributes(
+                [
+                    sa.ROLLOUT_ID.value_set(self._inp.rollout_id),
+                    sa.ROLLOUT_STATE.value_set(self._carry.state.value),
+                ]
+            )
+        self._show_details()
+
+    def _show_details(self) -> None:
+        carry = self._carry
+        c = carry.counts
+        workflow.set_current_details(
+            f"**{carry.state.value}** · wave {carry.wave + 1}/{len(self._wave_ends)} · "
+            f"{c.done}/{self._inp.total} done: {c.created} created, {c.adopted} adopted, "
+            f"{c.failed} failed, {c.cancelled} cancelled · {len(carry.in_flight)} in flight · "
+            f"{self._inp.total - carry.next_index} pending"
+        )
+
+    def _elapsed(self) -> float:
+        if self._carry.started_at is None:
+            return 0.0
+        started = datetime.fromisoformat(self._carry.started_at)
+        return round((workflow.now() - started).total_seconds(), 3)
