@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-MESH_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,62}[a-z0-9]$")
-VERSION_RE = re.compile(r"^(\d+)\.(\d+)\.(\d+)-r(\d+)$")
+# \Z, not $: $ also matches before a trailing newline, which let "abcd\n" pass as a name.
+MESH_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,62}[a-z0-9]\Z")
+# [0-9], not \d: \d also matches non-ASCII digits (Arabic-Indic, fullwidth).
+VERSION_RE = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)-r([0-9]+)\Z")
 APM_OTEL = "apm-otel"
 
 

@@ -25,10 +25,12 @@ from asm.models import (
     mesh_name_problem,
 )
 
-PROJECT_ID_RE = re.compile(r"^[0-9a-f]{32}$")
-REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}$")
-PERCENT_RE = re.compile(r"^(\d+(?:\.\d+)?)%$")
-ROLLOUT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+# \Z, not $: $ also matches before a trailing newline, and these values end up in URL paths,
+# host names and workflow ids.
+PROJECT_ID_RE = re.compile(r"^[0-9a-f]{32}\Z")
+REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}\Z")
+PERCENT_RE = re.compile(r"^(\d+(?:\.\d+)?)%\Z")
+ROLLOUT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
 
 
 def project_id_problem(value: str) -> str | None:
