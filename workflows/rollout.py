@@ -52,6 +52,7 @@ class MeshRolloutWorkflow:
         self._starts_this_run = 0
         self._changed = False
         self._children: set[asyncio.Task[None]] = set()
+        self._starting = 0
 
     # --- run loop ----------------------------------------------------------------------------
 
@@ -68,7 +69,10 @@ class MeshRolloutWorkflow:
                 if self._finished():
                     break
                 if self._should_continue_as_new():
-                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    # A child whose start is not yet confirmed would be lost with this run.
+                    await workflow.wait_condition(
+                        lambda: not self._starting and workflow.all_handlers_finished()
+                    )
                     workflow.continue_as_new(self._next_input())
                 await workflow.wait_condition(lambda: self._changed)
                 self._changed = False
@@ -89,6 +93,7 @@ class MeshRolloutWorkflow:
             carry.in_flight[target.workflow_id] = index
             carry.next_index += 1
             self._starts_this_run += 1
+            self._starting += 1
             task = asyncio.create_task(self._run_child(target), name=f"target-{index}")
             # Hold a reference: the loop keeps only weak ones, and a collected task loses a child.
             self._children.add(task)
@@ -188,6 +193,9 @@ class MeshRolloutWorkflow:
                 self._failed(target, "MeshBusy", "another rollout is driving this mesh right now")
             )
             return
+        finally:
+            self._starting -= 1
+            self._changed = True
         try:
             outcome = await handle
         except ChildWorkflowError as err:
