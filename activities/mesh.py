@@ -33,8 +33,15 @@ from meshfleet.contracts import (
 
 log = structlog.get_logger(__name__)
 
-# Heartbeat at least this often while waiting between polls, well inside the heartbeat timeout.
+# Heartbeat at least this often while waiting between polls (and thrice per heartbeat timeout).
 HEARTBEAT_EVERY_S = 5.0
+
+
+def _heartbeat_every() -> float:
+    timeout = activity.info().heartbeat_timeout
+    if timeout is None:
+        return HEARTBEAT_EVERY_S
+    return max(0.1, min(HEARTBEAT_EVERY_S, timeout.total_seconds() / 3))
 
 
 class MeshApi(Protocol):
@@ -234,8 +241,9 @@ class MeshActivities:
 
     @staticmethod
     async def _sleep_until(when: datetime, progress: WaitProgress) -> None:
+        every = _heartbeat_every()
         while (left := (when - datetime.now(UTC)).total_seconds()) > 0:
-            await asyncio.sleep(min(left, HEARTBEAT_EVERY_S))
+            await asyncio.sleep(min(left, every))
             activity.heartbeat(progress.model_dump())
 
 

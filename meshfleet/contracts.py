@@ -52,6 +52,7 @@ class MeshTiming(_Contract):
     first_poll_s: float = 20.0
     poll_interval_s: float = 10.0
     timeout_s: float = 1800.0
+    heartbeat_timeout_s: float = 30.0
     create_retry: RetryPolicySpec = Field(default_factory=RetryPolicySpec)
 
     @classmethod
@@ -61,6 +62,7 @@ class MeshTiming(_Contract):
             first_poll_s=strategy.first_poll_s,
             poll_interval_s=strategy.poll_interval_s,
             timeout_s=strategy.timeout_s,
+            heartbeat_timeout_s=strategy.heartbeat_timeout_s,
             create_retry=strategy.create_retry,
         )
 

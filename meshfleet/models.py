@@ -146,6 +146,9 @@ class RolloutStrategy(_Model):
     first_poll_s: float = Field(default=20.0, ge=0)
     poll_interval_s: float = Field(default=10.0, gt=0)
     timeout_s: float = Field(default=1800.0, gt=0)
+    heartbeat_timeout_s: float = Field(
+        default=30.0, ge=1, description="How soon a poll on a dead worker moves elsewhere."
+    )
     create_retry: RetryPolicySpec = Field(default_factory=RetryPolicySpec)
 
     @field_validator("waves")
@@ -225,6 +228,7 @@ class TargetOutcome(_Model):
     error_code: str | None = None
     message: str | None = None
     attempts: int = 0
+    polls: int = 0
     seconds: float = 0.0
 
     @property

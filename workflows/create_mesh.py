@@ -26,8 +26,6 @@ with workflow.unsafe.imports_passed_through():
 
 # Every HTTP call has its own 30 s timeout; create may add a list call when it meets a 409.
 CREATE_ATTEMPT_TIMEOUT = timedelta(seconds=90)
-# Heartbeats come at least every 5 s while polling, so 30 s without one means the worker is gone.
-POLL_HEARTBEAT_TIMEOUT = timedelta(seconds=30)
 
 
 def search_attributes_for(inp: CreateMeshInput) -> TypedSearchAttributes:
@@ -91,6 +89,7 @@ class CreateMeshWorkflow:
             return self._outcome(inp, kind, started, uid=created.uid, attempts=created.attempts)
 
         remaining = deadline - workflow.now()
+        heartbeat_timeout = timedelta(seconds=inp.timing.heartbeat_timeout_s)
         try:
             waited = await workflow.execute_activity(
                 WAIT_FOR_MESH,
@@ -105,9 +104,8 @@ class CreateMeshWorkflow:
                     deadline=deadline.isoformat(),
                 ),
                 result_type=WaitForMeshResult,
-                start_to_close_timeout=max(remaining, timedelta(seconds=1))
-                + POLL_HEARTBEAT_TIMEOUT,
-                heartbeat_timeout=POLL_HEARTBEAT_TIMEOUT,
+                start_to_close_timeout=max(remaining, timedelta(seconds=1)) + heartbeat_timeout,
+                heartbeat_timeout=heartbeat_timeout,
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=1),
                     maximum_interval=timedelta(seconds=30),
@@ -120,7 +118,13 @@ class CreateMeshWorkflow:
             return failed.model_copy(update={"uid": created.uid, "attempts": created.attempts})
         self._phase = waited.phase
         return self._outcome(
-            inp, kind, started, uid=created.uid, phase=waited.phase, attempts=created.attempts
+            inp,
+            kind,
+            started,
+            uid=created.uid,
+            phase=waited.phase,
+            attempts=created.attempts,
+            polls=waited.polls,
         )
 
     def _outcome(
@@ -134,6 +138,7 @@ class CreateMeshWorkflow:
         error_code: str | None = None,
         message: str | None = None,
         attempts: int = 0,
+        polls: int = 0,
     ) -> TargetOutcome:
         target = inp.target
         seconds = (workflow.now() - workflow.info().start_time).total_seconds()
@@ -149,6 +154,7 @@ class CreateMeshWorkflow:
             error_code=error_code,
             message=message,
             attempts=attempts,
+            polls=polls,
             seconds=round(max(seconds, 0.0), 3),
         )
 
