@@ -1,0 +1,203 @@
+"""Settings and Temporal connection config from the environment and from temporal.toml profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+from temporalio.service import TLSConfig
+
+from meshfleet.settings import Settings
+from meshfleet.temporal import connect_config
+
+CLOUD_ADDRESS = "meshfleet-prod.a1b2c.tmprl.cloud:7233"
+
+
+@pytest.fixture
+def certs(tmp_path: Path) -> dict[str, Path]:
+    """Stand-in PEM files: the loader reads the bytes, it does not parse them."""
+    files = {"ca": b"CA PEM", "cert": b"CLIENT CERT PEM", "key": b"CLIENT KEY PEM"}
+    paths = {}
+    for name, data in files.items():
+        path = tmp_path / f"{name}.pem"
+        path.write_bytes(data)
+        paths[name] = path
+    return paths
+
+
+@pytest.fixture
+def toml_file(tmp_path: Path, certs: dict[str, Path]) -> Path:
+    """A temporal.toml with a local default profile, a Cloud API-key profile and an mTLS one."""
+    path = tmp_path / "temporal.toml"
+    path.write_text(
+        f"""
+[profile.default]
+address = "127.0.0.1:7233"
+namespace = "default"
+
+[profile.cloud]
+address = "{CLOUD_ADDRESS}"
+namespace = "meshfleet-prod.a1b2c"
+api_key = "cloud-api-key"
+
+[profile.selfhosted]
+address = "temporal.internal.example:7233"
+namespace = "meshfleet"
+
+[profile.selfhosted.tls]
+server_name = "temporal.internal.example"
+server_ca_cert_path = "{certs["ca"]}"
+client_cert_path = "{certs["cert"]}"
+client_key_path = "{certs["key"]}"
+"""
+    )
+    return path
+
+
+def test_defaults_without_any_configuration(tmp_path: Path) -> None:
+    config = connect_config({"TEMPORAL_CONFIG_FILE": str(tmp_path / "none.toml")})
+
+    assert config["target_host"] == "localhost:7233"
+    assert config["namespace"] == "default"
+    assert "api_key" not in config
+    assert "tls" not in config
+
+
+def test_temporal_cloud_api_key_from_the_environment() -> None:
+    config = connect_config(
+        {
+            "TEMPORAL_ADDRESS": CLOUD_ADDRESS,
+            "TEMPORAL_NAMESPACE": "meshfleet-prod.a1b2c",
+            "TEMPORAL_API_KEY": "cloud-api-key",
+        }
+    )
+
+    assert config["target_host"] == CLOUD_ADDRESS
+    assert config["namespace"] == "meshfleet-prod.a1b2c"
+    assert config["api_key"] == "cloud-api-key"
+    # An API key without TLS would send the key in clear text: TLS is switched on with it.
+    assert config["tls"] is True
+
+
+def test_mtls_files_from_the_environment(certs: dict[str, Path]) -> None:
+    config = connect_config(
+        {
+            "TEMPORAL_ADDRESS": "temporal.internal.example:7233",
+            "TEMPORAL_NAMESPACE": "meshfleet",
+            "TEMPORAL_TLS_CLIENT_CERT_PATH": str(certs["cert"]),
+            "TEMPORAL_TLS_CLIENT_KEY_PATH": str(certs["key"]),
+            "TEMPORAL_TLS_SERVER_CA_CERT_PATH": str(certs["ca"]),
+            "TEMPORAL_TLS_SERVER_NAME": "temporal.internal.example",
+        }
+    )
+
+    tls = config["tls"]
+    assert isinstance(tls, TLSConfig)
+    assert tls.client_cert == b"CLIENT CERT PEM"
+    assert tls.client_private_key == b"CLIENT KEY PEM"
+    assert tls.server_root_ca_cert == b"CA PEM"
+    assert tls.domain == "temporal.internal.example"
+    assert "api_key" not in config
+
+
+def test_default_profile_of_a_toml_file(toml_file: Path) -> None:
+    config = connect_config({"TEMPORAL_CONFIG_FILE": str(toml_file)})
+
+    assert config["target_host"] == "127.0.0.1:7233"
+    assert config["namespace"] == "default"
+    assert "tls" not in config
+
+
+def test_cloud_profile_selected_by_temporal_profile(toml_file: Path) -> None:
+    config = connect_config({"TEMPORAL_CONFIG_FILE": str(toml_file), "TEMPORAL_PROFILE": "cloud"})
+
+    assert config["target_host"] == CLOUD_ADDRESS
+    assert config["namespace"] == "meshfleet-prod.a1b2c"
+    assert config["api_key"] == "cloud-api-key"
+    assert config["tls"] is True
+
+
+def test_mtls_profile_reads_the_certificate_files(toml_file: Path) -> None:
+    config = connect_config(
+        {"TEMPORAL_CONFIG_FILE": str(toml_file), "TEMPORAL_PROFILE": "selfhosted"}
+    )
+
+    assert config["target_host"] == "temporal.internal.example:7233"
+    assert config["namespace"] == "meshfleet"
+    tls = config["tls"]
+    assert isinstance(tls, TLSConfig)
+    assert tls.client_cert == b"CLIENT CERT PEM"
+    assert tls.client_private_key == b"CLIENT KEY PEM"
+    assert tls.server_root_ca_cert == b"CA PEM"
+    assert tls.domain == "temporal.internal.example"
+
+
+def test_environment_overrides_the_profile(toml_file: Path) -> None:
+    config = connect_config(
+        {
+            "TEMPORAL_CONFIG_FILE": str(toml_file),
+            "TEMPORAL_PROFILE": "cloud",
+            "TEMPORAL_NAMESPACE": "meshfleet-staging.a1b2c",
+        }
+    )
+
+    assert config["namespace"] == "meshfleet-staging.a1b2c"
+    assert config["target_host"] == CLOUD_ADDRESS
+    assert config["api_key"] == "cloud-api-key"
+
+
+def test_an_unknown_profile_is_an_error_not_a_silent_localhost(toml_file: Path) -> None:
+    with pytest.raises(Exception, match="Profile 'nope' not found"):
+        connect_config({"TEMPORAL_CONFIG_FILE": str(toml_file), "TEMPORAL_PROFILE": "nope"})
+
+
+def test_tls_can_be_switched_off_explicitly() -> None:
+    config = connect_config(
+        {"TEMPORAL_ADDRESS": "127.0.0.1:7233", "TEMPORAL_API_KEY": "k", "TEMPORAL_TLS": "false"}
+    )
+
+    assert config["tls"] is False
+
+
+def test_worker_settings_from_the_environment() -> None:
+    settings = Settings.model_validate(
+        {
+            "MESHFLEET_TASK_QUEUE": "meshfleet-prod",
+            "ASM_ENDPOINT": "http://127.0.0.1:18080",
+            "MESHFLEET_METRICS_PORT": "9464",
+            "MESHFLEET_LOG_FORMAT": "json",
+            "MESHFLEET_GRACEFUL_SHUTDOWN": "5",
+        }
+    )
+
+    assert settings.task_queue == "meshfleet-prod"
+    assert settings.asm_endpoint == "http://127.0.0.1:18080"
+    assert settings.metrics_port == 9464
+    assert settings.log_format == "json"
+    assert settings.graceful_shutdown_s == 5.0
+
+
+def test_worker_settings_defaults() -> None:
+    settings = Settings.model_validate({})
+
+    assert settings.task_queue == "meshfleet"
+    assert settings.asm_endpoint is None
+    assert settings.metrics_port is None
+
+
+def test_an_impossible_metrics_port_is_refused() -> None:
+    with pytest.raises(ValidationError, match="MESHFLEET_METRICS_PORT"):
+        Settings.model_validate({"MESHFLEET_METRICS_PORT": "70000"})
+
+
+def test_settings_never_hold_credentials() -> None:
+    secrets = {
+        "ASM_AUTH_TOKEN": "tok-7f3a",
+        "HUAWEICLOUD_SDK_SK": "sk-91ce",
+        "TEMPORAL_API_KEY": "key-02bd",
+    }
+    settings = Settings.model_validate(secrets)
+
+    dumped = settings.model_dump_json()
+    assert not [value for value in secrets.values() if value in dumped]
