@@ -1,0 +1,152 @@
+"""Our Prometheus metrics: meshes by outcome, ASM calls by status, seconds to Running."""
+
+# These live in prometheus_client's default registry and are served by ``serve(port)``. The
+# Temporal SDK's metrics come from its Rust core (``PrometheusConfig`` in worker.py), whose
+# registry and listener Python cannot add to: the two sets are served on two ports.
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Final, Protocol, TypeVar
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
+
+from asm.errors import AsmConnectionError, AsmError, AsmStatusError, AsmValidationError
+from asm.models import CreateMeshRequest, Mesh
+
+_T = TypeVar("_T")
+
+# Mesh creation takes minutes against the real API and seconds against the simulator: buckets
+# span both so one dashboard serves the demo and production.
+SECONDS_TO_RUNNING_BUCKETS: Final = (
+    1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0,
+)  # fmt: skip
+ASM_CALL_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+# The statuses a successful call answers with (asm-api.md), so success and failure share a label.
+_SUCCESS_STATUS: Final = {"create": "201", "show": "200", "list": "200", "delete": "200"}
+
+MESHES = Counter(
+    "meshfleet_meshes",
+    "Targets that reached an outcome, by outcome (created, adopted, failed, cancelled).",
+    ["outcome"],
+)
+SECONDS_TO_RUNNING = Histogram(
+    "meshfleet_mesh_seconds_to_running",
+    "Seconds from a target's start to its mesh being Running (created or adopted targets).",
+    buckets=SECONDS_TO_RUNNING_BUCKETS,
+)
+ASM_CALLS = Counter(
+    "meshfleet_asm_calls",
+    "ASM API calls by operation (create, show, list, delete) and HTTP status; 'connection' when "
+    "no answer came, 'invalid' when a value was refused before sending.",
+    ["operation", "status"],
+)
+ASM_CALL_SECONDS = Histogram(
+    "meshfleet_asm_call_seconds",
+    "Duration of ASM API calls by operation, answered or not.",
+    ["operation"],
+    buckets=ASM_CALL_BUCKETS,
+)
+
+
+def record_asm_call(operation: str, status: int | str, seconds: float | None = None) -> None:
+    """Count one ASM call.
+
+    Args:
+        operation: ``create``, ``show``, ``list`` or ``delete``.
+        status: The HTTP status, or ``connection`` / ``invalid`` when there was none.
+        seconds: How long the call took, when known.
+    """
+    ASM_CALLS.labels(operation=operation, status=str(status)).inc()
+    if seconds is not None:
+        ASM_CALL_SECONDS.labels(operation=operation).observe(seconds)
+
+
+def record_outcome(kind: str, seconds: float) -> None:
+    """Count one target's outcome; a Running mesh also records how long it took.
+
+    Args:
+        kind: ``created``, ``adopted``, ``failed`` or ``cancelled`` (``TargetOutcome.outcome``).
+        seconds: From the target's start to its outcome (``TargetOutcome.seconds``).
+    """
+    MESHES.labels(outcome=kind).inc()
+    if kind in ("created", "adopted"):
+        SECONDS_TO_RUNNING.observe(seconds)
+
+
+def status_of(exc: AsmError) -> str:
+    """The ``status`` label of a failed ASM call."""
+    if isinstance(exc, AsmStatusError):
+        return str(exc.status)
+    if isinstance(exc, AsmConnectionError):
+        return "connection"
+    if isinstance(exc, AsmValidationError):
+        return "invalid"
+    return "error"
+
+
+async def _timed(operation: str, call: Callable[[], Awaitable[_T]]) -> _T:
+    started = time.monotonic()
+    try:
+        result = await call()
+    except AsmError as exc:
+        record_asm_call(operation, status_of(exc), time.monotonic() - started)
+        raise
+    record_asm_call(operation, _SUCCESS_STATUS[operation], time.monotonic() - started)
+    return result
+
+
+class MeshCalls(Protocol):
+    """The ASM calls the activities make: ``activities.mesh.MeshApi``, restated to keep imports
+    pointing down the layers."""
+
+    async def create_mesh(
+        self, project_id: str, region: str, request: CreateMeshRequest
+    ) -> Mesh: ...
+
+    async def mesh(self, project_id: str, region: str, mesh_id: str) -> Mesh: ...
+
+    async def find_mesh(self, project_id: str, region: str, name: str) -> Mesh | None: ...
+
+
+class InstrumentedMeshApi:
+    """Wraps ``AsmClient`` (or any ``MeshCalls``) and counts every call made through it.
+
+    Wrapping at the worker keeps the activities free of metrics code and counts each HTTP call
+    once, including the list call that a 409 leads to.
+    """
+
+    def __init__(self, api: MeshCalls) -> None:
+        self._api = api
+
+    async def create_mesh(self, project_id: str, region: str, request: CreateMeshRequest) -> Mesh:
+        """``AsmClient.create_mesh``, counted as ``create``."""
+        return await _timed("create", lambda: self._api.create_mesh(project_id, region, request))
+
+    async def mesh(self, project_id: str, region: str, mesh_id: str) -> Mesh:
+        """``AsmClient.mesh``, counted as ``show``."""
+        return await _timed("show", lambda: self._api.mesh(project_id, region, mesh_id))
+
+    async def find_mesh(self, project_id: str, region: str, name: str) -> Mesh | None:
+        """``AsmClient.find_mesh``, counted as ``list`` (it lists and picks by name)."""
+        return await _timed("list", lambda: self._api.find_mesh(project_id, region, name))
+
+
+def serve(
+    port: int,
+    addr: str = "0.0.0.0",  # noqa: S104 - a scraper outside the container must reach it
+    registry: CollectorRegistry = REGISTRY,
+) -> WSGIServer:
+    """Serve ``/metrics`` on ``addr:port`` from a daemon thread; port 0 picks a free port.
+
+    Returns:
+        The server (``server.server_port`` is the bound port; ``server.shutdown()`` stops it).
+
+    Raises:
+        OSError: the port is taken.
+    """
+    server, _ = start_http_server(port, addr=addr, registry=registry)
+    return server
