@@ -81,13 +81,13 @@ async def register_search_attributes(client: Client) -> list[str]:
     return [key.name for key in missing]
 
 
-async def _store_pages(client: Client, spec: RolloutSpec, task_queue: str) -> None:
+async def _store_pages(client: Client, spec: RolloutSpec, task_queue: str, size: int) -> None:
     starts = []
-    for page_no, first in enumerate(range(0, len(spec.targets), PAGE_SIZE)):
+    for page_no, first in enumerate(range(0, len(spec.targets), size)):
         page = TargetPage(
             rollout_id=spec.rollout_id,
             page=page_no,
-            targets=spec.targets[first : first + PAGE_SIZE],
+            targets=spec.targets[first : first + size],
         )
         starts.append(
             client.start_workflow(
@@ -109,6 +109,7 @@ async def start_rollout(
     task_queue: str,
     use_search_attributes: bool | None = None,
     max_starts_per_run: int | None = None,
+    page_size: int = PAGE_SIZE,
 ) -> StartedRollout:
     """Start the rollout, or attach to the one already started with the same rollout id.
 
@@ -123,23 +124,24 @@ async def start_rollout(
         use_search_attributes: Tag workflows with our search attributes; by default, when the
             namespace has them registered.
         max_starts_per_run: Continue as new after this many target starts (tests).
+        page_size: Targets per stored page; a fleet no larger travels inline.
     """
     if use_search_attributes is None:
         use_search_attributes = len(await registered_search_attributes(client)) == len(sa.ALL)
     workflow_id = rollout_workflow_id(spec.rollout_id)
-    inline = len(spec.targets) <= INLINE_TARGETS_MAX
+    inline = len(spec.targets) <= min(page_size, INLINE_TARGETS_MAX)
     inp = RolloutInput(
         rollout_id=spec.rollout_id,
         strategy=spec.strategy,
         total=len(spec.targets),
         targets=list(spec.targets) if inline else None,
-        page_size=PAGE_SIZE,
+        page_size=page_size,
         search_attributes=use_search_attributes,
         max_starts_per_run=max_starts_per_run,
     )
     try:
         if not inline:
-            await _store_pages(client, spec, task_queue)
+            await _store_pages(client, spec, task_queue, page_size)
         await client.start_workflow(
             ROLLOUT_WORKFLOW,
             inp,

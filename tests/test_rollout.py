@@ -1,0 +1,192 @@
+"""The fleet rollout end to end: real dev server, real worker, the simulator over loopback HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from temporalio.client import Client
+
+from meshfleet import rollouts
+from meshfleet.models import RolloutProgress, RolloutState
+from simulator.config import FaultConfig, SimulatorConfig
+from simulator.testing import serve
+from tests.fleet import SIM_TOKEN, history_bytes, running_worker, spec, target
+
+
+async def test_fifty_targets_with_every_fault_class_are_counted_exactly(
+    client: Client, task_queue: str
+) -> None:
+    config = SimulatorConfig(
+        create_seconds=0.3,
+        tokens=(SIM_TOKEN,),
+        faults=FaultConfig(
+            rules=[
+                "flaky-*=500-before:2",
+                "lost-*=500-after:1",
+                "locked-*=429:2",
+                "doomed-*=create-failed",
+            ]
+        ),
+    )
+    plain = [target(i) for i in range(30)]
+    flaky = [target(30 + i, f"flaky-{i:02d}") for i in range(4)]
+    lost = [target(34 + i, f"lost-{i:02d}") for i in range(4)]
+    locked = [target(38 + i, f"locked-{i:02d}") for i in range(3)]
+    doomed = [target(41 + i, f"doomed-{i:02d}") for i in range(3)]
+    existing = [target(44 + i, f"exists-{i:02d}") for i in range(5)]
+    conflict = [target(49, "conflict-00", cluster="cluster-taken")]
+    fleet = plain + flaky + lost + locked + doomed + existing + conflict
+    assert len(fleet) == 50
+
+    async with serve(config) as sim:
+        for t in existing:
+            sim.state.seed_mesh(t.project_id, t.mesh_name, [t.cluster_id], phase="Running")
+        other = target(99, "someone-elses")
+        sim.state.seed_mesh(other.project_id, other.mesh_name, ["cluster-taken"], phase="Running")
+
+        async with running_worker(client, task_queue, sim.url):
+            started = await rollouts.start_rollout(
+                client, spec("fifty", fleet, window=8), task_queue=task_queue
+            )
+            assert started.started
+            report = await asyncio.wait_for(rollouts.wait_for_report(client, "fifty"), 120)
+
+        assert report.state == RolloutState.COMPLETED
+        assert report.total == 50
+        assert report.created == len(plain + flaky + lost + locked)
+        assert report.adopted == len(existing)
+        assert report.failed == len(doomed) + 1
+        failed = {f.mesh_name: f for f in report.failures}
+        assert set(failed) == {t.mesh_name for t in doomed} | {"conflict-00"}
+        assert all(failed[t.mesh_name].error_code == "CreateFailed" for t in doomed)
+        assert failed["conflict-00"].error_code == "ASM.01010003"
+        assert "cluster-taken" in (failed["conflict-00"].message or "")
+
+        stats = sim.state.stats
+        for t in fleet:
+            assert stats.creations(t.project_id, t.mesh_name) <= 1, t.mesh_name
+        for t in plain + flaky + lost + locked + doomed:
+            assert stats.creations(t.project_id, t.mesh_name) == 1, t.mesh_name
+        assert all(stats.creations(t.project_id, t.mesh_name) == 0 for t in existing)
+
+    recorded = await history_bytes(client, 'MeshRolloutId = "fifty"')
+    assert b"conflict-00" in recorded  # the scan does see payloads
+    assert SIM_TOKEN.encode() not in recorded
+
+
+async def test_same_rollout_id_attaches_instead_of_starting_again(
+    client: Client, task_queue: str
+) -> None:
+    fleet = [target(200 + i) for i in range(3)]
+    async with serve(SimulatorConfig(create_seconds=0.2, tokens=(SIM_TOKEN,))) as sim:
+        async with running_worker(client, task_queue, sim.url):
+            first = await rollouts.start_rollout(
+                client, spec("again", fleet), task_queue=task_queue
+            )
+            second = await rollouts.start_rollout(
+                client, spec("again", fleet), task_queue=task_queue
+            )
+            report = await asyncio.wait_for(rollouts.wait_for_report(client, "again"), 60)
+            third = await rollouts.start_rollout(
+                client, spec("again", fleet), task_queue=task_queue
+            )
+        assert (first.started, second.started, third.started) == (True, False, False)
+        assert report.created == 3
+        assert all(sim.state.stats.posts(t.project_id, t.mesh_name) == 1 for t in fleet)
+
+
+async def test_paged_fleet_survives_many_continue_as_new_runs(
+    client: Client, task_queue: str
+) -> None:
+    fleet = [target(300 + i) for i in range(40)]
+    async with serve(SimulatorConfig(create_seconds=0.2, tokens=(SIM_TOKEN,))) as sim:
+        async with running_worker(client, task_queue, sim.url):
+            await rollouts.start_rollout(
+                client,
+                spec("paged", fleet, window=6),
+                task_queue=task_queue,
+                page_size=7,
+                max_starts_per_run=9,
+            )
+            report = await asyncio.wait_for(rollouts.wait_for_report(client, "paged"), 120)
+        assert (report.state, report.created, report.failed) == (RolloutState.COMPLETED, 40, 0)
+        assert all(sim.state.stats.creations(t.project_id, t.mesh_name) == 1 for t in fleet)
+    runs = [r async for r in client.list_workflows('WorkflowId = "rollout/paged"')]
+    assert len(runs) >= 40 // 9  # it really continued as new, several times
+    pages = [p async for p in client.list_workflows('WorkflowId STARTS_WITH "rollout/paged/"')]
+    assert len(pages) == 6  # ceil(40 / 7) stored pages
+
+
+async def test_canary_failure_halts_before_next_wave_until_resumed(
+    client: Client, task_queue: str
+) -> None:
+    canary = target(400, "doomed-canary")
+    rest = [target(401 + i) for i in range(9)]
+    config = SimulatorConfig(
+        create_seconds=0.2,
+        tokens=(SIM_TOKEN,),
+        faults=FaultConfig(rules=["doomed-*=create-failed"]),
+    )
+    async with serve(config) as sim:
+        async with running_worker(client, task_queue, sim.url):
+            await rollouts.start_rollout(
+                client,
+                spec("canary", [canary, *rest], waves=[1, "50%", "100%"], max_failures=0),
+                task_queue=task_queue,
+            )
+            halted = await _wait_for_state(client, "canary", RolloutState.HALTED)
+            await asyncio.sleep(1.0)  # time in which a wrongly running rollout would start more
+            still = await rollouts.progress(client, "canary")
+            assert (halted.failed, still.state, still.pending) == (1, RolloutState.HALTED, 9)
+            assert all(sim.state.stats.posts(t.project_id, t.mesh_name) == 0 for t in rest)
+
+            await rollouts.resume(client, "canary")
+            report = await asyncio.wait_for(rollouts.wait_for_report(client, "canary"), 60)
+        assert (report.state, report.created, report.failed) == (RolloutState.COMPLETED, 9, 1)
+        assert [f.mesh_name for f in report.failures] == ["doomed-canary"]
+
+
+async def test_pause_holds_new_starts_and_cancel_reports_the_rest(
+    client: Client, task_queue: str
+) -> None:
+    fleet = [target(500 + i) for i in range(12)]
+    async with serve(SimulatorConfig(create_seconds=1.0, tokens=(SIM_TOKEN,))) as sim:
+        async with running_worker(client, task_queue, sim.url):
+            await rollouts.start_rollout(
+                client, spec("steer", fleet, window=3), task_queue=task_queue
+            )
+            paused = await rollouts.pause(client, "steer")
+            assert paused.state == RolloutState.PAUSED
+            await asyncio.sleep(2.0)  # the first window finishes; nothing new may start
+            held = await rollouts.progress(client, "steer")
+            assert held.in_flight == 0
+            assert held.created == 12 - held.pending
+            posted = sum(sim.state.stats.posts(t.project_id, t.mesh_name) for t in fleet)
+            assert posted == 12 - held.pending
+
+            await rollouts.resume(client, "steer")
+            await _wait_until(client, "steer", lambda p: p.created > held.created)
+            await rollouts.cancel(client, "steer")
+            report = await asyncio.wait_for(rollouts.wait_for_report(client, "steer"), 60)
+        assert report.state == RolloutState.CANCELLED
+        assert report.in_flight == 0 and report.pending == 0
+        assert report.created + report.cancelled == 12
+        assert report.cancelled > 0
+        created = sum(sim.state.stats.creations(t.project_id, t.mesh_name) for t in fleet)
+        assert created == report.created  # every started target finished; none half-handled
+
+
+async def _wait_until(
+    client: Client, rollout_id: str, ok: Callable[[RolloutProgress], bool]
+) -> RolloutProgress:
+    async with asyncio.timeout(60):
+        while True:
+            current = await rollouts.progress(client, rollout_id)
+            if ok(current):
+                return current
+            await asyncio.sleep(0.1)
+
+
+async def _wait_for_state(client: Client, rollout_id: str, state: RolloutState) -> RolloutProgress:
+    return await _wait_until(client, rollout_id, lambda p: p.state == state)
