@@ -15,7 +15,13 @@ from yarl import URL
 
 from asm.client import error_from_response
 from asm.endpoints import iam_endpoint_for
-from asm.errors import AsmConnectionError, AsmError, AsmValidationError
+from asm.errors import (
+    AsmAuthenticationError,
+    AsmConnectionError,
+    AsmError,
+    AsmStatusError,
+    AsmValidationError,
+)
 from asm.signer import AccessKey, sign_request
 
 # Header and variable names, not secrets (S105 reads any *TOKEN*/*PASSWORD* name as one).
@@ -161,6 +167,13 @@ class _CachedToken:
         return f"_CachedToken(refresh_at={self.refresh_at})"
 
 
+def _again(exc: AsmError) -> AsmError:
+    """A fresh copy of an error, so callers that share one outcome do not share a traceback."""
+    if isinstance(exc, AsmStatusError):
+        return type(exc)(exc.status, exc.error_code, exc.error_msg, exc.request_id, exc.retry_after)
+    return type(exc)(*exc.args)
+
+
 def _parse_time(value: object) -> datetime | None:
     if not isinstance(value, str):
         return None
@@ -188,8 +201,11 @@ def _lifetime_s(body: Any) -> float:
 class IamPasswordAuth:
     """IAM password tokens, fetched per project and cached until shortly before they expire.
 
-    Concurrent requests for one project share one token fetch. After a 401 the token of that
-    project is dropped and the client retries once with a fresh one.
+    Concurrent requests for one project share one token fetch, and its failure. After a 401 of
+    ASM the token of that project is dropped and the client retries once with a fresh one. After
+    a 401 of IAM itself (wrong user, password or domain) IAM is not asked again by this object:
+    repeated wrong passwords lock an IAM user, and asm-api.md makes 401 "fail fast, never retry
+    storms".
     """
 
     def __init__(
@@ -227,6 +243,9 @@ class IamPasswordAuth:
         self._request_timeout = request_timeout
         self._tokens: dict[str, _CachedToken] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        # project_id -> (time.monotonic() of the failure, the error) of the last failed fetch.
+        self._failures: dict[str, tuple[float, AsmError]] = {}
+        self._refused: AsmAuthenticationError | None = None
 
     def __repr__(self) -> str:
         return (
@@ -252,18 +271,34 @@ class IamPasswordAuth:
         """``X-Auth-Token`` with a token scoped to ``project_id``, fetched if none is fresh.
 
         Raises:
-            AsmStatusError: IAM refused (e.g. 401 for a wrong password), by status.
+            AsmAuthenticationError: IAM refused the user, password or domain (now or earlier).
+            AsmStatusError: IAM answered another non-2xx status.
             AsmConnectionError: IAM did not answer.
             AsmError: IAM answered without a token.
         """
         token = self._fresh(project_id)
-        if token is None:
-            lock = self._locks.setdefault(project_id, asyncio.Lock())
-            async with lock:
-                # Whoever held the lock before us may have fetched the token already.
-                token = self._fresh(project_id)
-                if token is None:
-                    token = await self._fetch(session, project_id, region)
+        if token is not None:
+            return {TOKEN_HEADER: token}
+        waiting_since = time.monotonic()
+        async with self._locks.setdefault(project_id, asyncio.Lock()):
+            # Whoever held the lock before us may have fetched the token already, or failed to:
+            # a fetch that failed while we waited is our outcome too, not a reason to ask again.
+            token = self._fresh(project_id)
+            if token is not None:
+                return {TOKEN_HEADER: token}
+            failed = self._failures.get(project_id)
+            if failed is not None and failed[0] >= waiting_since:
+                raise _again(failed[1]) from failed[1]
+            if self._refused is not None:
+                raise _again(self._refused) from self._refused
+            try:
+                token = await self._fetch(session, project_id, region)
+            except AsmError as exc:
+                self._failures[project_id] = (time.monotonic(), exc)
+                if isinstance(exc, AsmAuthenticationError):
+                    self._refused = exc
+                raise
+            self._failures.pop(project_id, None)
         return {TOKEN_HEADER: token}
 
     async def _fetch(self, session: aiohttp.ClientSession, project_id: str, region: str) -> str:

@@ -185,6 +185,7 @@ class AsmClient:
         path: str,
         *,
         body: bytes | None = None,
+        parse: bool = True,
     ) -> Any:
         """Send one request and return its parsed JSON body (None when the body is empty).
 
@@ -194,6 +195,7 @@ class AsmClient:
             region: Region; picks the host.
             path: Path below the base URL, built only from validated parts.
             body: Exact bytes to send (and sign).
+            parse: False when only the status matters: the body of a 2xx is then ignored.
 
         Raises:
             AsmValidationError: the region or endpoint is malformed.
@@ -244,7 +246,7 @@ class AsmClient:
                 continue
             if not 200 <= status < 300:
                 raise error_from_response(status, response_headers, raw, reason)
-            if not raw.strip():
+            if not parse or not raw.strip():
                 return None
             try:
                 return json.loads(raw)
@@ -351,7 +353,11 @@ class AsmClient:
         check_project_id(project_id)
         check_mesh_id(mesh_id)
         check_region(region)
-        await self._request("DELETE", project_id, region, f"/v1/{project_id}/meshes/{mesh_id}")
+        # The 200 means the deletion started; its body is not needed, so an odd one must not
+        # turn a successful delete into an error.
+        await self._request(
+            "DELETE", project_id, region, f"/v1/{project_id}/meshes/{mesh_id}", parse=False
+        )
 
     async def close(self) -> None:
         """Close the HTTP session if this client opened it (a caller's session stays open)."""
