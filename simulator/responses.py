@@ -1,0 +1,48 @@
+"""The answers the simulator gives: ASM error codes, error bodies and JSON responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+REQUEST_ID_HEADER = "X-Request-Id"
+
+# errorCode values of the current ASM error table (asm-api.md).
+INVALID_REQUEST = "ASM.01010001"
+NOT_FOUND = "ASM.01010002"
+ALREADY_EXISTS = "ASM.01010003"
+AUTH_FAILED = "ASM.01000001"
+INTERNAL_ERROR = "ASM.01040001"
+RESOURCE_LOCKED = "ASM.01429001"
+# What the API gateway answers for a path or method no API is published on.
+NO_SUCH_API = "APIGW.0101"
+
+_MAX_MESSAGE = 512  # the seed's bound on errorMsg
+
+
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    """A compact JSON response."""
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    """An ASM error answer: ``{"errorCode", "errorMsg"}`` (message cut to 512 characters)."""
+    if len(message) > _MAX_MESSAGE:
+        message = message[: _MAX_MESSAGE - 1] + "…"
+    return json_response({"errorCode": code, "errorMsg": message}, status, headers)
+
+
+def iam_error(status: int, title: str, message: str) -> web.Response:
+    """An IAM (Keystone-style) error answer: ``{"error": {"code", "title", "message"}}``."""
+    return json_response({"error": {"code": status, "title": title, "message": message}}, status)

@@ -1,0 +1,82 @@
+"""Counters of what the simulator saw and did, for assertions in tests and for ``/_sim/stats``."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+# Operation names double as stats keys and aiohttp route names.
+CREATE = "create"
+SHOW = "show"
+LIST = "list"
+DELETE = "delete"
+IAM_TOKEN = "iam_token"  # noqa: S105 - an operation name, not a secret
+MESH_OPERATIONS = (CREATE, SHOW, LIST, DELETE)
+
+
+@dataclass
+class NameStats:
+    """What happened to one mesh name in one project."""
+
+    posts: int = 0
+    """Create requests that named it (valid JSON and a valid body)."""
+    creations: int = 0
+    """Meshes of that name actually created by a client's POST (seeded meshes do not count)."""
+
+
+@dataclass
+class Stats:
+    """Counters since start or the last ``/_sim/reset``."""
+
+    requests: Counter[str] = field(default_factory=Counter)
+    """Requests per operation (create, show, list, delete, iam_token), whatever the outcome."""
+    by_status: Counter[int] = field(default_factory=Counter)
+    """Answers of the mesh API (not IAM, not admin) per HTTP status."""
+    by_operation: dict[str, Counter[int]] = field(default_factory=dict)
+    """Answers per operation and HTTP status (IAM included)."""
+    faults: Counter[str] = field(default_factory=Counter)
+    """Injected faults per kind: 500-before, 500-after, 429, create-failed, latency."""
+    names: dict[tuple[str, str], NameStats] = field(default_factory=dict)
+    """Per (project_id, mesh name)."""
+
+    def record_answer(self, operation: str, status: int) -> None:
+        """Count one answer of an operation."""
+        self.requests[operation] += 1
+        self.by_operation.setdefault(operation, Counter())[status] += 1
+        if operation in MESH_OPERATIONS:
+            self.by_status[status] += 1
+
+    def name(self, project_id: str, name: str) -> NameStats:
+        """The counters of one (project, name), created on first use."""
+        return self.names.setdefault((project_id, name), NameStats())
+
+    def posts(self, project_id: str, name: str) -> int:
+        """Create requests for that name in that project."""
+        found = self.names.get((project_id, name))
+        return found.posts if found else 0
+
+    def creations(self, project_id: str, name: str) -> int:
+        """Meshes of that name created in that project: the number tests hold to 'at most once'."""
+        found = self.names.get((project_id, name))
+        return found.creations if found else 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``GET /_sim/stats`` body (status codes become string keys)."""
+        return {
+            "posts": self.requests[CREATE],
+            "shows": self.requests[SHOW],
+            "lists": self.requests[LIST],
+            "deletes": self.requests[DELETE],
+            "iam_tokens": self.requests[IAM_TOKEN],
+            "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+            "by_operation": {
+                op: {str(k): v for k, v in sorted(counts.items())}
+                for op, counts in sorted(self.by_operation.items())
+            },
+            "faults": dict(sorted(self.faults.items())),
+            "names": [
+                {"project_id": p, "name": n, "posts": s.posts, "creations": s.creations}
+                for (p, n), s in sorted(self.names.items())
+            ],
+        }
