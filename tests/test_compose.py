@@ -189,6 +189,8 @@ def test_worker_environment_wiring(services: dict[str, dict[str, Any]]) -> None:
     assert env["MESHFLEET_TASK_QUEUE"] == "meshfleet"
     assert env["ASM_ENDPOINT"] == "http://simulator:8080"
     assert env["MESHFLEET_METRICS_PORT"] == "9464"
+    assert env["MESHFLEET_SDK_METRICS_PORT"] == "9465"
+    assert set(services["worker"]["expose"]) == {"9464", "9465"}
     # The setup job creates the namespace the worker uses.
     assert services["temporal-setup"]["environment"]["TEMPORAL_NAMESPACE"] == "default"
 
