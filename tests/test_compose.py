@@ -308,6 +308,8 @@ async def test_setup_job_against_a_real_temporal_is_idempotent(client: Client) -
         "TEMPORAL_ADDRESS": client.service_client.config.target_host,
         "TEMPORAL_NAMESPACE": namespace,
         "TEMPORAL_RETENTION": "24h",
+        # Fail within the test's time with the script's output, rather than time out silently.
+        "SETUP_TRIES": "15",
     }
 
     async def run() -> tuple[int, str]:

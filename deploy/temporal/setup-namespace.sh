@@ -6,6 +6,7 @@ set -eu
 : "${TEMPORAL_ADDRESS:=temporal:7233}"
 : "${TEMPORAL_NAMESPACE:=default}"
 : "${TEMPORAL_RETENTION:=30d}"
+: "${SETUP_TRIES:=60}"
 export TEMPORAL_ADDRESS TEMPORAL_NAMESPACE
 # The names and types of meshfleet/search_attributes.py (tests/test_compose.py keeps them equal).
 SEARCH_ATTRIBUTES="MeshRolloutId MeshRolloutState MeshProjectId MeshRegion MeshOutcome"
@@ -15,7 +16,7 @@ retry() {
     n=0
     until "$@"; do
         n=$((n + 1))
-        if [ "$n" -ge 60 ]; then
+        if [ "$n" -ge "$SETUP_TRIES" ]; then
             echo "gave up after $n tries: $*" >&2
             return 1
         fi
@@ -30,9 +31,11 @@ else
     temporal operator namespace create --namespace "$TEMPORAL_NAMESPACE" \
         --retention "$TEMPORAL_RETENTION"
 fi
+# Listed once into a variable: retrying a `list | grep -q` pipeline would retry whenever grep
+# stopped reading early and the list command died of SIGPIPE.
+existing=$(retry temporal operator search-attribute list --namespace "$TEMPORAL_NAMESPACE")
 for name in $SEARCH_ATTRIBUTES; do
-    if retry temporal operator search-attribute list --namespace "$TEMPORAL_NAMESPACE" \
-        | grep -qw "$name"; then
+    if printf '%s\n' "$existing" | grep -qw "$name"; then
         echo "search attribute $name exists"
     else
         retry temporal operator search-attribute create --namespace "$TEMPORAL_NAMESPACE" \
