@@ -29,7 +29,13 @@ from meshfleet.manifest_problems import (
     shown,
 )
 from meshfleet.manifest_source import ManifestError, parse_document, read_source
-from meshfleet.models import ROLLOUT_ID_RE, MeshTarget, RolloutSpec, RolloutStrategy
+from meshfleet.models import (
+    ROLLOUT_ID_RE,
+    MeshTarget,
+    RetryPolicySpec,
+    RolloutSpec,
+    RolloutStrategy,
+)
 
 __all__ = [
     "MAX_TARGETS",
@@ -50,15 +56,16 @@ PER_TARGET_KEYS = ("cluster_id", "mesh_name")
 DEFAULT_KEYS = tuple(key for key in TARGET_KEYS if key not in PER_TARGET_KEYS)
 _DEFAULT_VERSION: str = MeshTarget.model_fields["version"].default
 
-# Manifest spelling -> RolloutStrategy / RetryPolicySpec field.
+# Manifest spelling -> RolloutStrategy / RetryPolicySpec field: every `*_s` field is a duration
+# written without the suffix (`first_poll: 20s`), so a new timing needs no change here.
 _STRATEGY_DURATIONS = {
-    "first_poll": "first_poll_s",
-    "poll_interval": "poll_interval_s",
-    "timeout": "timeout_s",
+    name.removesuffix("_s"): name for name in RolloutStrategy.model_fields if name.endswith("_s")
 }
-_RETRY_DURATIONS = {"initial": "initial_s", "maximum": "maximum_s"}
-STRATEGY_KEYS = ("window", "waves", "max_failures", *_STRATEGY_DURATIONS, "create_retry")
-RETRY_KEYS = (*_RETRY_DURATIONS, "backoff", "max_attempts")
+_RETRY_DURATIONS = {
+    name.removesuffix("_s"): name for name in RetryPolicySpec.model_fields if name.endswith("_s")
+}
+STRATEGY_KEYS = tuple(name.removesuffix("_s") for name in RolloutStrategy.model_fields)
+RETRY_KEYS = tuple(name.removesuffix("_s") for name in RetryPolicySpec.model_fields)
 _MANIFEST_NAME = {field: key for key, field in (_STRATEGY_DURATIONS | _RETRY_DURATIONS).items()}
 
 # Version rules live on MeshSpec; a minimal valid cluster list lets them be checked on their own.
@@ -227,6 +234,10 @@ def _strategy(raw: Any, problems: Problems) -> RolloutStrategy | None:
             fields[field] = _duration(raw[key], f"strategy.{key}", problems)
     if "create_retry" in raw:
         fields["create_retry"] = _retry(raw["create_retry"], problems)
+    checked = {"window", "waves", "max_failures", "create_retry", *_STRATEGY_DURATIONS}
+    for key in STRATEGY_KEYS:
+        if key in raw and key not in checked:
+            fields[key] = raw[key]  # a field added to RolloutStrategy later: its own rules apply
     if len(problems) > before:
         return None
     try:

@@ -276,7 +276,12 @@ def test_bad_durations_are_refused(bad: object) -> None:
 
 def test_durations_map_onto_the_strategy_and_format_back() -> None:
     doc = manifest()
-    doc["strategy"] |= {"first_poll": "500ms", "poll_interval": 10, "timeout": "1h30m"}
+    doc["strategy"] |= {
+        "first_poll": "500ms",
+        "poll_interval": 10,
+        "timeout": "1h30m",
+        "heartbeat_timeout": "15s",
+    }
     doc["strategy"]["create_retry"] = {"initial": "2s", "maximum": "5m", "max_attempts": 4}
     strategy = validate_document(doc).strategy
     assert (strategy.first_poll_s, strategy.poll_interval_s, strategy.timeout_s) == (
@@ -284,6 +289,7 @@ def test_durations_map_onto_the_strategy_and_format_back() -> None:
         10.0,
         5400.0,
     )
+    assert strategy.heartbeat_timeout_s == 15.0
     assert (strategy.create_retry.initial_s, strategy.create_retry.maximum_s) == (2.0, 300.0)
     assert strategy.create_retry.max_attempts == 4
     assert [format_duration(s) for s in (0.5, 10, 5400, 86461)] == [
