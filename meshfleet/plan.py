@@ -1,0 +1,111 @@
+"""The dry run of a rollout: what each target would meet, from one list call per project+region."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from asm.errors import AsmConnectionError, AsmStatusError
+from asm.models import Mesh
+from meshfleet.models import MeshTarget
+
+PlanAction = Literal["create", "adopt", "conflict", "error"]
+PLAN_ACTIONS: tuple[PlanAction, ...] = ("create", "adopt", "conflict", "error")
+
+
+class MeshLister(Protocol):
+    """The part of ``asm.client.AsmClient`` a plan needs: the list call, nothing that writes."""
+
+    async def meshes(self, project_id: str, region: str) -> list[Mesh]: ...
+
+
+@dataclass(frozen=True)
+class PlannedTarget:
+    """What the rollout would do with one target, judged from the meshes that exist now."""
+
+    target: MeshTarget
+    action: PlanAction
+    detail: str = ""
+    phase: str | None = None
+    mesh_uid: str | None = None
+
+    def describe(self) -> str:
+        """``create``, ``adopt (exists, phase Running)``, ``conflict (cluster in mesh x)``."""
+        return f"{self.action} ({self.detail})" if self.detail else self.action
+
+
+def classify(target: MeshTarget, meshes: Sequence[Mesh]) -> PlannedTarget:
+    """Judge one target the way ``create_mesh`` will treat the API's answer.
+
+    A mesh of the same name on this cluster (or with clusters not echoed) is adopted; the same
+    name on other clusters, or the cluster already in another mesh, is a conflict (ASM answers
+    409 and the target fails); otherwise the mesh is created.
+    """
+    same_name = next((m for m in meshes if m.metadata.name == target.mesh_name), None)
+    if same_name is not None:
+        clusters = same_name.cluster_ids
+        if clusters and target.cluster_id not in clusters:
+            return PlannedTarget(
+                target,
+                "conflict",
+                f"name used by a mesh on cluster {', '.join(clusters)}",
+                same_name.phase,
+                same_name.uid,
+            )
+        return PlannedTarget(
+            target,
+            "adopt",
+            f"exists, phase {same_name.phase or 'unknown'}",
+            same_name.phase,
+            same_name.uid,
+        )
+    holder = next((m for m in meshes if target.cluster_id in m.cluster_ids), None)
+    if holder is not None:
+        return PlannedTarget(
+            target,
+            "conflict",
+            f"cluster in mesh {holder.metadata.name}",
+            holder.phase,
+            holder.uid,
+        )
+    return PlannedTarget(target, "create")
+
+
+async def plan_rollout(
+    api: MeshLister, targets: Sequence[MeshTarget], *, concurrency: int = 16
+) -> list[PlannedTarget]:
+    """Plan every target with one list call per (project, region), never a POST.
+
+    A project whose list call is refused (401, 403, ...) gets ``error`` for its targets, so one
+    bad credential does not hide the rest of the plan.
+
+    Raises:
+        AsmConnectionError: ASM did not answer for some project and region.
+    """
+    groups = list(dict.fromkeys((t.project_id, t.region) for t in targets))
+    gate = asyncio.Semaphore(concurrency)
+
+    async def listed(project_id: str, region: str) -> list[Mesh] | AsmStatusError:
+        async with gate:
+            try:
+                return await api.meshes(project_id, region)
+            except AsmStatusError as exc:
+                return exc
+
+    found = await asyncio.gather(*(listed(*group) for group in groups), return_exceptions=True)
+    for result in found:
+        if isinstance(result, AsmConnectionError):
+            raise result
+        if isinstance(result, BaseException) and not isinstance(result, AsmStatusError):
+            raise result
+    by_group = dict(zip(groups, found, strict=True))
+    planned: list[PlannedTarget] = []
+    for target in targets:
+        result = by_group[(target.project_id, target.region)]
+        if isinstance(result, AsmStatusError):
+            planned.append(PlannedTarget(target, "error", result.describe()))
+        elif isinstance(result, list):
+            planned.append(classify(target, result))
+    return planned
