@@ -190,3 +190,20 @@ async def _wait_until(
 
 async def _wait_for_state(client: Client, rollout_id: str, state: RolloutState) -> RolloutProgress:
     return await _wait_until(client, rollout_id, lambda p: p.state == state)
+
+
+async def test_next_rollout_of_the_same_meshes_adopts_them_right_after(client: Client) -> None:
+    fleet = [target(800 + i) for i in range(12)]
+    async with serve(SimulatorConfig(create_seconds=0.2, tokens=(SIM_TOKEN,))) as sim:
+        # Each rollout on its own task queue, its worker gone as soon as the report is in: any
+        # child still open would hold its mesh's workflow id with no worker to close it.
+        for rollout_id, queue in (("first", "q-first"), ("second", "q-second")):
+            async with running_worker(client, f"{queue}-{id(sim)}", sim.url):
+                await rollouts.start_rollout(
+                    client, spec(rollout_id, fleet), task_queue=f"{queue}-{id(sim)}"
+                )
+                report = await asyncio.wait_for(rollouts.wait_for_report(client, rollout_id), 60)
+            if rollout_id == "first":
+                assert report.created == 12
+        assert (report.adopted, report.failed) == (12, 0), report.failures
+        assert all(sim.state.stats.creations(t.project_id, t.mesh_name) == 1 for t in fleet)

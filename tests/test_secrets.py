@@ -32,7 +32,7 @@ async def test_credentials_never_enter_temporal(
         iam_users={IAM_USER: IAM_PASSWORD},
         iam_domain=IAM_DOMAIN,
     )
-    fleet = [target(700 + i) for i in range(6)]
+    fleet = [target(700 + i + (10 if method == "iam" else 0)) for i in range(6)]
     rollout_id = f"secrets-{method}"
     async with serve(config) as sim:
         auth: Auth = (
@@ -43,7 +43,7 @@ async def test_credentials_never_enter_temporal(
         async with running_worker(client, task_queue, sim.url, auth):
             await rollouts.start_rollout(client, spec(rollout_id, fleet), task_queue=task_queue)
             report = await asyncio.wait_for(rollouts.wait_for_report(client, rollout_id), 60)
-        assert (report.state, report.created) == (RolloutState.COMPLETED, 6)
+        assert (report.state, report.created) == (RolloutState.COMPLETED, 6), report.failures
         issued = list(sim.state.tokens._tokens)  # the tokens IAM handed out
     assert (method == "iam") == bool(issued)
 

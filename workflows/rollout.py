@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -32,6 +33,10 @@ with workflow.unsafe.imports_passed_through():
         TargetOutcome,
     )
     from workflows.create_mesh import search_attributes_for
+
+
+# About a minute of patience (1+2+4+8+15+15+15 s) for a mesh whose workflow id is taken.
+BUSY_START_ATTEMPTS = 7
 
 
 @workflow.defn(name=ROLLOUT_WORKFLOW)
@@ -97,10 +102,14 @@ class MeshRolloutWorkflow:
             task = asyncio.create_task(self._run_child(target), name=f"target-{index}")
             # Hold a reference: the loop keeps only weak ones, and a collected task loses a child.
             self._children.add(task)
-            task.add_done_callback(self._children.discard)
+            task.add_done_callback(self._child_closed)
             if self._should_continue_as_new():
                 return
             self._advance_wave()
+
+    def _child_closed(self, task: asyncio.Task[None]) -> None:
+        self._children.discard(task)
+        self._changed = True
 
     def _advance_wave(self) -> None:
         carry = self._carry
@@ -123,7 +132,9 @@ class MeshRolloutWorkflow:
 
     def _finished(self) -> bool:
         carry = self._carry
-        if carry.in_flight:
+        # Children report by signal just before they close: wait for this run's to close too,
+        # so the next rollout of the same meshes never finds their workflow ids still taken.
+        if carry.in_flight or self._children:
             return False
         return carry.state == RolloutState.CANCELLING or carry.next_index >= self._inp.total
 
@@ -174,33 +185,47 @@ class MeshRolloutWorkflow:
             search_attributes=self._inp.search_attributes,
         )
         try:
-            handle = await workflow.start_child_workflow(
-                CREATE_MESH_WORKFLOW,
-                inp,
-                id=target.workflow_id,
-                result_type=TargetOutcome,
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                search_attributes=(
-                    search_attributes_for(inp) if self._inp.search_attributes else None
-                ),
-                static_summary=(
-                    f"{target.mesh_name} on cluster {target.cluster_id} "
-                    f"({target.region}, project {target.project_id})"
-                ),
-            )
-        except WorkflowAlreadyStartedError:
+            handle = await self._start_child(inp)
+        finally:
+            self._starting -= 1
+            self._changed = True
+        if handle is None:
             self._record(
                 self._failed(target, "MeshBusy", "another rollout is driving this mesh right now")
             )
             return
-        finally:
-            self._starting -= 1
-            self._changed = True
         try:
             outcome = await handle
         except ChildWorkflowError as err:
             outcome = self._failed(target, type(err.cause).__name__, str(err.cause or err))
         self._record(outcome)
+
+    async def _start_child(
+        self, inp: CreateMeshInput
+    ) -> workflow.ChildWorkflowHandle[Any, TargetOutcome] | None:
+        target = inp.target
+        for attempt in range(BUSY_START_ATTEMPTS):
+            try:
+                return await workflow.start_child_workflow(
+                    CREATE_MESH_WORKFLOW,
+                    inp,
+                    id=target.workflow_id,
+                    result_type=TargetOutcome,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                    search_attributes=(
+                        search_attributes_for(inp) if self._inp.search_attributes else None
+                    ),
+                    static_summary=(
+                        f"{target.mesh_name} on cluster {target.cluster_id} "
+                        f"({target.region}, project {target.project_id})"
+                    ),
+                )
+            except WorkflowAlreadyStartedError:
+                # The mesh's workflow id is taken: either another rollout drives this mesh now,
+                # or a previous rollout's child has reported but not yet closed. Only the first
+                # is a real conflict, so wait a little before calling the mesh busy.
+                await workflow.sleep(min(2**attempt, 15))
+        return None
 
     @staticmethod
     def _failed(target: MeshTarget, code: str, message: str) -> TargetOutcome:
