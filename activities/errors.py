@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from temporalio.exceptions import ApplicationError
+import structlog
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from asm.errors import (
     AsmAuthenticationError,
@@ -17,6 +18,32 @@ from asm.errors import (
     AsmValidationError,
 )
 from meshfleet import errors
+
+log = structlog.get_logger("meshfleet.activities")
+
+
+def failure(
+    message: str,
+    details: dict[str, Any],
+    *,
+    type: str,
+    non_retryable: bool = False,
+    next_retry_delay: timedelta | None = None,
+) -> ApplicationError:
+    """An activity failure, logged once here with the activity's bound context.
+
+    Marked benign: each is an expected outcome (a target's failure or a retry), so the SDK's
+    own warning with a traceback would only repeat this line as noise.
+    """
+    log.warning(message, error_type=type, retryable=not non_retryable, **details)
+    return ApplicationError(
+        message,
+        details,
+        type=type,
+        non_retryable=non_retryable,
+        next_retry_delay=next_retry_delay,
+        category=ApplicationErrorCategory.BENIGN,
+    )
 
 
 def failure_details(
@@ -44,14 +71,14 @@ def application_error(exc: AsmError, *, attempt: int, action: str) -> Applicatio
     failures can, and a ``Retry-After`` from the server sets the next delay.
     """
     if isinstance(exc, AsmValidationError):
-        return ApplicationError(
+        return failure(
             f"{action}: {exc}",
             failure_details(attempt=attempt),
             type=errors.INVALID_TARGET,
             non_retryable=True,
         )
     if isinstance(exc, AsmConnectionError):
-        return ApplicationError(
+        return failure(
             f"{action}: ASM unreachable: {exc}",
             failure_details(attempt=attempt, error_code="ConnectionError"),
             type=errors.TRANSIENT,
@@ -70,10 +97,10 @@ def application_error(exc: AsmError, *, attempt: int, action: str) -> Applicatio
         }
         for cls, type_name in permanent.items():
             if isinstance(exc, cls):
-                return ApplicationError(
+                return failure(
                     f"{action}: {exc.describe()}", details, type=type_name, non_retryable=True
                 )
-        return ApplicationError(
+        return failure(
             f"{action}: {exc.describe()}",
             details,
             type=errors.TRANSIENT,
@@ -81,6 +108,4 @@ def application_error(exc: AsmError, *, attempt: int, action: str) -> Applicatio
                 timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
             ),
         )
-    return ApplicationError(
-        f"{action}: {exc}", failure_details(attempt=attempt), type=errors.TRANSIENT
-    )
+    return failure(f"{action}: {exc}", failure_details(attempt=attempt), type=errors.TRANSIENT)

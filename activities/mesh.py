@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
-from activities.errors import application_error, failure_details
+from activities.errors import application_error, failure, failure_details
 from asm.errors import (
     AsmConflictError,
     AsmConnectionError,
@@ -82,29 +82,33 @@ class MeshActivities:
         """
         target = inp.target
         attempt = activity.info().attempt
-        bound = log.bind(
+        with structlog.contextvars.bound_contextvars(
+            rollout_id=inp.rollout_id,
             project_id=target.project_id,
             region=target.region,
             cluster_id=target.cluster_id,
             mesh_name=target.mesh_name,
             attempt=attempt,
-        )
+        ):
+            return await self._create(inp, attempt)
+
+    async def _create(self, inp: CreateMeshActivityInput, attempt: int) -> CreateMeshResult:
+        target = inp.target
         try:
             mesh = await self._api.create_mesh(
                 target.project_id, target.region, target.to_request()
             )
         except AsmConflictError as conflict:
-            return await self._adopt(inp, conflict, attempt, bound)
+            return await self._adopt(inp, conflict, attempt)
         except AsmError as exc:
-            bound.warning("create_mesh failed", error=str(exc))
             raise application_error(exc, attempt=attempt, action="create mesh") from exc
         if not mesh.uid:
-            raise ApplicationError(
+            raise failure(
                 "create mesh: ASM answered 201 without metadata.uid",
                 failure_details(attempt=attempt),
                 type=errors.TRANSIENT,
             )
-        bound.info("mesh creation accepted", uid=mesh.uid, phase=mesh.phase)
+        log.info("mesh creation accepted", uid=mesh.uid, phase=mesh.phase)
         return CreateMeshResult(uid=mesh.uid, phase=mesh.phase, adopted=False, attempts=attempt)
 
     async def _adopt(
@@ -112,7 +116,6 @@ class MeshActivities:
         inp: CreateMeshActivityInput,
         conflict: AsmConflictError,
         attempt: int,
-        bound: structlog.typing.FilteringBoundLogger,
     ) -> CreateMeshResult:
         target = inp.target
         try:
@@ -126,7 +129,7 @@ class MeshActivities:
             status=409,
         )
         if existing is None or not existing.uid:
-            raise ApplicationError(
+            raise failure(
                 f"409 {conflict.error_code}: no mesh named {target.mesh_name} exists in project "
                 f"{target.project_id}, so cluster {target.cluster_id} already belongs to another "
                 f"mesh ({conflict.error_msg}; request id {conflict.request_id})",
@@ -135,7 +138,7 @@ class MeshActivities:
                 non_retryable=True,
             )
         if existing.cluster_ids and target.cluster_id not in existing.cluster_ids:
-            raise ApplicationError(
+            raise failure(
                 f"409: mesh {target.mesh_name} already exists in project {target.project_id} on "
                 f"cluster(s) {', '.join(existing.cluster_ids)}, not on {target.cluster_id}",
                 details,
@@ -152,7 +155,7 @@ class MeshActivities:
             and started_at is not None
             and created_at >= started_at.replace(microsecond=0)
         )
-        bound.info(
+        log.info(
             "mesh exists; adopting" if not ours else "mesh created by an earlier attempt",
             uid=existing.uid,
             phase=existing.phase,
@@ -172,42 +175,46 @@ class MeshActivities:
             ApplicationError: non-retryable ``MeshFailed``, ``MeshVanished`` or ``MeshTimeout``.
         """
         info = activity.info()
-        resumed = WaitProgress()
-        if info.heartbeat_details:
-            resumed = WaitProgress.model_validate(info.heartbeat_details[0])
-        deadline = _parse_time(inp.deadline) or datetime.now(UTC)
-        bound = log.bind(
+        with structlog.contextvars.bound_contextvars(
+            rollout_id=inp.rollout_id,
             project_id=inp.project_id,
             region=inp.region,
+            cluster_id=inp.cluster_id,
             mesh_name=inp.mesh_name,
             uid=inp.uid,
             attempt=info.attempt,
-        )
-        progress = resumed
+        ):
+            return await self._wait(inp, info.attempt, info.heartbeat_details)
+
+    async def _wait(
+        self, inp: WaitForMeshInput, attempt: int, details: Sequence[Any]
+    ) -> WaitForMeshResult:
+        progress = WaitProgress.model_validate(details[0]) if details else WaitProgress()
+        if progress.polls:
+            log.info("resuming poll from heartbeat", polls=progress.polls, phase=progress.phase)
+        deadline = _parse_time(inp.deadline) or datetime.now(UTC)
         if progress.polls == 0:
             await self._sleep_until(min(deadline, _after(inp.first_poll_s)), progress)
         while True:
-            phase = await self._poll(inp, info.attempt, progress)
+            phase = await self._poll(inp, attempt, progress)
             progress = WaitProgress(phase=phase or progress.phase, polls=progress.polls + 1)
             activity.heartbeat(progress.model_dump())
             if phase == MeshPhase.RUNNING:
-                bound.info("mesh running", polls=progress.polls)
+                log.info("mesh running", polls=progress.polls)
                 return WaitForMeshResult(phase=phase, polls=progress.polls)
             if phase is not None and phase.endswith("Failed"):
-                raise ApplicationError(
+                raise failure(
                     f"mesh {inp.mesh_name} ended in phase {phase}",
-                    failure_details(attempt=info.attempt, error_code=phase, phase=phase),
+                    failure_details(attempt=attempt, error_code=phase, phase=phase),
                     type=errors.MESH_FAILED,
                     non_retryable=True,
                 )
             now = datetime.now(UTC)
             if now >= deadline:
-                raise ApplicationError(
+                raise failure(
                     f"mesh {inp.mesh_name} not Running by its deadline {inp.deadline} "
                     f"(last phase {progress.phase})",
-                    failure_details(
-                        attempt=info.attempt, error_code="Timeout", phase=progress.phase
-                    ),
+                    failure_details(attempt=attempt, error_code="Timeout", phase=progress.phase),
                     type=errors.MESH_TIMEOUT,
                     non_retryable=True,
                 )
@@ -219,7 +226,7 @@ class MeshActivities:
         try:
             mesh = await self._api.mesh(inp.project_id, inp.region, inp.uid)
         except AsmNotFoundError as exc:
-            raise ApplicationError(
+            raise failure(
                 f"mesh {inp.mesh_name} ({inp.uid}) vanished: {exc.describe()}",
                 failure_details(
                     attempt=attempt,
@@ -233,7 +240,7 @@ class MeshActivities:
             ) from exc
         except (AsmConnectionError, AsmThrottledError, AsmServerError) as exc:
             # A flaky show must not end a wait that may last 30 minutes: log and poll again.
-            log.warning("poll failed; will poll again", mesh_name=inp.mesh_name, error=str(exc))
+            log.warning("poll failed; will poll again", error=str(exc))
             return None
         except AsmError as exc:
             raise application_error(exc, attempt=attempt, action="show mesh") from exc

@@ -81,6 +81,7 @@ class CreateMeshActivityInput(_Contract):
 
     target: MeshTarget
     started_at: str = Field(description="When the target's workflow started (ISO 8601, UTC).")
+    rollout_id: str | None = None
 
 
 class CreateMeshResult(_Contract):
@@ -99,6 +100,8 @@ class WaitForMeshInput(_Contract):
     region: str
     mesh_name: str
     uid: str
+    cluster_id: str | None = None
+    rollout_id: str | None = None
     first_poll_s: float
     poll_interval_s: float
     deadline: str = Field(description="Absolute deadline (ISO 8601, UTC): retries never extend it.")

@@ -39,6 +39,19 @@ def search_attributes_for(inp: CreateMeshInput) -> TypedSearchAttributes:
     )
 
 
+def _record_metrics(outcome: TargetOutcome) -> None:
+    # The workflow's meter is replay-safe, so each target counts exactly once however often its
+    # history is replayed; the SDK serves it with its own Prometheus metrics.
+    meter = workflow.metric_meter()
+    meter.create_counter("meshfleet_meshes", "Targets by outcome").add(
+        1, {"outcome": outcome.outcome}
+    )
+    if outcome.succeeded:
+        meter.create_histogram_float(
+            "meshfleet_seconds_to_running", "From a target's start to Running", "s"
+        ).record(outcome.seconds)
+
+
 @workflow.defn(name=CREATE_MESH_WORKFLOW)
 class CreateMeshWorkflow:
     """One mesh: ``create_mesh`` then ``wait_for_mesh``; always returns a ``TargetOutcome``."""
@@ -50,6 +63,7 @@ class CreateMeshWorkflow:
     async def run(self, inp: CreateMeshInput) -> TargetOutcome:
         """Create (or adopt) the mesh and wait until it runs; failures become a failed outcome."""
         outcome = await self._drive(inp)
+        _record_metrics(outcome)
         if inp.search_attributes:
             workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome.outcome)])
         await self._report_to_parent(outcome)
@@ -68,7 +82,9 @@ class CreateMeshWorkflow:
         try:
             created = await workflow.execute_activity(
                 CREATE_MESH,
-                CreateMeshActivityInput(target=target, started_at=started.isoformat()),
+                CreateMeshActivityInput(
+                    target=target, started_at=started.isoformat(), rollout_id=inp.rollout_id
+                ),
                 result_type=CreateMeshResult,
                 start_to_close_timeout=CREATE_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=timedelta(seconds=inp.timing.timeout_s),
@@ -98,6 +114,8 @@ class CreateMeshWorkflow:
                     region=target.region,
                     mesh_name=target.mesh_name,
                     uid=created.uid,
+                    cluster_id=target.cluster_id,
+                    rollout_id=inp.rollout_id,
                     # An adopted mesh was created earlier: look at it now, not after the delay.
                     first_poll_s=0.0 if created.adopted else inp.timing.first_poll_s,
                     poll_interval_s=inp.timing.poll_interval_s,
