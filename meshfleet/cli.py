@@ -235,8 +235,96 @@ def worker() -> None:
     worker_process.main()
 
 
-# TODO(meshfleet dev stack): `dev` (embedded Temporal dev server with WAL + simulator + worker)
-# and `demo` (dev stack + examples/fleet.yaml) wait for the dev-stack module.
+# --- the embedded stack (meshfleet/devstack.py, meshfleet/demo.py) ---------------------------
+
+TemporalPortOption = Annotated[
+    int, typer.Option("--temporal-port", min=1, max=65535, help="Temporal's gRPC port.")
+]
+UiPortOption = Annotated[
+    int, typer.Option("--ui-port", min=1, max=65535, help="The Temporal Web UI's port.")
+]
+SimulatorPortOption = Annotated[
+    int, typer.Option("--simulator-port", min=1, max=65535, help="The ASM simulator's port.")
+]
+StateDirOption = Annotated[
+    str, typer.Option("--state-dir", help="Database, logs and dev.env of the stack.")
+]
+CreateSecondsOption = Annotated[
+    float, typer.Option("--create-seconds", min=0, help="How long a simulated mesh is Creating.")
+]
+
+
+@app.command()
+def dev(
+    temporal_port: TemporalPortOption = 7233,
+    ui_port: UiPortOption = 8233,
+    simulator_port: SimulatorPortOption = 18080,
+    state_dir: StateDirOption = ".meshfleet",
+    create_seconds: CreateSecondsOption = 2.0,
+) -> None:
+    """Run Temporal (dev server, SQLite WAL), the ASM simulator and a worker until Ctrl-C.
+
+    Prints the addresses, the log files and the environment to use the stack from another
+    terminal. Ctrl-C stops everything it started. Exit 2 when a port is taken, 3 when the stack
+    does not come up.
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    from meshfleet.cli_exit import leave  # noqa: PLC0415
+    from meshfleet.demo import run_dev  # noqa: PLC0415
+
+    leave(
+        run_dev(
+            state_dir=Path(state_dir),
+            temporal_port=temporal_port,
+            ui_port=ui_port,
+            simulator_port=simulator_port,
+            create_seconds=create_seconds,
+        )
+    )
+
+
+@app.command()
+def demo(
+    file: Annotated[
+        str, typer.Argument(metavar="FILE", help="The fleet to roll out.")
+    ] = "examples/fleet.yaml",
+    rollout_id: Annotated[
+        str | None,
+        typer.Option("--rollout-id", help="Default: demo-<UTC time>, a new rollout each run."),
+    ] = None,
+    keep: Annotated[
+        bool, typer.Option("--keep", help="Keep the stack up after the report, until Ctrl-C.")
+    ] = False,
+    temporal_port: TemporalPortOption = 7233,
+    ui_port: UiPortOption = 8233,
+    simulator_port: SimulatorPortOption = 18080,
+    state_dir: StateDirOption = ".meshfleet",
+    create_seconds: CreateSecondsOption = 2.0,
+) -> None:
+    """Start the embedded stack, roll out FILE with live progress, print the report, stop.
+
+    Runs `meshfleet start FILE --wait` against the stack, then lists every mesh as the
+    simulator has it. Exit 0 when every target is Running, 1 when not, 2 when a port is
+    taken, 3 when the stack does not come up.
+    """
+    from pathlib import Path  # noqa: PLC0415
+
+    from meshfleet.cli_exit import leave  # noqa: PLC0415
+    from meshfleet.demo import run_demo  # noqa: PLC0415
+
+    leave(
+        run_demo(
+            file,
+            rollout_id=rollout_id,
+            keep=keep,
+            state_dir=Path(state_dir),
+            temporal_port=temporal_port,
+            ui_port=ui_port,
+            simulator_port=simulator_port,
+            create_seconds=create_seconds,
+        )
+    )
 
 
 # --- the simulator --------------------------------------------------------------------------
