@@ -36,7 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench all
 
 chaos: $(STAMP)
-	$(BIN)/python -m pytest -m chaos -p no:cacheprovider tests/chaos
+	$(BIN)/python -m pytest -m chaos tests
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info .meshfleet
