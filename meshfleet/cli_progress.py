@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
@@ -54,13 +54,14 @@ class BarView:
     def __init__(self, console: Console) -> None:
         self._console = console
         self._bar = Progress(
+            # Kept under 80 columns: the rollout id is on the line above the bar.
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=16),
             TaskProgressColumn(),
             TextColumn(
-                "[green]created {task.fields[created]}[/] · [cyan]adopted {task.fields[adopted]}"
-                "[/] · [red]failed {task.fields[failed]}[/] · in flight {task.fields[in_flight]}"
-                " · ETA {task.fields[eta]}"
+                "[green]created {task.fields[created]}[/] [cyan]adopted {task.fields[adopted]}[/]"
+                " [red]failed {task.fields[failed]}[/] in flight {task.fields[in_flight]}"
+                " ETA {task.fields[eta]}"
             ),
             console=console,
             refresh_per_second=4,
@@ -79,7 +80,7 @@ class BarView:
             "in_flight": p.in_flight,
             "eta": "-" if eta is None else format_duration(eta),
         }
-        description = f"{p.rollout_id} {p.state.value} wave {p.wave}/{p.waves}"
+        description = f"{p.state.value} {p.wave}/{p.waves}"
         done = p.created + p.adopted + p.failed + p.cancelled
         if self._task is None:
             self._bar.start()
@@ -94,17 +95,20 @@ class BarView:
 
 
 class LineView:
-    """Plain lines for logs: one when the state changes or targets finish, at most every
-    ``every_s`` seconds, and one at least every ``quiet_s`` seconds so a log shows liveness."""
+    """Plain lines for logs and pipelines.
+
+    A line when the state or wave changes, when targets finished (at most every ``every_s``
+    seconds), and at least every ``quiet_s`` seconds so a log shows the watch is alive.
+    """
 
     def __init__(
         self,
-        console: Console,
+        stream: IO[str],
         every_s: float = 5.0,
         quiet_s: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._console = console
+        self._stream = stream
         self._every_s = every_s
         self._quiet_s = quiet_s
         self._clock = clock
@@ -117,7 +121,7 @@ class LineView:
         """Print newly failed targets, and a progress line if one is due."""
         p = progress
         for failure in self._new_failures(p):
-            self._console.print(_failure_line(failure), markup=False, highlight=False)
+            self._say(_failure_line(failure))
         now = self._clock()
         state = (p.state, p.wave)
         key = (*state, p.created, p.adopted, p.failed, p.cancelled, p.in_flight)
@@ -129,8 +133,12 @@ class LineView:
             or since >= self._quiet_s
         )
         if due:
-            self._console.print(progress_line(p), markup=False, highlight=False)
+            self._say(progress_line(p))
             self._last_at, self._last_key, self._last_state = now, key, state
+
+    def _say(self, line: str) -> None:
+        # Plain print, not rich: a log line must never be wrapped or styled.
+        print(line, file=self._stream, flush=True)
 
     def close(self) -> None:
         """Nothing to clean up."""
@@ -138,4 +146,4 @@ class LineView:
 
 def progress_view(console: Console) -> ProgressView:
     """A bar when ``console`` is a terminal, lines otherwise."""
-    return BarView(console) if console.is_terminal else LineView(console)
+    return BarView(console) if console.is_terminal else LineView(console.file)

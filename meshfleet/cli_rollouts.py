@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -57,10 +58,34 @@ def ui_address(client: Client, settings: Settings, rollout_id: str) -> str:
 
 
 async def current(client: Client, settings: Settings, rollout_id: str) -> RolloutProgress:
-    """The rollout's progress, or its report once it ended; exit 2 when there is no such one."""
+    """The rollout's progress, or its report once it ended.
+
+    Raises:
+        CommandError: exit 2 when there is no such rollout; exit 3 when it runs but no worker
+            polls its task queue to answer.
+    """
+    desc = await _describe(client, rollout_id)
+    if desc.status == WorkflowExecutionStatus.RUNNING and not await has_workers(
+        client, desc.task_queue
+    ):
+        raise CommandError(
+            ExitCode.UNREACHABLE,
+            f"rollout {rollout_id!r} runs, but no worker polls its task queue "
+            f"{desc.task_queue!r} to answer (`meshfleet worker`)",
+        )
     try:
         return await answered(rollouts.progress(client, rollout_id), settings, "progress")
-    except Exception as exc:
+    except RPCError as exc:
+        if _not_found(exc):
+            raise CommandError(ExitCode.INVALID, f"no rollout {rollout_id!r}") from exc
+        raise
+
+
+async def _describe(client: Client, rollout_id: str) -> WorkflowExecutionDescription:
+    # Describe needs no worker: an unknown rollout is refused at once, with its name.
+    try:
+        return await rollouts.rollout_handle(client, rollout_id).describe()
+    except RPCError as exc:
         if _not_found(exc):
             raise CommandError(ExitCode.INVALID, f"no rollout {rollout_id!r}") from exc
         raise
@@ -70,14 +95,15 @@ def _not_found(exc: BaseException) -> bool:
     return isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND
 
 
-async def _check_exists(client: Client, rollout_id: str) -> None:
-    # Describe needs no worker: an unknown id fails at once instead of after WORKER_ANSWER_S.
-    try:
-        await rollouts.rollout_handle(client, rollout_id).describe()
-    except RPCError as exc:
-        if _not_found(exc):
-            raise CommandError(ExitCode.INVALID, f"no rollout {rollout_id!r}") from exc
-        raise
+async def _check_running(client: Client, rollout_id: str, action: str) -> None:
+    # An ended rollout is refused with a reason instead of "workflow execution already
+    # completed", and without waiting for a worker.
+    desc = await _describe(client, rollout_id)
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        ended = desc.status.name.lower() if desc.status else "ended"
+        raise CommandError(
+            ExitCode.INVALID, f"cannot {action} rollout {rollout_id!r}: it has {ended}"
+        )
 
 
 async def start(
@@ -88,7 +114,9 @@ async def start(
     if started.started:
         note(f"started rollout {spec.rollout_id}: {len(spec.targets)} targets")
     else:
-        note(f"rollout {spec.rollout_id} already exists: attached, nothing new started")
+        desc = await _describe(client, spec.rollout_id)
+        state = desc.status.name.lower() if desc.status else "unknown"
+        note(f"rollout {spec.rollout_id} already exists ({state}): attached, nothing new started")
     note(f"Temporal UI: {ui_address(client, settings, spec.rollout_id)}")
     if not started.search_attributes:
         note(
@@ -173,7 +201,7 @@ async def steer(
     client: Client, settings: Settings, action: str, rollout_id: str, *, as_json: bool
 ) -> int:
     """Pause, resume or cancel; exit 0 once the rollout accepted it."""
-    await _check_exists(client, check_rollout_id(rollout_id))
+    await _check_running(client, check_rollout_id(rollout_id), action)
     progress = await answered(_STEERING[action](client, rollout_id), settings, action)
     if as_json:
         emit_json(report_document(progress))
@@ -185,29 +213,33 @@ async def steer(
 async def list_rollouts(client: Client, settings: Settings, *, limit: int, as_json: bool) -> int:
     """The most recent rollouts, newest first."""
     found = await rollouts.list_rollouts(client, limit=limit)
-    rows: list[dict[str, Any]] = [
-        {
-            "rollout_id": r.rollout_id,
-            "status": r.status,
-            "started": r.started.isoformat() if r.started else None,
-            "closed": r.closed.isoformat() if r.closed else None,
-        }
-        for r in found
-    ]
     if as_json:
-        emit_json(rows)
+        emit_json(
+            [
+                {
+                    "rollout_id": r.rollout_id,
+                    "status": r.status,
+                    "started": r.started.isoformat() if r.started else None,
+                    "closed": r.closed.isoformat() if r.closed else None,
+                }
+                for r in found
+            ]
+        )
         return ExitCode.OK
-    if not rows:
+    if not found:
         note("no rollouts")
         return ExitCode.OK
-    width = max(len("ROLLOUT"), *(len(r["rollout_id"]) for r in rows))
-    print(f"{'ROLLOUT'.ljust(width)}  {'STATUS'.ljust(10)}  {'STARTED'.ljust(25)}  CLOSED")
-    for r in rows:
-        print(
-            f"{r['rollout_id'].ljust(width)}  {r['status'].ljust(10)}  "
-            f"{(r['started'] or '-').ljust(25)}  {r['closed'] or '-'}"
-        )
+    rows = [("ROLLOUT", "STATUS", "STARTED", "CLOSED")] + [
+        (r.rollout_id, r.status, _when(r.started), _when(r.closed)) for r in found
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join([*(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)), row[3]]))
     return ExitCode.OK
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
 
 
 # The type names of `temporal operator search-attribute create --type`.

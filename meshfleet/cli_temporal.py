@@ -28,7 +28,7 @@ T = TypeVar("T")
 
 # Queries and updates are answered by a worker; without one they wait for ever (a query gives up
 # after the server's 30 s, an update never). A pipeline needs an answer, or a clear reason.
-WORKER_ANSWER_S = 30.0
+WORKER_ANSWER_S = 20.0
 
 _UNREACHABLE = {
     RPCStatusCode.UNAVAILABLE,
@@ -135,7 +135,9 @@ async def answered(step: Awaitable[T], settings: Settings, what: str) -> T:
             f"{settings.task_queue!r} (`meshfleet worker`)?",
         ) from exc
     except RPCError as exc:
-        if exc.status == RPCStatusCode.DEADLINE_EXCEEDED:
+        # The server gives up on an unanswered query after 30 s, as DEADLINE_EXCEEDED or as
+        # CANCELLED "Timeout expired", depending on where the deadline struck.
+        if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
             raise CommandError(
                 ExitCode.UNREACHABLE,
                 f"{what}: no answer in time; is a worker polling task queue "

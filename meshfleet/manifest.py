@@ -201,6 +201,8 @@ def _strategy(raw: Any, problems: Problems) -> RolloutStrategy | None:
         problems.add("strategy", f"must be a mapping, not {kind_of(raw)}")
         return None
     problems.unknown_keys("strategy", raw, STRATEGY_KEYS)
+    # Values of the wrong type are reported here and left out; the model then checks the rest
+    # (ranges, percentages), so a bad type never hides another field's problem.
     fields: dict[str, Any] = {}
     before = len(problems)
     if "window" in raw:
@@ -213,13 +215,16 @@ def _strategy(raw: Any, problems: Problems) -> RolloutStrategy | None:
         if not isinstance(waves, list) or not waves:
             problems.add("strategy.waves", "must be a non-empty list like [1, '10%', '100%']")
         else:
-            for i, wave in enumerate(waves):
-                if not (_is_count(wave) or isinstance(wave, str)):
-                    problems.add(
-                        f"strategy.waves[{i}]",
-                        f"must be a count or a percentage like '10%', not {kind_of(wave)}",
-                    )
-            fields["waves"] = waves
+            wrong = [
+                i for i, wave in enumerate(waves) if not (_is_count(wave) or isinstance(wave, str))
+            ]
+            for i in wrong:
+                problems.add(
+                    f"strategy.waves[{i}]",
+                    f"must be a count or a percentage like '10%', not {kind_of(waves[i])}",
+                )
+            if not wrong:
+                fields["waves"] = waves
     if "max_failures" in raw:
         value = raw["max_failures"]
         if _is_count(value) or isinstance(value, str):
@@ -230,23 +235,23 @@ def _strategy(raw: Any, problems: Problems) -> RolloutStrategy | None:
                 f"must be a count or a percentage like '5%', not {kind_of(value)}",
             )
     for key, field in _STRATEGY_DURATIONS.items():
-        if key in raw:
-            fields[field] = _duration(raw[key], f"strategy.{key}", problems)
+        seconds = _duration(raw[key], f"strategy.{key}", problems) if key in raw else None
+        if seconds is not None:
+            fields[field] = seconds
     if "create_retry" in raw:
         fields["create_retry"] = _retry(raw["create_retry"], problems)
     checked = {"window", "waves", "max_failures", "create_retry", *_STRATEGY_DURATIONS}
     for key in STRATEGY_KEYS:
         if key in raw and key not in checked:
             fields[key] = raw[key]  # a field added to RolloutStrategy later: its own rules apply
-    if len(problems) > before:
-        return None
     try:
-        return RolloutStrategy.model_validate(fields)
+        strategy = RolloutStrategy.model_validate(fields)
     except ValidationError as exc:
         for loc, message in pydantic_problems(exc):
             named = tuple(_MANIFEST_NAME.get(p, p) if isinstance(p, str) else p for p in loc)
             problems.add(join_path("strategy", *named), message)
         return None
+    return strategy if len(problems) == before else None
 
 
 def _retry(raw: Any, problems: Problems) -> dict[str, Any]:
@@ -257,8 +262,9 @@ def _retry(raw: Any, problems: Problems) -> dict[str, Any]:
     problems.unknown_keys(path, raw, RETRY_KEYS)
     fields: dict[str, Any] = {}
     for key, field in _RETRY_DURATIONS.items():
-        if key in raw:
-            fields[field] = _duration(raw[key], f"{path}.{key}", problems)
+        seconds = _duration(raw[key], f"{path}.{key}", problems) if key in raw else None
+        if seconds is not None:
+            fields[field] = seconds
     if "backoff" in raw:
         if _is_number(raw["backoff"]):
             fields["backoff"] = raw["backoff"]

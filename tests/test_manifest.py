@@ -95,16 +95,18 @@ def test_top_level_strategy_and_defaults_problems_have_their_paths() -> None:
     doc = manifest(extras=1)
     doc["strategy"] = {"window": 0, "waves": [0, "150%", True], "max_failures": "lots", "pace": 1}
     doc["defaults"] = {"region": "Mars", "mesh_name": "mesh-x", "colour": "blue"}
-    found = problems_of(doc)
-    assert found[:5] == [
+    # A wrong type (waves[2]) does not hide the range problems of the other fields, and a bad
+    # default is reported once, at the default, however many targets inherit it.
+    assert problems_of(doc) == [
         "extras: unknown field",
         "strategy.pace: unknown field",
         "strategy.waves[2]: must be a count or a percentage like '10%', not true/false",
+        "strategy.window: Input should be greater than or equal to 1",
+        "strategy.max_failures: 'lots' is not a count or a percentage like '5%'",
         "defaults.mesh_name: must be set per target, not in defaults",
         "defaults.colour: unknown field",
+        "defaults.region: 'Mars' is not a region name like ap-southeast-3",
     ]
-    # A bad default is reported once, at the default, however many targets inherit it.
-    assert found[5:] == ["defaults.region: 'Mars' is not a region name like ap-southeast-3"]
 
 
 def test_strategy_ranges_are_checked_by_the_model_with_manifest_names() -> None:
@@ -298,8 +300,11 @@ def test_durations_map_onto_the_strategy_and_format_back() -> None:
         "1h30m",
         "1d1m1s",
     ]
-    doc["strategy"]["timeout"] = "45d"
-    assert problems_of(doc) == ["strategy.timeout: '45d' is longer than 30d"]
+    doc["strategy"] |= {"timeout": "45d", "poll_interval": 0}
+    assert problems_of(doc) == [
+        "strategy.timeout: '45d' is longer than 30d",
+        "strategy.poll_interval: Input should be greater than 0",
+    ]
 
 
 def test_the_example_fleet_validates() -> None:
