@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from meshfleet import errors
 from meshfleet.contracts import LOAD_TARGET_PAGE, LoadPageInput, TargetPage, page_workflow_id
@@ -26,7 +27,18 @@ class TargetPageActivities:
         handle = self._client.get_workflow_handle(
             page_workflow_id(inp.rollout_id, inp.page), result_type=TargetPage
         )
-        page: TargetPage = await handle.result()
+        try:
+            page: TargetPage = await handle.result()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            # Retrying cannot bring a page back: its workflow was deleted or outlived retention.
+            raise ApplicationError(
+                f"page {inp.page} of rollout {inp.rollout_id} is no longer stored in Temporal "
+                f"({exc.message}); start the rollout again under a new rollout id",
+                type=errors.INVALID_TARGET,
+                non_retryable=True,
+            ) from exc
         if page.rollout_id != inp.rollout_id or page.page != inp.page:
             raise ApplicationError(
                 f"stored page {inp.page} of rollout {inp.rollout_id} holds page {page.page} of "
