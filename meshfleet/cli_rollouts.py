@@ -65,14 +65,8 @@ async def current(client: Client, settings: Settings, rollout_id: str) -> Rollou
             polls its task queue to answer.
     """
     desc = await _describe(client, rollout_id)
-    if desc.status == WorkflowExecutionStatus.RUNNING and not await has_workers(
-        client, desc.task_queue
-    ):
-        raise CommandError(
-            ExitCode.UNREACHABLE,
-            f"rollout {rollout_id!r} runs, but no worker polls its task queue "
-            f"{desc.task_queue!r} to answer (`meshfleet worker`)",
-        )
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        await _check_workers(client, rollout_id, desc)
     try:
         return await answered(rollouts.progress(client, rollout_id), settings, "progress")
     except RPCError as exc:
@@ -91,6 +85,19 @@ async def _describe(client: Client, rollout_id: str) -> WorkflowExecutionDescrip
         raise
 
 
+async def _check_workers(
+    client: Client, rollout_id: str, desc: WorkflowExecutionDescription
+) -> None:
+    # Queries and updates are answered by a worker: without one, say so now (exit 3) rather
+    # than after WORKER_ANSWER_S.
+    if not await has_workers(client, desc.task_queue):
+        raise CommandError(
+            ExitCode.UNREACHABLE,
+            f"rollout {rollout_id!r} runs, but no worker polls its task queue "
+            f"{desc.task_queue!r} to answer (`meshfleet worker`)",
+        )
+
+
 def _not_found(exc: BaseException) -> bool:
     return isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND
 
@@ -104,6 +111,7 @@ async def _check_running(client: Client, rollout_id: str, action: str) -> None:
         raise CommandError(
             ExitCode.INVALID, f"cannot {action} rollout {rollout_id!r}: it has {ended}"
         )
+    await _check_workers(client, rollout_id, desc)
 
 
 async def start(
