@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,7 +14,7 @@ from asm.auth import auth_from_env
 from asm.client import AsmClient
 from asm.errors import AsmConnectionError, AsmValidationError
 from meshfleet import cli_rollouts
-from meshfleet.cli_exit import ExitCode
+from meshfleet.cli_exit import ExitCode, leave
 from meshfleet.cli_output import manifest_summary, plan_counts, plan_document, plan_table
 from meshfleet.cli_rollouts import emit_json
 from meshfleet.cli_temporal import run_with_temporal
@@ -268,10 +269,7 @@ def dev(
     terminal. Ctrl-C stops everything it started. Exit 2 when a port is taken, 3 when the stack
     does not come up.
     """
-    from pathlib import Path  # noqa: PLC0415
-
-    from meshfleet.cli_exit import leave  # noqa: PLC0415
-    from meshfleet.demo import run_dev  # noqa: PLC0415
+    from meshfleet.demo import run_dev  # noqa: PLC0415  (starts processes; imported on use)
 
     leave(
         run_dev(
@@ -308,10 +306,7 @@ def demo(
     simulator has it. Exit 0 when every target is Running, 1 when not, 2 when a port is
     taken, 3 when the stack does not come up.
     """
-    from pathlib import Path  # noqa: PLC0415
-
-    from meshfleet.cli_exit import leave  # noqa: PLC0415
-    from meshfleet.demo import run_demo  # noqa: PLC0415
+    from meshfleet.demo import run_demo  # noqa: PLC0415  (starts processes; imported on use)
 
     leave(
         run_demo(
