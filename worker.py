@@ -18,7 +18,7 @@ from activities.mesh import MeshActivities, MeshApi
 from activities.pages import TargetPageActivities
 from asm.auth import auth_from_env
 from asm.client import AsmClient
-from meshfleet import logs
+from meshfleet import logs, metrics
 from meshfleet.settings import Settings
 from meshfleet.temporal import connect
 from workflows import ALL_WORKFLOWS
@@ -44,11 +44,13 @@ def build_worker(client: Client, settings: Settings, api: MeshApi) -> Worker:
 
 
 def _runtime(settings: Settings) -> Runtime | None:
-    if settings.metrics_port is None:
+    # The SDK's metrics (and the per-target outcomes its replay-safe workflow meter records)
+    # come from its Rust core, which has its own exporter: a port of its own.
+    if settings.sdk_metrics_port is None:
         return None
     return Runtime(
         telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.metrics_port}")
+            metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.sdk_metrics_port}")
         )
     )
 
@@ -66,10 +68,12 @@ async def run_worker(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if settings.metrics_port is not None:
+        metrics.serve(settings.metrics_port)
     async with AsmClient(
         auth, endpoint=settings.asm_endpoint, request_timeout=settings.asm_request_timeout_s
-    ) as api:
-        worker = build_worker(client, settings, api)
+    ) as asm:
+        worker = build_worker(client, settings, metrics.InstrumentedMeshApi(asm))
         log.info(
             "worker started",
             task_queue=settings.task_queue,

@@ -35,5 +35,8 @@ class Settings(BaseSettings):
     )
     graceful_shutdown_s: float = Field(default=30.0, ge=0, alias="MESHFLEET_GRACEFUL_SHUTDOWN")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, alias="MESHFLEET_METRICS_PORT")
+    sdk_metrics_port: int | None = Field(
+        default=None, ge=0, le=65535, alias="MESHFLEET_SDK_METRICS_PORT"
+    )
     log_format: str = Field(default="auto", alias="MESHFLEET_LOG_FORMAT")
     log_level: str = Field(default="INFO", alias="MESHFLEET_LOG_LEVEL")

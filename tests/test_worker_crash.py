@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def worker_process(
-    env: WorkflowEnvironment, task_queue: str, asm_url: str
+    env: WorkflowEnvironment, task_queue: str, asm_url: str, **extra_env: str
 ) -> subprocess.Popen[bytes]:
     """The production worker (``python worker.py``) as its own process."""
     environ = {
@@ -33,6 +33,7 @@ def worker_process(
         "ASM_ENDPOINT": asm_url,
         "ASM_AUTH_TOKEN": SIM_TOKEN,
         "MESHFLEET_LOG_FORMAT": "json",
+        **extra_env,
     }
     return subprocess.Popen(
         [sys.executable, str(ROOT / "worker.py")],
