@@ -1,8 +1,9 @@
-"""Our Prometheus metrics: meshes by outcome, ASM calls by status, seconds to Running."""
+"""Our Prometheus metrics of ASM calls, and the buckets of the SDK-side seconds to Running."""
 
-# These live in prometheus_client's default registry and are served by ``serve(port)``. The
-# Temporal SDK's metrics come from its Rust core (``PrometheusConfig`` in worker.py), whose
-# registry and listener Python cannot add to: the two sets are served on two ports.
+# ASM calls are counted here, in prometheus_client's default registry, served by ``serve(port)``
+# on MESHFLEET_METRICS_PORT. Outcomes and seconds to Running are recorded by CreateMeshWorkflow
+# through the SDK's replay-safe workflow meter, so they come out of the SDK's own exporter
+# (MESHFLEET_SDK_METRICS_PORT), whose registry Python cannot add to: hence two ports.
 
 from __future__ import annotations
 
@@ -19,7 +20,10 @@ from asm.models import CreateMeshRequest, Mesh
 _T = TypeVar("_T")
 
 # Mesh creation takes minutes against the real API and seconds against the simulator: buckets
-# span both so one dashboard serves the demo and production.
+# span both so one dashboard serves the demo and production. The SDK's default buckets (50, 100,
+# 500, ...) are meant for milliseconds: worker.py hands these to PrometheusConfig as the
+# histogram_bucket_overrides of ``SECONDS_TO_RUNNING_METRIC``.
+SECONDS_TO_RUNNING_METRIC: Final = "meshfleet_seconds_to_running"
 SECONDS_TO_RUNNING_BUCKETS: Final = (
     1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0,
 )  # fmt: skip
@@ -28,16 +32,6 @@ ASM_CALL_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 # The statuses a successful call answers with (asm-api.md), so success and failure share a label.
 _SUCCESS_STATUS: Final = {"create": "201", "show": "200", "list": "200", "delete": "200"}
 
-MESHES = Counter(
-    "meshfleet_meshes",
-    "Targets that reached an outcome, by outcome (created, adopted, failed, cancelled).",
-    ["outcome"],
-)
-SECONDS_TO_RUNNING = Histogram(
-    "meshfleet_mesh_seconds_to_running",
-    "Seconds from a target's start to its mesh being Running (created or adopted targets).",
-    buckets=SECONDS_TO_RUNNING_BUCKETS,
-)
 ASM_CALLS = Counter(
     "meshfleet_asm_calls",
     "ASM API calls by operation (create, show, list, delete) and HTTP status; 'connection' when "
@@ -63,18 +57,6 @@ def record_asm_call(operation: str, status: int | str, seconds: float | None = N
     ASM_CALLS.labels(operation=operation, status=str(status)).inc()
     if seconds is not None:
         ASM_CALL_SECONDS.labels(operation=operation).observe(seconds)
-
-
-def record_outcome(kind: str, seconds: float) -> None:
-    """Count one target's outcome; a Running mesh also records how long it took.
-
-    Args:
-        kind: ``created``, ``adopted``, ``failed`` or ``cancelled`` (``TargetOutcome.outcome``).
-        seconds: From the target's start to its outcome (``TargetOutcome.seconds``).
-    """
-    MESHES.labels(outcome=kind).inc()
-    if kind in ("created", "adopted"):
-        SECONDS_TO_RUNNING.observe(seconds)
 
 
 def status_of(exc: AsmError) -> str:
