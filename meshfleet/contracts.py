@@ -58,13 +58,7 @@ class MeshTiming(_Contract):
     @classmethod
     def of(cls, strategy: RolloutStrategy) -> MeshTiming:
         """The timings a rollout strategy gives each of its targets."""
-        return cls(
-            first_poll_s=strategy.first_poll_s,
-            poll_interval_s=strategy.poll_interval_s,
-            timeout_s=strategy.timeout_s,
-            heartbeat_timeout_s=strategy.heartbeat_timeout_s,
-            create_retry=strategy.create_retry,
-        )
+        return cls.model_validate(strategy.model_dump(include=set(cls.model_fields)))
 
 
 class CreateMeshInput(_Contract):

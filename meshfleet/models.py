@@ -250,14 +250,7 @@ class TargetFailure(_Model):
     @classmethod
     def of(cls, outcome: TargetOutcome) -> TargetFailure:
         """The report's view of a failed outcome."""
-        return cls(
-            project_id=outcome.project_id,
-            region=outcome.region,
-            cluster_id=outcome.cluster_id,
-            mesh_name=outcome.mesh_name,
-            error_code=outcome.error_code,
-            message=outcome.message,
-        )
+        return cls.model_validate(outcome.model_dump(include=set(cls.model_fields)))
 
 
 class RolloutState(StrEnum):
