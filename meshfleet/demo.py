@@ -72,7 +72,7 @@ def _banner(stack: DevStack, out: TextIO) -> None:
 
 
 def _stop(stack: DevStack, out: TextIO) -> None:
-    _say(out, "Stopping the worker, the simulator and Temporal ...")
+    _say(out, "Stopping the worker, Temporal and the simulator ...")
     stack.stop()
     left = processes_of(stack.config.state_dir)
     if left:

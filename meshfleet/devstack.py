@@ -242,8 +242,8 @@ class DevStack:
     """The three children of the embedded stack, started in order and stopped in reverse.
 
     Each child runs in its own session (so its own process group): a Ctrl-C on the terminal
-    reaches only this process, which then stops the worker first (it drains), then the
-    simulator, then Temporal, and every grandchild with its group.
+    reaches only this process, which then stops the worker first (it drains), then Temporal,
+    then the simulator, and every grandchild with its group.
     """
 
     def __init__(self, config: StackConfig | None = None) -> None:
@@ -254,6 +254,7 @@ class DevStack:
         self._children: list[_Child] = []
         self._atexit = False
         self._marker = ""
+        self._wrote_state = False
 
     # --- what the stack offers -----------------------------------------------------------------
 
@@ -325,10 +326,12 @@ class DevStack:
             self._atexit = True
         try:
             self._prepare_state()
-            self._spawn("temporal", [str(cli), *self._temporal_args()])
-            asyncio.run(self._wait_for_temporal())
+            # The simulator binds its port first: the dev server picks several ports of its own
+            # from the ephemeral range as it starts, and could otherwise take the simulator's.
             self._spawn("simulator", self._simulator_args())
             self._wait_for_simulator()
+            self._spawn("temporal", [str(cli), *self._temporal_args()])
+            asyncio.run(self._wait_for_temporal())
             self._spawn("worker", [sys.executable, str(_worker_script())])
             asyncio.run(self._wait_for_worker())
         except BaseException:
@@ -425,8 +428,12 @@ class DevStack:
         self._write_pids()
 
     def _write_pids(self) -> None:
-        record = {child.name: child.process.pid for child in self._children}
+        record = {
+            "owner": os.getpid(),
+            "children": {child.name: child.process.pid for child in self._children},
+        }
         (self.config.state_dir / "stack.json").write_text(json.dumps(record) + "\n")
+        self._wrote_state = True
 
     def _failed(self, name: str, problem: str) -> DevStackError:
         log_path = self.config.log_dir / f"{name}.log"
@@ -523,21 +530,36 @@ class DevStack:
                 child = self._children.pop()
                 _stop_group(child.process, self.config.stop_grace_s, lambda: hurry)
                 child.log_file.close()
-        state = self.config.state_dir / "stack.json"
-        state.unlink(missing_ok=True)
+        if self._wrote_state:
+            # Only the stack that wrote it may drop it: another stack may own this directory.
+            (self.config.state_dir / "stack.json").unlink(missing_ok=True)
+            self._wrote_state = False
 
     def _stop_leftovers(self) -> None:
         # A stack whose parent was SIGKILLed leaves its children running: they carry our
-        # marker, so stop exactly those (and nothing else) before checking the ports.
+        # marker, so stop exactly those (and nothing else) before checking the ports. A stack
+        # whose parent still runs is in use, and two Temporal servers on one database would
+        # corrupt it: refuse.
         state = self.config.state_dir / "stack.json"
         try:
             record = json.loads(state.read_text())
-        except (OSError, ValueError):
+            owner = int(record["owner"])
+            children = {str(k): int(v) for k, v in dict(record["children"]).items()}
+        except (OSError, ValueError, KeyError, TypeError):
             return
-        for name, pid in record.items():
-            if isinstance(pid, int) and _alive(pid) and _has_marker(pid, self._marker):
-                print(f"meshfleet: stopping {name} (pid {pid}) left over from an earlier run")
-                _stop_pgid(pid, self.config.stop_grace_s)
+        alive = {
+            name: pid
+            for name, pid in children.items()
+            if _alive(pid) and _has_marker(pid, self._marker)
+        }
+        if alive and _alive(owner):
+            raise DevStackError(
+                f"{self.config.state_dir} is in use by process {owner} (another `meshfleet dev` "
+                "or `meshfleet demo`?): stop it, or choose another --state-dir"
+            )
+        for name, pid in alive.items():
+            print(f"meshfleet: stopping {name} (pid {pid}) left over from an earlier run")
+            _stop_pgid(pid, self.config.stop_grace_s)
         state.unlink(missing_ok=True)
 
     def __enter__(self) -> DevStack:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import re
 import signal
 import socket
@@ -23,7 +24,14 @@ from asm.auth import StaticTokenAuth
 from asm.client import AsmClient
 from asm.errors import AsmAuthenticationError
 from meshfleet import search_attributes as sa
-from meshfleet.devstack import DevStack, PortInUseError, StackConfig, check_ports_free, processes_of
+from meshfleet.devstack import (
+    DevStack,
+    DevStackError,
+    PortInUseError,
+    StackConfig,
+    check_ports_free,
+    processes_of,
+)
 from meshfleet.manifest import load_manifest
 from meshfleet.rollouts import registered_search_attributes
 from meshfleet.temporal import connect
@@ -33,16 +41,33 @@ REGION = "ap-southeast-3"
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _ephemeral_start() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_ports(count: int) -> list[int]:
-    """Ports the kernel hands out as free right now (all held open together, so distinct)."""
-    socks = []
-    for _ in range(count):
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        socks.append(sock)
-    ports = [sock.getsockname()[1] for sock in socks]
-    for sock in socks:
-        sock.close()
+    """Distinct free ports below the kernel's ephemeral range.
+
+    The Temporal dev server binds several ports of its own with port 0, that is from the
+    ephemeral range, after our ports were chosen but before the simulator binds its one: ports
+    from outside that range cannot be taken from under the stack that way.
+    """
+    rng = random.Random()
+    ports: list[int] = []
+    while len(ports) < count:
+        port = rng.randrange(20000, _ephemeral_start())
+        if port in ports:
+            continue
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
     return ports
 
 
@@ -223,6 +248,18 @@ def test_leftovers_of_a_killed_run_are_stopped_before_the_next_start(tmp_path: P
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
     assert processes_of(state_dir) == []
+
+
+def test_a_state_dir_in_use_is_refused_and_left_alone(stack: DevStack) -> None:
+    # Other ports, same directory: the database must not get a second server.
+    other = DevStack(stack_config(stack.config.state_dir))
+
+    with pytest.raises(DevStackError, match=f"in use by process {os.getpid()}"):
+        other.start()
+    other.stop()
+
+    assert all(alive(pid) for pid in stack.pids())
+    assert (stack.config.state_dir / "stack.json").exists()
 
 
 def test_demo_rolls_out_the_example_fleet_and_leaves_nothing_behind(tmp_path: Path) -> None:
