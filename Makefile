@@ -27,10 +27,10 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 demo: $(STAMP)
-	$(BIN)/meshfleet demo
+	$(BIN)/meshfleet demo $(ARGS)
 
 dev: $(STAMP)
-	$(BIN)/meshfleet dev
+	$(BIN)/meshfleet dev $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench all

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -11,7 +12,14 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.worker import Worker
 
 from activities.mesh import MeshActivities, MeshApi
@@ -43,16 +51,27 @@ def build_worker(client: Client, settings: Settings, api: MeshApi) -> Worker:
     )
 
 
-def _runtime(settings: Settings) -> Runtime | None:
+def _runtime(settings: Settings) -> Runtime:
     # The SDK's metrics (and the per-target outcomes its replay-safe workflow meter records)
     # come from its Rust core, which has its own exporter: a port of its own.
-    if settings.sdk_metrics_port is None:
-        return None
-    return Runtime(
-        telemetry=TelemetryConfig(
-            metrics=PrometheusConfig(bind_address=f"0.0.0.0:{settings.sdk_metrics_port}")
+    prometheus = (
+        PrometheusConfig(
+            bind_address=f"0.0.0.0:{settings.sdk_metrics_port}",
+            # The core's default buckets are for milliseconds; ours are seconds to minutes.
+            histogram_bucket_overrides={
+                metrics.SECONDS_TO_RUNNING_METRIC: list(metrics.SECONDS_TO_RUNNING_BUCKETS)
+            },
         )
+        if settings.sdk_metrics_port is not None
+        else None
     )
+    # The core logs to the console in its own coloured format; forwarded, its lines go through
+    # structlog like ours (JSON in production).
+    logging_config = LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="WARN"),
+        forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
+    )
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus, logging=logging_config))
 
 
 async def run_worker(

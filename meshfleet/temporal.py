@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
@@ -19,6 +21,11 @@ def connect_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     Args:
         environ: Overrides the process environment (tests).
     """
+    env = os.environ if environ is None else environ
+    named = env.get("TEMPORAL_CONFIG_FILE")
+    if named and not Path(named).is_file():
+        # Silently falling back to localhost would point a production worker at nothing.
+        raise FileNotFoundError(f"TEMPORAL_CONFIG_FILE names {named}, which is not a file")
     config: dict[str, Any] = dict(
         ClientConfig.load_client_connect_config(override_env_vars=environ)
         if environ is not None

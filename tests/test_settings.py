@@ -56,12 +56,20 @@ client_key_path = "{certs["key"]}"
 
 
 def test_defaults_without_any_configuration(tmp_path: Path) -> None:
-    config = connect_config({"TEMPORAL_CONFIG_FILE": str(tmp_path / "none.toml")})
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    config = connect_config({"TEMPORAL_CONFIG_FILE": str(empty)})
 
     assert config["target_host"] == "localhost:7233"
     assert config["namespace"] == "default"
     assert "api_key" not in config
     assert "tls" not in config
+
+
+def test_a_named_config_file_that_is_missing_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.toml"
+    with pytest.raises(FileNotFoundError, match=r"typo\.toml"):
+        connect_config({"TEMPORAL_CONFIG_FILE": str(missing)})
 
 
 def test_temporal_cloud_api_key_from_the_environment() -> None:
