@@ -1,0 +1,1 @@
+"""Benchmarks of meshfleet beside plain asyncio and a minimal Temporal workflow."""
