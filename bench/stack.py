@@ -67,6 +67,11 @@ class BenchStack:
         return self._pid("worker")
 
     @property
+    def worker_log(self) -> Path:
+        """The meshfleet worker's stdout and stderr."""
+        return self.stack.log_paths()["worker"]
+
+    @property
     def server_log(self) -> Path:
         """The dev server's stdout and stderr (``--log-level warn``)."""
         return self.stack.log_paths()["temporal"]
