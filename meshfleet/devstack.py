@@ -399,8 +399,6 @@ class DevStack:
             "simulator",
             "--port",
             str(cfg.simulator_port),
-            "--token",
-            self.token,
             "--create-seconds",
             f"{cfg.create_seconds:g}",
         ]

@@ -27,6 +27,7 @@ from simulator.state import SimulatorState
 DEFAULT_PORT = 18080
 ENV_AK = "HUAWEICLOUD_SDK_AK"
 ENV_SK = "HUAWEICLOUD_SDK_SK"
+ENV_TOKEN = "ASM_AUTH_TOKEN"
 
 
 def _probability(text: str) -> float:
@@ -91,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     auth = parser.add_argument_group("authentication")
     auth.add_argument("--no-auth", action="store_true", help="accept unauthenticated requests")
     auth.add_argument(
-        "--token", action="append", default=[], help="a static X-Auth-Token to accept (repeatable)"
+        "--token",
+        action="append",
+        default=[],
+        help=f"a static X-Auth-Token to accept (repeatable; default ${ENV_TOKEN} if set)",
     )
     auth.add_argument(
         "--ak", action="append", default=[], help=f"access key (repeatable; default ${ENV_AK})"
@@ -181,7 +185,13 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(
     args: argparse.Namespace, environ: Mapping[str, str], parser: argparse.ArgumentParser
 ) -> SimulatorConfig:
-    """The ``SimulatorConfig`` the parsed arguments (and ``HUAWEICLOUD_SDK_AK/SK``) describe."""
+    """The ``SimulatorConfig`` the parsed arguments (and ``HUAWEICLOUD_SDK_AK/SK``,
+    ``ASM_AUTH_TOKEN``) describe."""
+    # The environment fallbacks keep secrets off the command line, where ``ps`` shows them
+    # and a random token that starts with "-" would be read as an option.
+    tokens: list[str] = args.token
+    if not tokens and environ.get(ENV_TOKEN, "").strip():
+        tokens = [environ[ENV_TOKEN].strip()]
     aks: list[str] = args.ak
     sks: list[str] = args.sk
     if not aks and not sks and environ.get(ENV_AK) and environ.get(ENV_SK):
@@ -194,7 +204,7 @@ def config_from_args(
             create_seconds=args.create_seconds,
             delete_seconds=args.delete_seconds,
             auth_enabled=not args.no_auth,
-            tokens=tuple(args.token),
+            tokens=tuple(tokens),
             access_keys=keys,
             iam_users=dict(args.iam_user),
             iam_domain=args.iam_domain,

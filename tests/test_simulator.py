@@ -744,6 +744,15 @@ def test_cli_flags_become_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [(k.ak, k.sk) for k in from_env.access_keys] == [("ENVAK", "ENVSK")]
     assert from_env.auth_enabled is False
 
+    # A token from the environment stays off the command line; one that starts with "-"
+    # (as secrets.token_urlsafe gives one run in 64) must not be read as an option.
+    token_env = {"ASM_AUTH_TOKEN": "-dash-first-token "}
+    assert config_from_args(parser.parse_args([]), token_env, parser).tokens == (
+        "-dash-first-token",
+    )
+    flagged = config_from_args(parser.parse_args(["--token", "T9"]), token_env, parser)
+    assert flagged.tokens == ("T9",)
+
 
 @pytest.mark.parametrize(
     "argv",
@@ -771,10 +780,10 @@ def test_cli_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.fixture
 def cli_process() -> Iterator[subprocess.Popen[str]]:
     """``python -m simulator`` on a free port, killed if a test leaves it running."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HUAWEICLOUD_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUAWEICLOUD_", "ASM_"))}
+    env["ASM_AUTH_TOKEN"] = TOKEN
     process = subprocess.Popen(
-        [sys.executable, "-m", "simulator", "--port", "0", "--token", TOKEN,
-         "--create-seconds", "0", "--seed", "1"],
+        [sys.executable, "-m", "simulator", "--port", "0", "--create-seconds", "0", "--seed", "1"],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
