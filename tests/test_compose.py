@@ -232,9 +232,7 @@ def test_scaling_the_worker_is_possible(services: dict[str, dict[str, Any]]) -> 
 def test_published_ports_stay_on_loopback(services: dict[str, dict[str, Any]]) -> None:
     # The stack runs with dev credentials and no TLS: a bare "7233:7233" would publish
     # Temporal and the simulator on every interface of the host.
-    published = {
-        name: svc["ports"] for name, svc in services.items() if svc.get("ports")
-    }
+    published = {name: svc["ports"] for name, svc in services.items() if svc.get("ports")}
     assert set(published) == {"temporal", "temporal-ui", "simulator"}
     for name, ports in published.items():
         for port in ports:
