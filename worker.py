@@ -29,14 +29,14 @@ from asm.client import AsmClient
 from meshfleet import logs, metrics
 from meshfleet.settings import Settings
 from meshfleet.temporal import connect
-from workflows import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS
 
 log = structlog.get_logger("meshfleet.worker")
 
 
 def build_worker(client: Client, settings: Settings, api: MeshApi) -> Worker:
     """A worker for every meshfleet workflow and activity on ``settings.task_queue``."""
-    mesh = MeshActivities(api)
+    mesh = MeshActivities(api, creates_per_second=settings.max_creates_per_second)
     pages = TargetPageActivities(client)
     return Worker(
         client,
@@ -45,6 +45,7 @@ def build_worker(client: Client, settings: Settings, api: MeshApi) -> Worker:
         activities=[mesh.create_mesh, mesh.wait_for_mesh, pages.load_target_page],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        max_concurrent_local_activities=settings.max_concurrent_local_activities,
         max_activities_per_second=settings.max_activities_per_second,
         max_task_queue_activities_per_second=settings.max_task_queue_activities_per_second,
         graceful_shutdown_timeout=timedelta(seconds=settings.graceful_shutdown_s),
@@ -79,6 +80,10 @@ async def run_worker(
 ) -> None:
     """Run until SIGINT/SIGTERM (or ``stop``), then drain within the grace period."""
     env = dict(os.environ if environ is None else environ)
+    # The workflow sandbox re-imports the workflow modules for every workflow run; without their
+    # .pyc each import compiles the source again, a quarter of the worker's CPU in a profile
+    # (docs/performance.md). PYTHONDONTWRITEBYTECODE must not cost that.
+    sys.dont_write_bytecode = False
     settings = Settings.model_validate(env)
     logs.configure(settings.log_format, settings.log_level)
     auth = auth_from_env(env)

@@ -11,6 +11,7 @@ import structlog
 from temporalio import activity
 
 from activities.errors import application_error, failure, failure_details
+from activities.ratelimit import Pacer
 from asm.errors import (
     AsmConflictError,
     AsmConnectionError,
@@ -69,8 +70,9 @@ def _parse_time(value: str | None) -> datetime | None:
 class MeshActivities:
     """Activities bound to one ASM client (one aiohttp session per worker process)."""
 
-    def __init__(self, api: MeshApi) -> None:
+    def __init__(self, api: MeshApi, *, creates_per_second: float | None = None) -> None:
         self._api = api
+        self._pacer = Pacer(creates_per_second) if creates_per_second else None
 
     @activity.defn(name=CREATE_MESH)
     async def create_mesh(self, inp: CreateMeshActivityInput) -> CreateMeshResult:
@@ -94,6 +96,8 @@ class MeshActivities:
 
     async def _create(self, inp: CreateMeshActivityInput, attempt: int) -> CreateMeshResult:
         target = inp.target
+        if self._pacer is not None:
+            await self._pacer.wait()
         try:
             mesh = await self._api.create_mesh(
                 target.project_id, target.region, target.to_request()

@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     max_task_queue_activities_per_second: float | None = Field(
         default=None, gt=0, alias="MESHFLEET_MAX_TASK_QUEUE_ACTIVITIES_PER_SECOND"
     )
+    # create_mesh is a local activity, which the two limits above do not cover.
+    max_creates_per_second: float | None = Field(
+        default=None, gt=0, alias="MESHFLEET_MAX_CREATES_PER_SECOND"
+    )
+    max_concurrent_local_activities: int = Field(
+        default=1000, ge=1, alias="MESHFLEET_MAX_CONCURRENT_LOCAL_ACTIVITIES"
+    )
     graceful_shutdown_s: float = Field(default=30.0, ge=0, alias="MESHFLEET_GRACEFUL_SHUTDOWN")
     metrics_port: int | None = Field(default=None, ge=0, le=65535, alias="MESHFLEET_METRICS_PORT")
     sdk_metrics_port: int | None = Field(

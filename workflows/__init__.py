@@ -1,18 +1,7 @@
 """Deterministic orchestration: the fleet rollout and the per-target mesh workflow.
 
 Nothing here does I/O or imports an HTTP library: the sandbox re-imports workflow modules for every
-run, and design.md measured what a heavy import costs there.
+run, and design.md measured what a heavy import costs there. This package module stays empty for
+the same reason: the sandbox imports it before every workflow module, so the list of workflows a
+worker registers lives in ``workflows.registry``, which only the worker imports.
 """
-
-from workflows.create_mesh import CreateMeshWorkflow
-from workflows.rollout import MeshRolloutWorkflow
-from workflows.target_page import RolloutTargetPageWorkflow
-
-ALL_WORKFLOWS = [MeshRolloutWorkflow, CreateMeshWorkflow, RolloutTargetPageWorkflow]
-
-__all__ = [
-    "ALL_WORKFLOWS",
-    "CreateMeshWorkflow",
-    "MeshRolloutWorkflow",
-    "RolloutTargetPageWorkflow",
-]
