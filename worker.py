@@ -24,6 +24,7 @@ from temporalio.worker import Worker
 
 from activities.mesh import MeshActivities, MeshApi
 from activities.pages import TargetPageActivities
+from activities.targets import TargetWatchActivities
 from asm.auth import auth_from_env
 from asm.client import AsmClient
 from meshfleet import logs, metrics
@@ -38,11 +39,17 @@ def build_worker(client: Client, settings: Settings, api: MeshApi) -> Worker:
     """A worker for every meshfleet workflow and activity on ``settings.task_queue``."""
     mesh = MeshActivities(api, creates_per_second=settings.max_creates_per_second)
     pages = TargetPageActivities(client)
+    watch = TargetWatchActivities(client)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=ALL_WORKFLOWS,
-        activities=[mesh.create_mesh, mesh.wait_for_mesh, pages.load_target_page],
+        activities=[
+            mesh.create_mesh,
+            mesh.wait_for_mesh,
+            pages.load_target_page,
+            watch.await_target,
+        ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         max_concurrent_local_activities=settings.max_concurrent_local_activities,

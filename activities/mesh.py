@@ -149,12 +149,16 @@ class MeshActivities:
                 type=errors.NAME_CONFLICT,
                 non_retryable=True,
             )
-        # A 500 may have hidden our own successful POST (asm-api.md): a mesh created after this
-        # target's workflow started is ours, so it counts as created, not adopted.
+        # A 500 may have hidden our own successful POST (asm-api.md), or the worker died before
+        # the 201 came back (the local activity then runs again from attempt 1, after a lost
+        # workflow task). Only this target's workflow drives this mesh name, so after such a
+        # loss a mesh created since the target started is ours: created, not adopted. On a first
+        # try it is not: timestamps have whole seconds, and a rollout right after another one
+        # meets that one's meshes within the second it starts.
         created_at = _parse_time(existing.metadata.creation_timestamp)
         started_at = _parse_time(inp.started_at)
         ours = (
-            attempt > 1
+            (attempt > 1 or inp.after_lost_task)
             and created_at is not None
             and started_at is not None
             and created_at >= started_at.replace(microsecond=0)
@@ -163,6 +167,9 @@ class MeshActivities:
             "mesh exists; adopting" if not ours else "mesh created by an earlier attempt",
             uid=existing.uid,
             phase=existing.phase,
+            after_lost_task=inp.after_lost_task,
+            created_at=existing.metadata.creation_timestamp,
+            started_at=inp.started_at,
         )
         return CreateMeshResult(
             uid=existing.uid, phase=existing.phase, adopted=not ours, attempts=attempt

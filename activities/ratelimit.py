@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 
 
 class Pacer:
@@ -14,17 +15,25 @@ class Pacer:
     throttle on each worker.
     """
 
-    def __init__(self, per_second: float) -> None:
+    def __init__(
+        self,
+        per_second: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         if not per_second > 0:
             raise ValueError(f"per_second must be > 0, got {per_second}")
         self._gap = 1.0 / per_second
         self._next = 0.0
+        self._clock = clock
+        self._sleep = sleep
 
     async def wait(self) -> None:
         """Return when this caller's slot has come."""
-        now = time.monotonic()
+        now = self._clock()
         slot = max(now, self._next)
         # Taken before sleeping, so concurrent callers queue behind one another.
         self._next = slot + self._gap
         if slot > now:
-            await asyncio.sleep(slot - now)
+            await self._sleep(slot - now)

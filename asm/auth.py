@@ -201,11 +201,12 @@ def _lifetime_s(body: Any) -> float:
 class IamPasswordAuth:
     """IAM password tokens, fetched per project and cached until shortly before they expire.
 
-    Concurrent requests for one project share one token fetch, and its failure. After a 401 of
-    ASM the token of that project is dropped and the client retries once with a fresh one. After
-    a 401 of IAM itself (wrong user, password or domain) IAM is not asked again by this object:
-    repeated wrong passwords lock an IAM user, and asm-api.md makes 401 "fail fast, never retry
-    storms".
+    Concurrent requests for one project share one token fetch, and its failure. Until IAM has
+    accepted the password once, fetches of different projects go one after another too. After a
+    401 of ASM the token of that project is dropped and the client retries once with a fresh one.
+    After a 401 of IAM itself (wrong user, password or domain) IAM is not asked again by this
+    object: repeated wrong passwords lock an IAM user, and asm-api.md makes 401 "fail fast, never
+    retry storms".
     """
 
     def __init__(
@@ -246,6 +247,8 @@ class IamPasswordAuth:
         # project_id -> (time.monotonic() of the failure, the error) of the last failed fetch.
         self._failures: dict[str, tuple[float, AsmError]] = {}
         self._refused: AsmAuthenticationError | None = None
+        self._verified = False
+        self._unverified = asyncio.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -289,17 +292,31 @@ class IamPasswordAuth:
             failed = self._failures.get(project_id)
             if failed is not None and failed[0] >= waiting_since:
                 raise _again(failed[1]) from failed[1]
-            if self._refused is not None:
-                raise _again(self._refused) from self._refused
-            try:
-                token = await self._fetch(session, project_id, region)
-            except AsmError as exc:
-                self._failures[project_id] = (time.monotonic(), exc)
-                if isinstance(exc, AsmAuthenticationError):
-                    self._refused = exc
-                raise
-            self._failures.pop(project_id, None)
+            if self._verified:
+                token = await self._fetch_recorded(session, project_id, region)
+            else:
+                # Until IAM has accepted the password once, one project at a time asks: a
+                # rollout's first window spans many projects, and a wrong password sent once
+                # per project at the same moment is what locks an IAM user.
+                async with self._unverified:
+                    token = await self._fetch_recorded(session, project_id, region)
         return {TOKEN_HEADER: token}
+
+    async def _fetch_recorded(
+        self, session: aiohttp.ClientSession, project_id: str, region: str
+    ) -> str:
+        if self._refused is not None:
+            raise _again(self._refused) from self._refused
+        try:
+            token = await self._fetch(session, project_id, region)
+        except AsmError as exc:
+            self._failures[project_id] = (time.monotonic(), exc)
+            if isinstance(exc, AsmAuthenticationError):
+                self._refused = exc
+            raise
+        self._failures.pop(project_id, None)
+        self._verified = True
+        return token
 
     async def _fetch(self, session: aiohttp.ClientSession, project_id: str, region: str) -> str:
         url = iam_endpoint_for(region, self._iam_endpoint) + "/v3/auth/tokens"

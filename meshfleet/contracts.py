@@ -19,12 +19,11 @@ from meshfleet.models import (
 CREATE_MESH = "create_mesh"
 WAIT_FOR_MESH = "wait_for_mesh"
 LOAD_TARGET_PAGE = "load_target_page"
+AWAIT_TARGET = "await_target"
 
 ROLLOUT_WORKFLOW = "MeshRolloutWorkflow"
 CREATE_MESH_WORKFLOW = "CreateMeshWorkflow"
 TARGET_PAGE_WORKFLOW = "RolloutTargetPageWorkflow"
-
-TARGET_FINISHED_SIGNAL = "target_finished"
 
 # Above this many targets the workflow input would pass Temporal's 256 KB payload warning, so
 # targets travel in pages stored as their own small workflows (see ``TargetPage``).
@@ -76,6 +75,11 @@ class CreateMeshActivityInput(_Contract):
     target: MeshTarget
     started_at: str = Field(description="When the target's workflow started (ISO 8601, UTC).")
     rollout_id: str | None = None
+    after_lost_task: bool = Field(
+        default=False,
+        description="An earlier workflow task of this target was lost (its worker died), so a "
+        "POST of this target may already have created the mesh.",
+    )
 
 
 class CreateMeshResult(_Contract):
@@ -122,6 +126,13 @@ class LoadPageInput(_Contract):
     page: int
 
 
+class AwaitTargetInput(_Contract):
+    """Input of ``await_target``: a target workflow an earlier run of the rollout started."""
+
+    workflow_id: str
+    run_id: str | None = None
+
+
 class TargetPage(_Contract):
     """One page of a rollout's targets, stored as the input and result of a tiny workflow."""
 
@@ -141,6 +152,9 @@ class RolloutCarry(BaseModel):
     counts: OutcomeCounts = Field(default_factory=OutcomeCounts)
     failures: list[TargetFailure] = Field(default_factory=list)
     in_flight: dict[str, int] = Field(default_factory=dict)
+    """Target workflow id -> target index, for every target started and not yet counted."""
+    run_ids: dict[str, str] = Field(default_factory=dict)
+    """Target workflow id -> run id, once its start is confirmed."""
     allowed_failures: int = 0
     started_at: str | None = None
     runs: int = 1

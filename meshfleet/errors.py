@@ -11,6 +11,7 @@ MESH_FAILED = "MeshFailed"
 MESH_VANISHED = "MeshVanished"
 MESH_TIMEOUT = "MeshTimeout"
 INVALID_TARGET = "InvalidTarget"
+TARGET_VANISHED = "TargetWorkflowVanished"
 
 # Retrying these cannot help: the request, the credentials or the mesh itself must change first.
 NON_RETRYABLE_TYPES = (
@@ -23,6 +24,7 @@ NON_RETRYABLE_TYPES = (
     MESH_VANISHED,
     MESH_TIMEOUT,
     INVALID_TARGET,
+    TARGET_VANISHED,
 )
 
 TRANSIENT = "AsmTransient"

@@ -62,7 +62,8 @@ def read_source(source: str | os.PathLike[str], stdin: BinaryIO | None = None) -
         ManifestError: unreadable, or larger than ``MAX_BYTES``.
     """
     name = os.fspath(source)
-    too_big = f"{name}: larger than {MAX_BYTES // (1024 * 1024)} MiB; split the fleet"
+    # Problems do not name the source: the caller prefixes every problem with it.
+    too_big = f"larger than {MAX_BYTES // (1024 * 1024)} MiB; split the fleet"
     try:
         if name == "-":
             data = (stdin or sys.stdin.buffer).read(MAX_BYTES + 1)
@@ -74,7 +75,7 @@ def read_source(source: str | os.PathLike[str], stdin: BinaryIO | None = None) -
                 # Read one byte past the limit: a file can grow between stat and read.
                 data = stream.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise ManifestError([f"{name}: cannot read: {exc.strerror or exc}"]) from exc
+        raise ManifestError([f"cannot read: {exc.strerror or exc}"]) from exc
     if len(data) > MAX_BYTES:
         raise ManifestError([too_big])
     return data

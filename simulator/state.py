@@ -244,8 +244,12 @@ class SimulatorState:
         cluster_ids: Iterable[str],
         phase: MeshPhase | str = MeshPhase.RUNNING,
         version: str = DEFAULT_VERSION,
+        age_s: float = 3600.0,
     ) -> MeshRecord:
-        """Add a pre-existing mesh, as if created earlier by someone else (not a creation).
+        """Add a pre-existing mesh, as if created ``age_s`` ago by someone else (not a creation).
+
+        The age matters: meshfleet counts a mesh it meets on 409 as its own when it was created
+        after the target started, so a mesh stamped "now" would look like one a rollout made.
 
         ``Creating`` moves on to ``Running`` after ``create_seconds``, ``Deleting`` disappears
         after ``delete_seconds``; any other phase stays as given.
@@ -264,6 +268,7 @@ class SimulatorState:
         creating = wanted is MeshPhase.CREATING
         final = MeshPhase.RUNNING if wanted in {MeshPhase.CREATING, MeshPhase.DELETING} else wanted
         record = self._insert(project_id, name, spec, clusters, final, creating)
+        record.created_wall -= timedelta(seconds=age_s)
         if wanted is MeshPhase.DELETING:
             self._start_deleting(record, record.created_mono)
         return record

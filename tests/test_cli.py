@@ -72,7 +72,10 @@ def test_validate_reads_stdin_and_checks_the_rollout_id() -> None:
 def test_validate_of_a_missing_file_is_a_bad_input_not_a_traceback(tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
     assert result.exit_code == ExitCode.INVALID
-    assert "cannot read: No such file or directory" in result.stderr
+    missing = str(tmp_path / "nope.yaml")
+    assert f"{missing}: cannot read: No such file or directory" in result.stderr
+    # The file is named once per line, not once by the reader and again by the CLI.
+    assert all(line.count(missing) == 1 for line in result.stderr.splitlines())
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 

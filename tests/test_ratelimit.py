@@ -6,21 +6,18 @@ import asyncio
 
 import pytest
 
-from activities import ratelimit
 from activities.ratelimit import Pacer
 from meshfleet.settings import Settings
 
 
-async def test_callers_are_spaced_in_arrival_order(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_callers_are_spaced_in_arrival_order() -> None:
     now = [100.0]
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
         slept.append(round(seconds, 6))
 
-    monkeypatch.setattr(ratelimit.time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(ratelimit.asyncio, "sleep", sleep)
-    pacer = Pacer(20)
+    pacer = Pacer(20, clock=lambda: now[0], sleep=sleep)
     await asyncio.gather(*(pacer.wait() for _ in range(4)))
     # The first goes at once, each next one 50 ms behind the one before.
     assert slept == [0.05, 0.1, 0.15]
@@ -41,7 +38,10 @@ def test_a_rate_that_is_not_positive_is_refused(rate: float) -> None:
 
 def test_the_pace_comes_from_the_environment() -> None:
     settings = Settings.model_validate(
-        {"MESHFLEET_MAX_CREATES_PER_SECOND": "2.5", "MESHFLEET_MAX_CONCURRENT_LOCAL_ACTIVITIES": "7"}
+        {
+            "MESHFLEET_MAX_CREATES_PER_SECOND": "2.5",
+            "MESHFLEET_MAX_CONCURRENT_LOCAL_ACTIVITIES": "7",
+        }
     )
     assert (settings.max_creates_per_second, settings.max_concurrent_local_activities) == (2.5, 7)
     with pytest.raises(ValueError, match="MESHFLEET_MAX_CREATES_PER_SECOND"):

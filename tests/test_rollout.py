@@ -12,6 +12,7 @@ from meshfleet.models import RolloutProgress, RolloutState
 from simulator.config import FaultConfig, SimulatorConfig
 from simulator.testing import serve
 from tests.fleet import SIM_TOKEN, history_bytes, running_worker, spec, target
+from tests.reliability.audit import assert_reported_once, audit_rollout
 
 
 async def test_fifty_targets_with_every_fault_class_are_counted_exactly(
@@ -207,3 +208,46 @@ async def test_next_rollout_of_the_same_meshes_adopts_them_right_after(client: C
                 assert report.created == 12
         assert (report.adopted, report.failed) == (12, 0), report.failures
         assert all(sim.state.stats.creations(t.project_id, t.mesh_name) == 1 for t in fleet)
+
+
+async def test_targets_in_flight_at_continue_as_new_are_awaited_by_the_next_run(
+    client: Client, task_queue: str
+) -> None:
+    # Four starts per run, window 4, meshes that take 3 s: every run hands all four of its
+    # targets to the next one still in flight. One of them is terminated meanwhile: its outcome
+    # can only come from the next run's await_target, and must say what happened.
+    fleet = [target(600 + i, f"carried-{i:02d}") for i in range(12)]
+    doomed = fleet[0]
+    async with serve(SimulatorConfig(create_seconds=3.0, tokens=(SIM_TOKEN,))) as sim:
+        async with running_worker(client, task_queue, sim.url):
+            await rollouts.start_rollout(
+                client,
+                spec("carried", fleet, window=4),
+                task_queue=task_queue,
+                max_starts_per_run=4,
+            )
+
+            async def handed_over() -> bool:
+                runs = [r async for r in client.list_workflows('WorkflowId = "rollout/carried"')]
+                return len(runs) >= 2
+
+            async with asyncio.timeout(30):
+                while not await handed_over():
+                    await asyncio.sleep(0.1)
+            await client.get_workflow_handle(doomed.workflow_id).terminate("operator gave up")
+            report = await asyncio.wait_for(rollouts.wait_for_report(client, "carried"), 90)
+        audit = await audit_rollout(client, "carried", len(fleet))
+        assert_reported_once(report, audit, fleet)
+        assert (report.created, report.adopted, report.failed) == (11, 0, 1)
+        [failure] = report.failures
+        assert (failure.mesh_name, failure.error_code) == (doomed.mesh_name, "TerminatedError")
+        assert all(sim.state.stats.creations(t.project_id, t.mesh_name) == 1 for t in fleet)
+    assert audit.rollout_runs == 3  # 12 targets, 4 starts per run
+    history = await client.get_workflow_handle("rollout/carried").fetch_history()
+    awaited = [
+        e
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.activity_type.name == "await_target"
+    ]
+    assert len(awaited) == 4  # the last run waits for the second run's four targets

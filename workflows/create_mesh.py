@@ -6,14 +6,13 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from meshfleet import search_attributes as sa
     from meshfleet.contracts import (
         CREATE_MESH,
         CREATE_MESH_WORKFLOW,
-        TARGET_FINISHED_SIGNAL,
         WAIT_FOR_MESH,
         CreateMeshActivityInput,
         CreateMeshInput,
@@ -24,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from meshfleet.errors import NON_RETRYABLE_TYPES
     from meshfleet.models import OutcomeKind, TargetOutcome
 
+FIRST_TASK_HISTORY_LENGTH = 3
 # Every HTTP call has its own 30 s timeout; create may add a list call when it meets a 409.
 CREATE_ATTEMPT_TIMEOUT = timedelta(seconds=90)
 
@@ -66,7 +66,6 @@ class CreateMeshWorkflow:
         _record_metrics(outcome)
         if inp.search_attributes:
             workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome.outcome)])
-        await self._report_to_parent(outcome)
         return outcome
 
     @workflow.query
@@ -75,7 +74,10 @@ class CreateMeshWorkflow:
         return self._phase
 
     async def _drive(self, inp: CreateMeshInput) -> TargetOutcome:
-        started = workflow.now()
+        # The run's start, not now() nor info().start_time (the task this worker first saw):
+        # after a lost workflow task both are later, and a mesh our lost POST created would
+        # look older than the target.
+        started = workflow.info().workflow_start_time
         deadline = started + timedelta(seconds=inp.timing.timeout_s)
         target = inp.target
         retry = inp.timing.create_retry
@@ -87,7 +89,10 @@ class CreateMeshWorkflow:
             created = await workflow.execute_local_activity(
                 CREATE_MESH,
                 CreateMeshActivityInput(
-                    target=target, started_at=started.isoformat(), rollout_id=inp.rollout_id
+                    target=target,
+                    started_at=started.isoformat(),
+                    rollout_id=inp.rollout_id,
+                    after_lost_task=self._after_lost_task(),
                 ),
                 result_type=CreateMeshResult,
                 start_to_close_timeout=CREATE_ATTEMPT_TIMEOUT,
@@ -150,6 +155,13 @@ class CreateMeshWorkflow:
             polls=waited.polls,
         )
 
+    @staticmethod
+    def _after_lost_task() -> bool:
+        # The first workflow task of a run sees 3 events (started, task scheduled, task started).
+        # More before the POST means an earlier task failed or timed out, usually with its worker
+        # and the local activity it was running: whose POST may have created the mesh.
+        return workflow.info().get_current_history_length() > FIRST_TASK_HISTORY_LENGTH
+
     def _outcome(
         self,
         inp: CreateMeshInput,
@@ -164,7 +176,7 @@ class CreateMeshWorkflow:
         polls: int = 0,
     ) -> TargetOutcome:
         target = inp.target
-        seconds = (workflow.now() - workflow.info().start_time).total_seconds()
+        seconds = (workflow.now() - workflow.info().workflow_start_time).total_seconds()
         return TargetOutcome(
             workflow_id=workflow.info().workflow_id,
             project_id=target.project_id,
@@ -205,18 +217,3 @@ class CreateMeshWorkflow:
         return self._outcome(
             inp, "failed", started, phase=phase, error_code=code, message=message, attempts=attempts
         )
-
-    async def _report_to_parent(self, outcome: TargetOutcome) -> None:
-        parent = workflow.info().parent
-        if parent is None:
-            return
-        # The parent may have continued as new since it started us: a signal by workflow id
-        # reaches whichever run is current, so the outcome is never lost across runs.
-        try:
-            await workflow.get_external_workflow_handle(parent.workflow_id).signal(
-                TARGET_FINISHED_SIGNAL, outcome
-            )
-        except FailureError:
-            workflow.logger.warning(
-                "rollout %s is gone; outcome kept here only", parent.workflow_id
-            )

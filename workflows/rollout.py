@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from meshfleet import search_attributes as sa
     from meshfleet.contracts import (
+        AWAIT_TARGET,
         CREATE_MESH_WORKFLOW,
         LOAD_TARGET_PAGE,
         ROLLOUT_WORKFLOW,
-        TARGET_FINISHED_SIGNAL,
+        AwaitTargetInput,
         CreateMeshInput,
         LoadPageInput,
         MeshTiming,
@@ -43,8 +50,9 @@ BUSY_START_ATTEMPTS = 7
 class MeshRolloutWorkflow:
     """A fleet rollout: waves, a window of in-flight targets, a failure budget, pause and cancel.
 
-    Children are abandoned on continue-as-new rather than waited for: each reports its outcome
-    back by a signal to the rollout's workflow id, which reaches whichever run is current.
+    Children are abandoned on continue-as-new rather than waited for: the next run waits for the
+    ones still in flight through ``await_target``, so a slow mesh never stalls the window. (A
+    signal from every child to the rollout did the same job at twice the server's work.)
     """
 
     @workflow.init
@@ -68,6 +76,8 @@ class MeshRolloutWorkflow:
         if carry.started_at is None:
             carry.started_at = workflow.now().isoformat()
         self._publish_state()
+        for workflow_id, index in list(carry.in_flight.items()):
+            self._track(self._await_carried(workflow_id, index), f"carried-{index}")
         while True:
             try:
                 await self._step()
@@ -99,13 +109,16 @@ class MeshRolloutWorkflow:
             carry.next_index += 1
             self._starts_this_run += 1
             self._starting += 1
-            task = asyncio.create_task(self._run_child(target), name=f"target-{index}")
-            # Hold a reference: the loop keeps only weak ones, and a collected task loses a child.
-            self._children.add(task)
-            task.add_done_callback(self._child_closed)
+            self._track(self._run_child(target), f"target-{index}")
             if self._should_continue_as_new():
                 return
             self._advance_wave()
+
+    def _track(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        # Hold a reference: the loop keeps only weak ones, and a collected task loses a child.
+        self._children.add(task)
+        task.add_done_callback(self._child_closed)
 
     def _child_closed(self, task: asyncio.Task[None]) -> None:
         self._children.discard(task)
@@ -132,8 +145,8 @@ class MeshRolloutWorkflow:
 
     def _finished(self) -> bool:
         carry = self._carry
-        # Children report by signal just before they close: wait for this run's to close too,
-        # so the next rollout of the same meshes never finds their workflow ids still taken.
+        # Wait for this run's children to close too, so the next rollout of the same meshes
+        # never finds their workflow ids still taken.
         if carry.in_flight or self._children:
             return False
         return carry.state == RolloutState.CANCELLING or carry.next_index >= self._inp.total
@@ -141,7 +154,12 @@ class MeshRolloutWorkflow:
     def _should_continue_as_new(self) -> bool:
         limit = self._inp.max_starts_per_run
         if limit is not None and self._starts_this_run >= limit:
-            return True
+            # With every target started, a new run would only wait; history size still counts.
+            return self._carry.next_index < self._inp.total or self._history_is_large()
+        return self._history_is_large()
+
+    @staticmethod
+    def _history_is_large() -> bool:
         return workflow.info().is_continue_as_new_suggested()
 
     def _next_input(self) -> RolloutInput:
@@ -194,10 +212,33 @@ class MeshRolloutWorkflow:
                 self._failed(target, "MeshBusy", "another rollout is driving this mesh right now")
             )
             return
+        if handle.first_execution_run_id:
+            self._carry.run_ids[target.workflow_id] = handle.first_execution_run_id
         try:
             outcome = await handle
         except ChildWorkflowError as err:
             outcome = self._failed(target, type(err.cause).__name__, str(err.cause or err))
+        self._record(outcome)
+
+    async def _await_carried(self, workflow_id: str, index: int) -> None:
+        timing = MeshTiming.of(self._inp.strategy)
+        try:
+            outcome = await workflow.execute_activity(
+                AWAIT_TARGET,
+                AwaitTargetInput(
+                    workflow_id=workflow_id, run_id=self._carry.run_ids.get(workflow_id)
+                ),
+                result_type=TargetOutcome,
+                # A target ends by its own deadline; this only bounds one attempt of waiting.
+                start_to_close_timeout=timedelta(seconds=timing.timeout_s) + timedelta(hours=1),
+                heartbeat_timeout=timedelta(seconds=60),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
+                summary=f"await {workflow_id} (started by an earlier run)",
+            )
+        except ActivityError as err:
+            cause = err.cause
+            code = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+            outcome = self._failed(await self._target(index), code or "Error", str(cause or err))
         self._record(outcome)
 
     async def _start_child(
@@ -242,7 +283,8 @@ class MeshRolloutWorkflow:
 
     def _record(self, outcome: TargetOutcome) -> None:
         carry = self._carry
-        # Each outcome can arrive twice (the child's signal and its result); count it once.
+        # Count a target once, whatever path its outcome took.
+        carry.run_ids.pop(outcome.workflow_id, None)
         if carry.in_flight.pop(outcome.workflow_id, None) is None:
             return
         carry.counts.add(outcome.outcome)
@@ -259,11 +301,6 @@ class MeshRolloutWorkflow:
         self._show_details()
 
     # --- handlers ------------------------------------------------------------------------------
-
-    @workflow.signal(name=TARGET_FINISHED_SIGNAL)
-    def target_finished(self, outcome: TargetOutcome) -> None:
-        """A child reports its outcome (also across continue-as-new)."""
-        self._record(outcome)
 
     @workflow.query
     def progress(self) -> RolloutProgress:

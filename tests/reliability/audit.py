@@ -1,7 +1,9 @@
 """After a rollout: was every target created once, reported once, and counted once?
 
 Three independent witnesses are compared: the rollout's report, the children's own results and
-signals in Temporal's history, and the simulator's per-name counters.
+the outcomes each rollout run received in Temporal's history (a child's completion, or for a
+child carried over continue-as-new, its ``await_target`` activity), and the simulator's per-name
+counters.
 """
 
 from __future__ import annotations
@@ -13,11 +15,23 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 
-from meshfleet.contracts import CREATE_MESH_WORKFLOW, TARGET_FINISHED_SIGNAL, rollout_workflow_id
+from meshfleet.contracts import AWAIT_TARGET, CREATE_MESH_WORKFLOW, rollout_workflow_id
 from meshfleet.models import MeshTarget, RolloutProgress, RolloutState, TargetOutcome
 from simulator.state import SimulatorState
+
+_CHILD_CLOSED = {
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_CANCELED,
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TIMED_OUT,
+    EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_TERMINATED,
+}
+_ACTIVITY_ENDED = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED,
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED,
+}
 
 
 @dataclass(frozen=True)
@@ -28,8 +42,8 @@ class Audit:
     """Each child's result, by workflow id."""
     child_runs: Counter[str]
     """Executions per child workflow id (a target driven twice shows 2)."""
-    signals: Counter[str]
-    """``target_finished`` signals per child workflow id, over every run of the rollout."""
+    reports: Counter[str]
+    """Outcomes a rollout run received per child workflow id, over every run of the rollout."""
     rollout_runs: int
     """Runs of the rollout workflow (continue-as-new adds one)."""
 
@@ -40,7 +54,7 @@ class Audit:
 
 
 async def audit_rollout(client: Client, rollout_id: str, total: int, limit_s: float = 60) -> Audit:
-    """Read every child of the rollout and every signal it received, once all are visible."""
+    """Read every child of the rollout and every outcome its runs received, once all are visible."""
     query = f'MeshRolloutId = "{rollout_id}" AND WorkflowType = "{CREATE_MESH_WORKFLOW}"'
     async with asyncio.timeout(limit_s):
         while True:
@@ -55,23 +69,45 @@ async def audit_rollout(client: Client, rollout_id: str, total: int, limit_s: fl
         handle = client.get_workflow_handle(
             child.id, run_id=child.run_id, result_type=TargetOutcome
         )
-        outcomes[child.id] = await handle.result()
-    signals: Counter[str] = Counter()
+        try:
+            outcomes[child.id] = await handle.result()
+        except WorkflowFailureError as err:
+            # Terminated or timed out: no outcome of its own, so the rollout counts it failed.
+            _, region, project_id, mesh_name = child.id.split("/", 3)
+            outcomes[child.id] = TargetOutcome(
+                workflow_id=child.id,
+                project_id=project_id,
+                region=region,
+                cluster_id="",
+                mesh_name=mesh_name,
+                outcome="failed",
+                message=str(err.cause or err),
+            )
+    reports: Counter[str] = Counter()
     runs = 0
     async for run in client.list_workflows(f'WorkflowId = "{rollout_workflow_id(rollout_id)}"'):
         runs += 1
         history = await client.get_workflow_handle(run.id, run_id=run.run_id).fetch_history()
+        awaiting: dict[int, str] = {}
         for event in history.events:
-            if event.event_type != EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+            kind = event.WhichOneof("attributes")
+            if kind is None:
                 continue
-            attrs = event.workflow_execution_signaled_event_attributes
-            if attrs.signal_name == TARGET_FINISHED_SIGNAL:
-                signals[json.loads(attrs.input.payloads[0].data)["workflow_id"]] += 1
-    return Audit(outcomes, Counter(c.id for c in children), signals, runs)
+            attrs = getattr(event, kind)
+            if event.event_type in _CHILD_CLOSED:
+                reports[attrs.workflow_execution.workflow_id] += 1
+            elif (
+                event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+                and attrs.activity_type.name == AWAIT_TARGET
+            ):
+                awaiting[event.event_id] = json.loads(attrs.input.payloads[0].data)["workflow_id"]
+            elif event.event_type in _ACTIVITY_ENDED and attrs.scheduled_event_id in awaiting:
+                reports[awaiting[attrs.scheduled_event_id]] += 1
+    return Audit(outcomes, Counter(c.id for c in children), reports, runs)
 
 
 def assert_reported_once(report: RolloutProgress, audit: Audit, targets: list[MeshTarget]) -> None:
-    """Every target has exactly one child, one signal, one outcome, counted once in the report."""
+    """Every target has exactly one child and one outcome, received once, counted once."""
     ids = {t.workflow_id for t in targets}
     assert len(ids) == len(targets)
     assert report.state == RolloutState.COMPLETED, report
@@ -81,8 +117,8 @@ def assert_reported_once(report: RolloutProgress, audit: Audit, targets: list[Me
     # One execution per target: no child was started twice, none is missing, none is foreign.
     assert set(audit.child_runs) == ids
     assert set(audit.child_runs.values()) == {1}
-    assert set(audit.signals) == ids
-    assert set(audit.signals.values()) == {1}
+    assert set(audit.reports) == ids
+    assert set(audit.reports.values()) == {1}
     kinds = Counter(o.outcome for o in audit.outcomes.values())
     assert (kinds["created"], kinds["adopted"], kinds["failed"]) == (
         report.created,

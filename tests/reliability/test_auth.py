@@ -94,11 +94,6 @@ async def test_refused_credentials_fail_every_target_fast_and_once(
             assert len(cited) == size
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="F3: IamPasswordAuth fetches the first token of every project concurrently, so a "
-    "wrong password is tried once per project in flight before the first refusal lands",
-)
 async def test_a_wrong_iam_password_is_tried_once(client: Client, task_queue: str) -> None:
     # Twelve projects: a lockout policy of IAM (a few wrong passwords in a row lock the user)
     # must not be reached by one rollout with one wrong password.
