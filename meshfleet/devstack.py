@@ -614,7 +614,7 @@ def _worker_script() -> Path:
 
 
 class _Interrupted(KeyboardInterrupt):
-    """SIGTERM or SIGHUP, turned into the same unwinding as Ctrl-C."""
+    """A stop signal, turned into the same unwinding as Ctrl-C."""
 
 
 def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
@@ -639,8 +639,13 @@ def _handlers(handler: signal._HANDLER) -> Iterator[None]:
 
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into KeyboardInterrupt, so every way out runs ``finally``."""
-    signals = [signal.SIGTERM, signal.SIGHUP]
+    """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt, so every way out runs ``finally``.
+
+    SIGINT too: a process started in the background by a non-interactive shell (``cmd &`` in a
+    script, CI) inherits SIGINT ignored, and Python then leaves it ignored, so ``kill -INT``
+    would never stop the stack.
+    """
+    signals = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
     previous = {}
     try:
         for signum in signals:

@@ -169,7 +169,10 @@ def test_busy_port_is_named_and_nothing_starts(tmp_path: Path) -> None:
 
 
 def _run_dev(state_dir: Path, cfg: StackConfig) -> subprocess.Popen[str]:
+    # SIGINT starts ignored, as in a process a script or CI started with `&`: Ctrl-C (or
+    # `kill -INT`) must stop the stack all the same.
     code = (
+        "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); "
         "import sys; from pathlib import Path; from meshfleet.demo import run_dev; "
         f"sys.exit(run_dev(state_dir=Path({str(state_dir)!r}), temporal_port={cfg.temporal_port}, "
         f"ui_port={cfg.ui_port}, simulator_port={cfg.simulator_port}))"
