@@ -222,6 +222,10 @@ def test_dev_stops_everything_on_ctrl_c_or_sigterm(tmp_path: Path, signum: int) 
     finally:
         if dev.poll() is None:
             dev.kill()
+            # Its children run in sessions of their own: a failed test must not leave them.
+            for pid in processes_of(state_dir):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     assert dev.returncode == 0, out
     assert "no process left behind" in out
