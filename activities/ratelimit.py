@@ -36,4 +36,11 @@ class Pacer:
         # Taken before sleeping, so concurrent callers queue behind one another.
         self._next = slot + self._gap
         if slot > now:
-            await self._sleep(slot - now)
+            try:
+                await self._sleep(slot - now)
+            except asyncio.CancelledError:
+                # A cancelled caller at the end of the line gives its slot back; one in the
+                # middle cannot without moving the callers behind it, so its slot stays spent.
+                if self._next == slot + self._gap:
+                    self._next = slot
+                raise

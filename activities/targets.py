@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from datetime import timedelta
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError, RPCStatusCode
 
 from meshfleet import errors
 from meshfleet.contracts import AWAIT_TARGET, AwaitTargetInput
 from meshfleet.models import TargetOutcome
 
-# Well inside the heartbeat timeout the rollout sets, so a dead worker is noticed in a minute.
-HEARTBEAT_EVERY_S = 10.0
+# One attempt waits this long, then gives its activity slot back and is retried: a carried
+# target may run for its whole timeout (30 min by default), and up to a window of them must
+# not hold the slots their own wait_for_mesh activities need. Retries add no history events.
+AWAIT_SLICE_S = 30.0
+RETRY_AFTER_SLICE = timedelta(seconds=2)
 
 
 class TargetWatchActivities:
@@ -38,14 +41,25 @@ class TargetWatchActivities:
         handle = self._client.get_workflow_handle(
             inp.workflow_id, run_id=inp.run_id, result_type=TargetOutcome
         )
-        beating = asyncio.create_task(_heartbeat())
         try:
-            outcome: TargetOutcome = await handle.result(follow_runs=False)
+            async with asyncio.timeout(AWAIT_SLICE_S):
+                outcome: TargetOutcome = await handle.result(follow_runs=False)
+        except TimeoutError:
+            raise ApplicationError(
+                f"{inp.workflow_id} is still running; looking again",
+                type=errors.TARGET_STILL_RUNNING,
+                next_retry_delay=RETRY_AFTER_SLICE,
+                # Expected every 30 s of a long mesh: no warning and traceback from the SDK.
+                category=ApplicationErrorCategory.BENIGN,
+            ) from None
         except WorkflowFailureError as err:
             cause = err.cause
+            kind = type(cause).__name__ if cause is not None else type(err).__name__
+            if isinstance(cause, ApplicationError) and cause.type:
+                kind = cause.type
             raise ApplicationError(
                 f"the target's workflow ended without an outcome: {cause or err}",
-                type=type(cause).__name__ if cause is not None else type(err).__name__,
+                type=kind,
                 non_retryable=True,
             ) from err
         except RPCError as exc:
@@ -56,15 +70,4 @@ class TargetWatchActivities:
                 type=errors.TARGET_VANISHED,
                 non_retryable=True,
             ) from exc
-        finally:
-            beating.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beating
         return outcome
-
-
-async def _heartbeat() -> None:
-    # Heartbeats are also how a cancel (the rollout run closed) reaches this activity.
-    while True:
-        activity.heartbeat()
-        await asyncio.sleep(HEARTBEAT_EVERY_S)

@@ -292,14 +292,17 @@ class IamPasswordAuth:
             failed = self._failures.get(project_id)
             if failed is not None and failed[0] >= waiting_since:
                 raise _again(failed[1]) from failed[1]
-            if self._verified:
-                token = await self._fetch_recorded(session, project_id, region)
-            else:
+            if not self._verified:
                 # Until IAM has accepted the password once, one project at a time asks: a
                 # rollout's first window spans many projects, and a wrong password sent once
                 # per project at the same moment is what locks an IAM user.
                 async with self._unverified:
-                    token = await self._fetch_recorded(session, project_id, region)
+                    # Whoever queued here before the first success need not stay in line.
+                    if not self._verified:
+                        return {
+                            TOKEN_HEADER: await self._fetch_recorded(session, project_id, region)
+                        }
+            token = await self._fetch_recorded(session, project_id, region)
         return {TOKEN_HEADER: token}
 
     async def _fetch_recorded(

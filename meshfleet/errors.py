@@ -28,3 +28,4 @@ NON_RETRYABLE_TYPES = (
 )
 
 TRANSIENT = "AsmTransient"
+TARGET_STILL_RUNNING = "TargetStillRunning"

@@ -402,3 +402,39 @@ async def test_waiters_share_a_failed_fetch() -> None:
         assert (outcome.status, outcome.error_msg) == (503, "busy")
     # Each caller got its own error object (no shared, ever-growing traceback).
     assert len({id(o) for o in first}) == len(first)
+
+
+async def test_once_the_password_is_proven_queued_projects_fetch_side_by_side() -> None:
+    # A stub IAM on 127.0.0.1 that counts how many token requests it holds at once.
+    in_flight = 0
+    most = 0
+    asked = 0
+
+    async def issue(request: web.Request) -> web.Response:
+        nonlocal in_flight, most, asked
+        asked += 1
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.1)
+        in_flight -= 1
+        body = {"token": {"expires_at": "2099-01-01T00:00:00.000000Z"}}
+        return web.json_response(body, status=201, headers={"X-Subject-Token": f"t{asked}"})
+
+    app = web.Application()
+    app.router.add_post("/v3/auth/tokens", issue)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    projects = [f"{n:032x}" for n in range(1, 7)]
+    try:
+        auth = IamPasswordAuth(USER, PASSWORD, DOMAIN, f"http://127.0.0.1:{runner.addresses[0][1]}")
+        async with aiohttp.ClientSession() as session:
+            await asyncio.gather(
+                *(auth.headers(session, "GET", URL, b"", p, REGION) for p in projects)
+            )
+    finally:
+        await runner.cleanup()
+    assert asked == len(projects)
+    # The first project asks alone; the five queued behind it need not stay in line after it.
+    assert most >= 2, f"after the first token, fetches still went one at a time ({most})"

@@ -46,3 +46,28 @@ def test_the_pace_comes_from_the_environment() -> None:
     assert (settings.max_creates_per_second, settings.max_concurrent_local_activities) == (2.5, 7)
     with pytest.raises(ValueError, match="MESHFLEET_MAX_CREATES_PER_SECOND"):
         Settings.model_validate({"MESHFLEET_MAX_CREATES_PER_SECOND": "0"})
+
+
+async def test_a_cancelled_last_caller_gives_its_slot_back() -> None:
+    now = [100.0]
+    release = asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        await release.wait()
+
+    pacer = Pacer(10, clock=lambda: now[0], sleep=sleep)
+    await pacer.wait()  # the first caller goes at once and takes the slot at 100.0
+    waiting = asyncio.create_task(pacer.wait())  # queued for 100.1
+    await asyncio.sleep(0)
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    slept: list[float] = []
+
+    async def record(seconds: float) -> None:
+        slept.append(round(seconds, 6))
+
+    pacer._sleep = record
+    await pacer.wait()
+    # It gets the cancelled caller's slot, 0.1 s after the first, not 0.2 s.
+    assert slept == [0.1]

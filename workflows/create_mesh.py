@@ -159,8 +159,14 @@ class CreateMeshWorkflow:
     def _after_lost_task() -> bool:
         # The first workflow task of a run sees 3 events (started, task scheduled, task started).
         # More before the POST means an earlier task failed or timed out, usually with its worker
-        # and the local activity it was running: whose POST may have created the mesh.
-        return workflow.info().get_current_history_length() > FIRST_TASK_HISTORY_LENGTH
+        # and the local activity it was running: whose POST may have created the mesh. A POST
+        # that outlasted 8 s made the SDK heartbeat the task (a completed task in history), and a
+        # worker dying after that is seen only as a replay that runs the POST again; a replay
+        # that reaches this point without the POST's result recorded lost the earlier one.
+        return (
+            workflow.unsafe.is_replaying()
+            or workflow.info().get_current_history_length() > FIRST_TASK_HISTORY_LENGTH
+        )
 
     def _outcome(
         self,

@@ -221,7 +221,6 @@ class MeshRolloutWorkflow:
         self._record(outcome)
 
     async def _await_carried(self, workflow_id: str, index: int) -> None:
-        timing = MeshTiming.of(self._inp.strategy)
         try:
             outcome = await workflow.execute_activity(
                 AWAIT_TARGET,
@@ -229,9 +228,9 @@ class MeshRolloutWorkflow:
                     workflow_id=workflow_id, run_id=self._carry.run_ids.get(workflow_id)
                 ),
                 result_type=TargetOutcome,
-                # A target ends by its own deadline; this only bounds one attempt of waiting.
-                start_to_close_timeout=timedelta(seconds=timing.timeout_s) + timedelta(hours=1),
-                heartbeat_timeout=timedelta(seconds=60),
+                # One attempt waits 30 s at most, then is retried (activities/targets.py); the
+                # target ends by its own deadline, so the attempts end too.
+                start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
                 summary=f"await {workflow_id} (started by an earlier run)",
             )
