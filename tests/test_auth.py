@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -376,14 +376,8 @@ async def test_waiters_share_a_failed_fetch() -> None:
         await asyncio.sleep(0.05)  # keep the fetch in flight while the other callers queue
         return web.json_response({"error": {"code": 503, "message": "busy"}}, status=503)
 
-    app = web.Application()
-    app.router.add_post("/v3/auth/tokens", unavailable)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        auth = IamPasswordAuth(USER, PASSWORD, DOMAIN, f"http://127.0.0.1:{runner.addresses[0][1]}")
+    async with _stub_iam(unavailable) as iam_url:
+        auth = IamPasswordAuth(USER, PASSWORD, DOMAIN, iam_url)
         async with aiohttp.ClientSession() as session:
             first = await asyncio.gather(
                 *(auth.headers(session, "GET", URL, b"", PROJECT, REGION) for _ in range(6)),
@@ -394,8 +388,6 @@ async def test_waiters_share_a_failed_fetch() -> None:
             second = await asyncio.gather(
                 auth.headers(session, "GET", URL, b"", PROJECT, REGION), return_exceptions=True
             )
-    finally:
-        await runner.cleanup()
     assert asked == 2
     for outcome in [*first, *second]:
         assert isinstance(outcome, AsmServerError)
@@ -420,21 +412,30 @@ async def test_once_the_password_is_proven_queued_projects_fetch_side_by_side() 
         body = {"token": {"expires_at": "2099-01-01T00:00:00.000000Z"}}
         return web.json_response(body, status=201, headers={"X-Subject-Token": f"t{asked}"})
 
-    app = web.Application()
-    app.router.add_post("/v3/auth/tokens", issue)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
     projects = [f"{n:032x}" for n in range(1, 7)]
-    try:
-        auth = IamPasswordAuth(USER, PASSWORD, DOMAIN, f"http://127.0.0.1:{runner.addresses[0][1]}")
+    async with _stub_iam(issue) as iam_url:
+        auth = IamPasswordAuth(USER, PASSWORD, DOMAIN, iam_url)
         async with aiohttp.ClientSession() as session:
             await asyncio.gather(
                 *(auth.headers(session, "GET", URL, b"", p, REGION) for p in projects)
             )
-    finally:
-        await runner.cleanup()
     assert asked == len(projects)
     # The first project asks alone; the five queued behind it need not stay in line after it.
     assert most >= 2, f"after the first token, fetches still went one at a time ({most})"
+
+
+@asynccontextmanager
+async def _stub_iam(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> AsyncIterator[str]:
+    """An IAM stand-in on 127.0.0.1 answering token requests with ``handler``; yields its URL."""
+    app = web.Application()
+    app.router.add_post("/v3/auth/tokens", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}"
+    finally:
+        await runner.cleanup()
