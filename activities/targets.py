@@ -54,12 +54,9 @@ class TargetWatchActivities:
             ) from None
         except WorkflowFailureError as err:
             cause = err.cause
-            kind = type(cause).__name__ if cause is not None else type(err).__name__
-            if isinstance(cause, ApplicationError) and cause.type:
-                kind = cause.type
             raise ApplicationError(
                 f"the target's workflow ended without an outcome: {cause or err}",
-                type=kind,
+                type=errors.failure_type(cause, default=type(err).__name__),
                 non_retryable=True,
             ) from err
         except RPCError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from temporalio.exceptions import ApplicationError
+
 BAD_REQUEST = "AsmBadRequest"
 AUTHENTICATION = "AsmAuthenticationFailed"
 FORBIDDEN = "AsmForbidden"
@@ -29,3 +31,10 @@ NON_RETRYABLE_TYPES = (
 
 TRANSIENT = "AsmTransient"
 TARGET_STILL_RUNNING = "TargetStillRunning"
+
+
+def failure_type(cause: BaseException | None, default: str = "Error") -> str:
+    """The name a failure goes by: an ``ApplicationError``'s own type, else its class name."""
+    if isinstance(cause, ApplicationError) and cause.type:
+        return cause.type
+    return type(cause).__name__ if cause is not None else default

@@ -11,7 +11,6 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
-    ApplicationError,
     ChildWorkflowError,
     WorkflowAlreadyStartedError,
 )
@@ -31,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         RolloutInput,
         TargetPage,
     )
+    from meshfleet.errors import failure_type
     from meshfleet.models import (
         MAX_REPORTED_FAILURES,
         MeshTarget,
@@ -236,8 +236,8 @@ class MeshRolloutWorkflow:
             )
         except ActivityError as err:
             cause = err.cause
-            code = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
-            outcome = self._failed(await self._target(index), code or "Error", str(cause or err))
+            code = failure_type(cause)
+            outcome = self._failed(await self._target(index), code, str(cause or err))
         self._record(outcome)
 
     async def _start_child(
