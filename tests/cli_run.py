@@ -30,10 +30,16 @@ class Run:
         return json.loads(self.out)
 
 
-def cli_env(**extra: str) -> dict[str, str]:
+def env_without_settings(**extra: str) -> dict[str, str]:
     """The process environment without meshfleet, ASM, IAM or Temporal settings, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
     env.update(extra)
+    return env
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """``env_without_settings`` for a CLI whose output the tests read."""
+    env = env_without_settings(**extra)
     # Plain lines, not a progress bar, and no colour codes in what the tests read.
     env["TERM"] = "dumb"
     env.pop("FORCE_COLOR", None)
@@ -60,12 +66,13 @@ async def meshfleet(
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(stdin), limit_s)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
+    finally:
+        # A timeout or a cancelled test must not leave the CLI running.
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(), err.decode())
+    return Run(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
 
 
 FAST_STRATEGY: dict[str, Any] = {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -33,6 +32,7 @@ from asm.models import CreateMeshRequest, MeshMetadata, MeshPhase
 from asm.signer import AccessKey
 from simulator.config import SimulatorConfig
 from simulator.testing import ManualClock, RunningSimulator, serve
+from tests.ports import free_port
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 REGION = "ap-southeast-3"
@@ -232,15 +232,8 @@ def test_error_body_that_is_not_asm_json(raw: bytes, message: str) -> None:
 # --- transport failures --------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_connection_refused_is_a_connection_error() -> None:
-    endpoint = f"http://127.0.0.1:{_free_port()}"
+    endpoint = f"http://127.0.0.1:{free_port()}"
     async with AsmClient(StaticTokenAuth("t"), endpoint=endpoint) as client:
         with pytest.raises(AsmConnectionError, match="ClientConnectorError") as info:
             await client.meshes(PROJECT, REGION)
@@ -316,7 +309,7 @@ async def test_caller_session_stays_open() -> None:
 
 
 async def test_own_session_is_closed() -> None:
-    client = AsmClient(StaticTokenAuth("t"), endpoint=f"http://127.0.0.1:{_free_port()}")
+    client = AsmClient(StaticTokenAuth("t"), endpoint=f"http://127.0.0.1:{free_port()}")
     async with client:
         with pytest.raises(AsmConnectionError):
             await client.meshes(PROJECT, REGION)

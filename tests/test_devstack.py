@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import re
 import signal
 import socket
@@ -35,40 +34,11 @@ from meshfleet.devstack import (
 from meshfleet.manifest import load_manifest
 from meshfleet.rollouts import registered_search_attributes
 from meshfleet.temporal import connect
+from tests.ports import free_ports
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 REGION = "ap-southeast-3"
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _ephemeral_start() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_ports(count: int) -> list[int]:
-    """Distinct free ports below the kernel's ephemeral range.
-
-    The Temporal dev server binds several ports of its own with port 0, that is from the
-    ephemeral range, after our ports were chosen but before the simulator binds its one: ports
-    from outside that range cannot be taken from under the stack that way.
-    """
-    rng = random.Random()
-    ports: list[int] = []
-    while len(ports) < count:
-        port = rng.randrange(20000, _ephemeral_start())
-        if port in ports:
-            continue
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-    return ports
 
 
 def stack_config(state_dir: Path) -> StackConfig:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import time
 
 import aiohttp
@@ -16,13 +15,8 @@ from meshfleet.models import RolloutState
 from simulator.config import SimulatorConfig
 from simulator.testing import serve
 from tests.fleet import SIM_TOKEN, spec, target
+from tests.ports import free_port
 from tests.test_worker_crash import worker_process
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def scrape(http: aiohttp.ClientSession, port: int) -> str:

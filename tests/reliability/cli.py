@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from meshfleet.cli import app
-from tests.reliability.processes import ROOT
+from tests.cli_run import meshfleet
 
 TRACEBACK = "Traceback (most recent call last)"
 
@@ -40,25 +38,8 @@ async def meshfleet_process(
     *args: str, env: dict[str, str], stdin: bytes | None = None, limit_s: float = 60
 ) -> Outcome:
     """Run ``python -m meshfleet ARGS`` as its own process, without blocking the event loop."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "meshfleet",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        cwd=ROOT,
-    )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(stdin), limit_s)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return Outcome(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+    run = await meshfleet(*args, env=env, stdin=stdin, limit_s=limit_s)
+    return Outcome(run.code, run.out, run.err)
 
 
 def problem_lines(outcome: Outcome, source: str | Path) -> list[str]:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -28,43 +26,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from meshfleet import search_attributes as sa
 from meshfleet.devstack import temporal_cli
+from tests.cli_run import env_without_settings
 from tests.fleet import SIM_TOKEN
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-# Settings a developer's shell may carry: a worker under test must see only what a test gives it.
-_FOREIGN = ("HUAWEICLOUD_", "ASM_", "IAM_", "TEMPORAL_", "MESHFLEET_")
-
-
-def _ephemeral_start() -> int:
-    try:
-        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return 32768
-
-
-def free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range.
-
-    A server restarted on its port must find it free again: while it is down, an outgoing
-    connection (or the dev server's own port-0 listeners) could take a port from the ephemeral
-    range, never one below it.
-    """
-    rng = random.Random()
-    while True:
-        port = rng.randrange(20000, _ephemeral_start())
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
 
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without meshfleet, ASM, IAM or Temporal settings, plus extra."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_FOREIGN)}
-    env.update(extra)
+    env = env_without_settings(**extra)
     env["PYTHONUNBUFFERED"] = "1"
     return env
 

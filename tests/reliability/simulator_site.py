@@ -22,7 +22,7 @@ from simulator.iam import SUBJECT_TOKEN_HEADER
 from simulator.responses import REQUEST_ID_HEADER
 from simulator.state import SimulatorState
 from simulator.stats import CREATE, IAM_TOKEN
-from tests.reliability.processes import free_port
+from tests.ports import free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

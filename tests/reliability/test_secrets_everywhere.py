@@ -25,6 +25,7 @@ from meshfleet.contracts import rollout_workflow_id
 from simulator.clock import ManualClock
 from simulator.config import DEFAULT_TOKEN_TTL_SECONDS, FaultConfig, SimulatorConfig
 from simulator.stats import IAM_TOKEN
+from tests.cli_run import FAST_STRATEGY
 from tests.fleet import history_bytes, project
 from tests.reliability.cli import Outcome, meshfleet_process
 from tests.reliability.processes import clean_env, worker_env, worker_process
@@ -37,16 +38,7 @@ WRONG_SK = "Zr8Lw3Nq6Tv1Yb4Xc7Pd2Hg5Jk9Mf0Sa3Ue6Wi8"
 USER, PASSWORD, DOMAIN = "release-bot", "Pa55-w0rd-for-iam-8e1f", "acme-platform"
 WRONG_PASSWORD = "0ld-Pa55w0rd-never-valid-42"
 
-STRATEGY = {
-    "window": 6,
-    "waves": ["100%"],
-    "max_failures": "100%",
-    "first_poll": "200ms",
-    "poll_interval": "200ms",
-    "timeout": "1m",
-    "heartbeat_timeout": "5s",
-    "create_retry": {"initial": "100ms", "maximum": "500ms", "max_attempts": 10},
-}
+STRATEGY = FAST_STRATEGY | {"window": 6}
 # Every outcome and error path: plain, 500 before and after the create, 429, CreateFailed,
 # a mesh that exists already (adopted), and a cluster owned by another mesh (409 conflict).
 NAMES = [
