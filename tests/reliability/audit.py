@@ -140,3 +140,12 @@ def assert_created_once(
         record = state.find_mesh(t.project_id, t.mesh_name)
         assert record is not None, t.mesh_name
         assert record.phase(state.now()).value == phase, (t.mesh_name, record.phase(state.now()))
+
+
+def assert_all_created_once(
+    report: RolloutProgress, audit: Audit, state: SimulatorState, targets: list[MeshTarget]
+) -> None:
+    """The clean ending of a disturbed rollout: every target reported once, created, by one POST."""
+    assert_reported_once(report, audit, targets)
+    assert (report.created, report.adopted, report.failed) == (len(targets), 0, 0), report.failures
+    assert_created_once(state, targets)

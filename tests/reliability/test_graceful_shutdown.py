@@ -13,7 +13,10 @@ from temporalio.testing import WorkflowEnvironment
 from meshfleet import rollouts
 from simulator.config import SimulatorConfig
 from tests.fleet import SIM_TOKEN, spec, target
-from tests.reliability.audit import assert_created_once, assert_reported_once, audit_rollout
+from tests.reliability.audit import (
+    assert_all_created_once,
+    audit_rollout,
+)
 from tests.reliability.processes import worker_env, worker_process
 from tests.reliability.progress import creations, wait_for_creations
 from tests.reliability.simulator_site import simulator_site
@@ -58,9 +61,7 @@ async def _terminate_and_resume(
             report = await asyncio.wait_for(rollouts.wait_for_report(client, rollout_id), 180)
 
         audit = await audit_rollout(client, rollout_id, size)
-        assert_reported_once(report, audit, fleet)
-        assert (report.created, report.adopted, report.failed) == (size, 0, 0), report.failures
-        assert_created_once(sim.state, fleet)
+        assert_all_created_once(report, audit, sim.state, fleet)
     print(f"exits after SIGTERM with a grace of {grace_s:g} s: {[round(t, 2) for t in exits]}")
     for took in exits:
         assert took <= grace_s + EXIT_SLACK_S
