@@ -13,7 +13,7 @@ import typer
 from asm.auth import auth_from_env
 from asm.client import AsmClient
 from asm.errors import AsmConnectionError, AsmValidationError
-from meshfleet import cli_rollouts
+from meshfleet import __version__, cli_rollouts
 from meshfleet.cli_exit import ExitCode, leave
 from meshfleet.cli_output import manifest_summary, plan_counts, plan_document, plan_table
 from meshfleet.cli_rollouts import emit_json
@@ -55,6 +55,27 @@ JsonFlag = Annotated[
         "pending, failures[{project_id, region, cluster_id, mesh_name, error_code, message}].",
     ),
 ]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"meshfleet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the meshfleet version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Roll out Huawei Cloud ASM service meshes across a fleet, durably, on Temporal."""
 
 
 def _fail(code: ExitCode, message: str) -> typer.Exit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,14 @@ def test_the_top_level_help_lists_the_commands_and_exit_codes() -> None:
     for command in ("validate", "plan", "start", "status", "report", "search-attributes"):
         assert command in result.output
     assert "3 Temporal or the ASM API unreachable" in " ".join(result.output.split())
+
+
+def test_version_prints_the_installed_package_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    # The installed distribution's metadata, not only the module constant: a release built
+    # from this tree reports the same number.
+    assert result.stdout == f"meshfleet {importlib.metadata.version('meshfleet')}\n"
 
 
 def test_search_attributes_are_printed_as_name_type_lines() -> None:
