@@ -12,7 +12,10 @@ WORKDIR /app
 COPY . .
 # compileall: the workflow sandbox re-imports workflows/*.py for every workflow run, and without
 # a .pyc (PYTHONDONTWRITEBYTECODE) each import compiles the source again (docs/performance.md).
-RUN pip install . \
+# Dependencies from the lock (exact versions, hashes checked), so a release's image is rebuilt as
+# it was; the project itself on top without resolving anything again.
+RUN pip install --require-hashes -r requirements.lock \
+    && pip install --no-deps . \
     && python -m compileall -q /app \
     && useradd --system --uid 10001 --no-create-home meshfleet
 

@@ -3,13 +3,18 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PIP_COMPILE := .meshfleet/lock-venv/bin/pip-compile --quiet --upgrade --strip-extras \
+	--generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links
 
-.PHONY: install test lint typecheck unit demo dev bench chaos clean
+.PHONY: install test lint typecheck unit demo dev bench chaos lock clean
 
-$(STAMP): pyproject.toml
+# Dependencies come from the lock, exact versions with their hashes, so every checkout of a
+# release installs what that release was tested with; the project itself goes on top.
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -37,6 +42,13 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m pytest -m chaos tests
+
+# Re-resolve both locks from pyproject.toml (after changing a dependency, or to take updates).
+lock:
+	$(PYTHON) -m venv .meshfleet/lock-venv
+	.meshfleet/lock-venv/bin/python -m pip install --quiet pip-tools
+	$(PIP_COMPILE) -o requirements.lock pyproject.toml
+	$(PIP_COMPILE) --extra dev -o requirements-dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info .meshfleet

@@ -267,7 +267,11 @@ def test_dockerfile_runs_the_worker_that_exists() -> None:
     worker = ROOT / command[1]
     assert worker.is_file()
     assert 'if __name__ == "__main__":' in worker.read_text()
-    assert any(op == "RUN" and "pip install ." in arg for op, arg in instructions)
+    runs = " ".join(arg for op, arg in instructions if op == "RUN")
+    # The image is rebuilt as released: dependencies from the hash-checked lock, nothing resolved.
+    assert "pip install --require-hashes -r requirements.lock" in runs
+    assert "pip install --no-deps ." in runs
+    assert (ROOT / "requirements.lock").is_file()
     assert ("USER", "meshfleet") in instructions
 
 

@@ -1,0 +1,59 @@
+"""The dependency locks: every declared dependency pinned, this environment installed from them."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parent.parent
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)", re.MULTILINE)
+
+
+def _pins(lock: str) -> dict[str, str]:
+    text = (ROOT / lock).read_text()
+    return {canonicalize_name(name): version for name, version in PIN.findall(text)}
+
+
+def _declared(extra: str | None) -> set[str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = list(project["dependencies"])
+    if extra is not None:
+        specs += project["optional-dependencies"][extra]
+    return {canonicalize_name(Requirement(spec).name) for spec in specs}
+
+
+@pytest.mark.parametrize(
+    ("lock", "extra"), [("requirements.lock", None), ("requirements-dev.lock", "dev")]
+)
+def test_every_declared_dependency_is_pinned_with_hashes(lock: str, extra: str | None) -> None:
+    pins = _pins(lock)
+    missing = _declared(extra) - set(pins)
+    assert not missing, f"{lock} lacks {sorted(missing)}: run `make lock`"
+    text = (ROOT / lock).read_text()
+    hashed = re.findall(r"^\S+==\S+ \\\n    --hash=sha256:[0-9a-f]{64}", text, re.MULTILINE)
+    assert len(hashed) == len(pins), f"{lock}: every pin needs its hashes (pip --require-hashes)"
+
+
+def test_the_runtime_lock_agrees_with_the_dev_lock() -> None:
+    dev = _pins("requirements-dev.lock")
+    runtime = _pins("requirements.lock")
+    differ = {name: (v, dev.get(name)) for name, v in runtime.items() if dev.get(name) != v}
+    assert not differ, f"the image and the tests would run different versions: {differ}"
+
+
+def test_this_environment_was_installed_from_the_dev_lock() -> None:
+    wrong = {}
+    for name, version in _pins("requirements-dev.lock").items():
+        try:
+            installed = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = None
+        if installed != version:
+            wrong[name] = (version, installed)
+    assert not wrong, f"locked vs installed: {wrong} (run `make clean install`)"
