@@ -42,7 +42,9 @@ def page_workflow_id(rollout_id: str, page: int) -> str:
 
 
 class _Contract(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Tolerant readers, as the models (meshfleet/models.py): fields a newer release adds are
+    # ignored, never an error that fails a workflow task.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class MeshTiming(_Contract):
@@ -144,7 +146,7 @@ class TargetPage(_Contract):
 class RolloutCarry(BaseModel):
     """State a rollout hands to its next run on continue-as-new."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # a tolerant reader, as ``_Contract``
 
     next_index: int = 0
     wave: int = 0
@@ -158,6 +160,8 @@ class RolloutCarry(BaseModel):
     allowed_failures: int = 0
     started_at: str | None = None
     runs: int = 1
+    written_by: str | None = None
+    """The meshfleet version of the worker that continued the rollout as new; None: 0.1.0."""
 
 
 class RolloutInput(_Contract):

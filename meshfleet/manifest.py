@@ -245,7 +245,7 @@ def _strategy(raw: Any, problems: Problems) -> RolloutStrategy | None:
         if key in raw and key not in checked:
             fields[key] = raw[key]  # a field added to RolloutStrategy later: its own rules apply
     try:
-        strategy = RolloutStrategy.model_validate(fields)
+        strategy = RolloutStrategy.model_validate(fields, extra="forbid")
     except ValidationError as exc:
         for loc, message in pydantic_problems(exc):
             named = tuple(_MANIFEST_NAME.get(p, p) if isinstance(p, str) else p for p in loc)
@@ -346,7 +346,7 @@ class _TargetChecker:
             merged = merged | {"config": None}
         target: MeshTarget | None = None
         try:
-            target = MeshTarget.model_validate(merged)
+            target = MeshTarget.model_validate(merged, extra="forbid")
         except ValidationError as exc:
             found += self._diagnose(exc, merged)
         for loc, message in found:

@@ -41,7 +41,11 @@ def project_id_problem(value: str) -> str | None:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Payloads are read by tolerant readers: a worker ignores fields a newer release added, so
+    # the two releases of a rolling restart can read each other's inputs and results
+    # (docs/upgrading.md). The manifest loader validates with extra="forbid" so a misspelt key
+    # is still an error there.
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class MeshTarget(_Model):
@@ -272,7 +276,7 @@ class RolloutState(StrEnum):
 class OutcomeCounts(BaseModel):
     """Running totals by outcome."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")  # a tolerant reader, as ``_Model``
 
     created: int = 0
     adopted: int = 0

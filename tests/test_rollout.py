@@ -7,7 +7,8 @@ from collections.abc import Callable
 
 from temporalio.client import Client
 
-from meshfleet import rollouts
+from meshfleet import __version__, rollouts
+from meshfleet.contracts import RolloutInput
 from meshfleet.models import RolloutProgress, RolloutState
 from simulator.config import FaultConfig, SimulatorConfig
 from simulator.testing import serve
@@ -115,8 +116,21 @@ async def test_paged_fleet_survives_many_continue_as_new_runs(
         assert all(sim.state.stats.creations(t.project_id, t.mesh_name) == 1 for t in fleet)
     runs = [r async for r in client.list_workflows('WorkflowId = "rollout/paged"')]
     assert len(runs) >= 40 // 9  # it really continued as new, several times
+    writers = [(await _run_input(client, r.id, r.run_id)).carry for r in runs]
+    # The first run's input came from the starter; every later one says which release wrote it.
+    assert sorted(str(c.written_by) for c in writers if c is not None) == [__version__] * (
+        len(runs) - 1
+    )
     pages = [p async for p in client.list_workflows('WorkflowId STARTS_WITH "rollout/paged/"')]
     assert len(pages) == 6  # ceil(40 / 7) stored pages
+
+
+async def _run_input(client: Client, workflow_id: str, run_id: str) -> RolloutInput:
+    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+    started = history.events[0].workflow_execution_started_event_attributes
+    (inp,) = await client.data_converter.decode(started.input.payloads, [RolloutInput])
+    assert isinstance(inp, RolloutInput)
+    return inp
 
 
 async def test_canary_failure_halts_before_next_wave_until_resumed(

@@ -16,6 +16,7 @@ from temporalio.exceptions import (
 )
 
 with workflow.unsafe.imports_passed_through():
+    from meshfleet import __version__
     from meshfleet import search_attributes as sa
     from meshfleet.contracts import (
         AWAIT_TARGET,
@@ -164,6 +165,9 @@ class MeshRolloutWorkflow:
 
     def _next_input(self) -> RolloutInput:
         self._carry.runs += 1
+        # Which release wrote a run's input tells an operator, and the next release's code,
+        # what shape of state a long rollout carried across an upgrade.
+        self._carry.written_by = __version__
         return self._inp.model_copy(update={"carry": self._carry})
 
     def _finish(self) -> RolloutProgress:
