@@ -1,0 +1,86 @@
+"""Earlier meshfleet releases, installed from this repository's own git history for upgrade tests.
+
+A release is a commit of main (CHANGELOG.md names it). Its worker is built as an operator would
+build it: the release's source tree, ``pip install`` into a virtualenv of its own. The install is
+kept under ``.meshfleet/releases/`` so later test runs reuse it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import shutil
+import subprocess
+import sys
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+RELEASES: dict[str, str] = {
+    "0.1.0": "ec36086381d59ac6bd5ce74e7f89a908b3321b86",
+}
+"""Every release so far: version -> the commit of main it was cut from."""
+
+SUPPORTED = ("0.1.0",)
+"""Releases whose running rollouts main must still finish (docs/upgrading.md: support policy)."""
+
+PREVIOUS = SUPPORTED[-1]
+"""The release a rolling restart upgrades from."""
+
+
+@dataclass(frozen=True)
+class ReleaseInstall:
+    """One release's source tree and the virtualenv its worker runs in."""
+
+    version: str
+    source: Path
+    python: Path
+
+    def worker_argv(self) -> list[str]:
+        """The release's own ``python worker.py`` (run it with ``cwd=source``)."""
+        return [str(self.python), str(self.source / "worker.py")]
+
+
+def _export(commit: str, dest: Path) -> None:
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", commit],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(dest, filter="data")
+
+
+def install_release(version: str, root: Path | None = None) -> ReleaseInstall:
+    """The release's worker, installed once per checkout (a file lock guards parallel callers).
+
+    Raises:
+        KeyError: ``version`` is not a release.
+        subprocess.CalledProcessError: the commit is not in this clone's history (CI clones the
+            whole history) or the install failed.
+    """
+    commit = RELEASES[version]
+    base = (root or REPO / ".meshfleet" / "releases") / version
+    base.mkdir(parents=True, exist_ok=True)
+    install = ReleaseInstall(version, base / "src", base / "venv" / "bin" / "python")
+    stamp = base / "installed"
+    with (base / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if stamp.exists() and stamp.read_text() == commit:
+            return install
+        for old in (install.source, base / "venv"):
+            shutil.rmtree(old, ignore_errors=True)
+        _export(commit, install.source)
+        subprocess.run([sys.executable, "-m", "venv", str(base / "venv")], check=True)
+        pip = [str(install.python), "-m", "pip", "install", "--quiet"]
+        locked = install.source / "requirements.lock"
+        if locked.exists():
+            # As the release's image was built: its locked dependencies, then the release.
+            subprocess.run([*pip, "--require-hashes", "-r", str(locked)], check=True, cwd=base)
+            pip.append("--no-deps")
+        # 0.1.0 predates the lock: its declared ranges resolve as an install of it would today.
+        subprocess.run([*pip, str(install.source)], check=True, cwd=base)
+        stamp.write_text(commit)
+    return install
