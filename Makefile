@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PIP_COMPILE := .meshfleet/lock-venv/bin/pip-compile --quiet --upgrade --strip-extras \
 	--generate-hashes --allow-unsafe --no-emit-index-url --no-emit-find-links
 
-.PHONY: install test lint typecheck unit demo dev bench chaos lock clean
+.PHONY: install test lint typecheck unit demo dev bench chaos histories lock clean
 
 # Dependencies come from the lock, exact versions with their hashes, so every checkout of a
 # release installs what that release was tested with; the project itself goes on top.
@@ -42,6 +42,10 @@ bench: $(STAMP)
 
 chaos: $(STAMP)
 	$(BIN)/python -m pytest -m chaos tests
+
+# Record a release's workflow histories for the replay gate: make histories RELEASE=0.1.0
+histories: $(STAMP)
+	$(BIN)/python -m tests.upgrade.record_histories --release $(RELEASE)
 
 # Re-resolve both locks from pyproject.toml (after changing a dependency, or to take updates).
 lock:
