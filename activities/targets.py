@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client, WorkflowFailureError
@@ -19,6 +21,26 @@ from meshfleet.models import TargetOutcome
 # not hold the slots their own wait_for_mesh activities need. Retries add no history events.
 AWAIT_SLICE_S = 30.0
 RETRY_AFTER_SLICE = timedelta(seconds=2)
+
+
+async def _result_within_slice(result: Coroutine[Any, Any, TargetOutcome]) -> TargetOutcome:
+    """The target's outcome, or TimeoutError after a slice or once the worker begins to stop.
+
+    A stopping worker drains its activities for up to its grace period; a wait that would fill
+    that period holds the restart up for nothing, since the next worker looks again at once.
+    """
+    waiting = asyncio.ensure_future(result)
+    stopping = asyncio.ensure_future(activity.wait_for_worker_shutdown())
+    try:
+        done, _ = await asyncio.wait(
+            (waiting, stopping), timeout=AWAIT_SLICE_S, return_when=asyncio.FIRST_COMPLETED
+        )
+    finally:
+        stopping.cancel()
+    if waiting not in done:
+        waiting.cancel()
+        raise TimeoutError
+    return waiting.result()
 
 
 class TargetWatchActivities:
@@ -42,8 +64,7 @@ class TargetWatchActivities:
             inp.workflow_id, run_id=inp.run_id, result_type=TargetOutcome
         )
         try:
-            async with asyncio.timeout(AWAIT_SLICE_S):
-                outcome: TargetOutcome = await handle.result(follow_runs=False)
+            outcome = await _result_within_slice(handle.result(follow_runs=False))
         except TimeoutError:
             raise ApplicationError(
                 f"{inp.workflow_id} is still running; looking again",
