@@ -12,6 +12,7 @@ from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
+from temporalio.common import VersioningBehavior, WorkerDeploymentVersion
 from temporalio.runtime import (
     LogForwardingConfig,
     LoggingConfig,
@@ -20,19 +21,44 @@ from temporalio.runtime import (
     TelemetryConfig,
     TelemetryFilter,
 )
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.mesh import MeshActivities, MeshApi
 from activities.pages import TargetPageActivities
 from activities.targets import TargetWatchActivities
 from asm.auth import auth_from_env
 from asm.client import AsmClient
-from meshfleet import logs, metrics
+from meshfleet import __version__, logs, metrics
 from meshfleet.settings import Settings
 from meshfleet.temporal import connect
-from workflows.registry import ALL_WORKFLOWS
+from workflows.registry import ALL_WORKFLOWS, VERSIONED_WORKFLOWS
 
 log = structlog.get_logger("meshfleet.worker")
+
+UNVERSIONED_DEPLOYMENT = "meshfleet"
+"""The deployment an unversioned worker names in history (the server creates none for it)."""
+
+
+def deployment_config(settings: Settings) -> WorkerDeploymentConfig:
+    """Worker Versioning on when a deployment name is set; the build id recorded either way.
+
+    Without versioning the worker still tells the server its build (meshfleet's version), which
+    every workflow task records in history, instead of the SDK's default: a hash of the loaded
+    modules' bytecode that names no release (and takes the SDK a walk of every module).
+    """
+    if settings.deployment_name is None:
+        return WorkerDeploymentConfig(
+            version=WorkerDeploymentVersion(UNVERSIONED_DEPLOYMENT, settings.build_id),
+            use_worker_versioning=False,
+        )
+    return WorkerDeploymentConfig(
+        version=WorkerDeploymentVersion(settings.deployment_name, settings.build_id),
+        use_worker_versioning=True,
+        # No default on purpose: every workflow type declares its behaviour
+        # (workflows/versioned.py), and the SDK refuses to start a versioned worker with a
+        # workflow that declares none, rather than guessing one for it.
+        default_versioning_behavior=VersioningBehavior.UNSPECIFIED,
+    )
 
 
 def build_worker(client: Client, settings: Settings, api: MeshApi) -> Worker:
@@ -43,7 +69,9 @@ def build_worker(client: Client, settings: Settings, api: MeshApi) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=ALL_WORKFLOWS,
+        # Only a versioned worker may declare behaviours (workflows/versioned.py).
+        workflows=VERSIONED_WORKFLOWS if settings.versioned else ALL_WORKFLOWS,
+        deployment_config=deployment_config(settings),
         activities=[
             mesh.create_mesh,
             mesh.wait_for_mesh,
@@ -105,11 +133,18 @@ async def run_worker(
         auth, endpoint=settings.asm_endpoint, request_timeout=settings.asm_request_timeout_s
     ) as asm:
         worker = build_worker(client, settings, metrics.InstrumentedMeshApi(asm))
+        versioning = (
+            {"deployment_name": settings.deployment_name, "build_id": settings.build_id}
+            if settings.versioned
+            else {"worker_versioning": "off"}
+        )
         log.info(
             "worker started",
+            version=__version__,
             task_queue=settings.task_queue,
             namespace=client.namespace,
             asm_endpoint=settings.asm_endpoint or "per-region default",
+            **versioning,
         )
         async with worker:
             await stop.wait()
@@ -125,7 +160,8 @@ def main() -> int:
     except Exception as exc:  # one clear line instead of a traceback, for operators
         print(f"meshfleet worker: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 3
-    # The SDK can abort during interpreter shutdown (design.md, sdk-python #300): leave at once.
+    # The SDK can abort during interpreter shutdown (docs/operations.md, "Exiting after using the
+    # Temporal client"): leave at once.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -2,8 +2,35 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import re
+
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from meshfleet import __version__
+
+DEPLOYMENT_NAME_ENV = "MESHFLEET_DEPLOYMENT_NAME"
+BUILD_ID_ENV = "MESHFLEET_BUILD_ID"
+
+# Temporal refuses '.' and ':' in a deployment name (they separate name and build id in its
+# version strings) and a leading '__' in either; we also keep out spaces, slashes and anything
+# an operator would have to quote in the CLI or a visibility query.
+_DEPLOYMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+# A build id is usually a release ("0.2.0", "0.2.0.dev0", "0.2.0+g1a2b3c4") or a commit.
+_BUILD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+_MAX_VERSIONING_ID = 100
+
+
+def _check_versioning_id(value: str, env: str, pattern: re.Pattern[str], allowed: str) -> str:
+    if not value.strip():
+        raise ValueError(f"{env} must not be empty: set it or leave it unset")
+    if len(value) > _MAX_VERSIONING_ID:
+        raise ValueError(f"{env} is {len(value)} characters long; at most {_MAX_VERSIONING_ID}")
+    if not pattern.fullmatch(value):
+        raise ValueError(
+            f"{env}={value!r} is not allowed: {allowed}, starting with a letter or digit"
+        )
+    return value
 
 
 class Settings(BaseSettings):
@@ -47,3 +74,39 @@ class Settings(BaseSettings):
     )
     log_format: str = Field(default="auto", alias="MESHFLEET_LOG_FORMAT")
     log_level: str = Field(default="INFO", alias="MESHFLEET_LOG_LEVEL")
+    # Worker Versioning (docs/worker-versioning.md): off unless a deployment name is set.
+    deployment_name: str | None = Field(default=None, alias=DEPLOYMENT_NAME_ENV)
+    # Not validated when defaulted (settings validate defaults otherwise): the validator below
+    # sees only a build id that was given.
+    build_id: str = Field(default=__version__, alias=BUILD_ID_ENV, validate_default=False)
+
+    @field_validator("deployment_name")
+    @classmethod
+    def _valid_deployment_name(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return _check_versioning_id(
+            value, DEPLOYMENT_NAME_ENV, _DEPLOYMENT_NAME, "letters, digits, '-' and '_'"
+        )
+
+    # A field's error shows only its own value, where a model validator's would print the whole
+    # environment, credentials included. Fields validate in order: the deployment name is known.
+    @field_validator("build_id")
+    @classmethod
+    def _valid_build_id(cls, value: str, info: ValidationInfo) -> str:
+        # Unversioned workers always report meshfleet's own version: a build id of one's own
+        # without a deployment would suggest versioning is on when it is not. (A deployment
+        # name that is itself invalid is missing from info.data and reported on its own.)
+        if "deployment_name" in info.data and info.data["deployment_name"] is None:
+            raise ValueError(
+                f"{BUILD_ID_ENV} is set but {DEPLOYMENT_NAME_ENV} is not: Worker Versioning "
+                f"needs both (set {DEPLOYMENT_NAME_ENV} too, or unset {BUILD_ID_ENV})"
+            )
+        return _check_versioning_id(
+            value, BUILD_ID_ENV, _BUILD_ID, "letters, digits, '.', '+', '-' and '_'"
+        )
+
+    @property
+    def versioned(self) -> bool:
+        """Whether this worker uses Temporal Worker Versioning (a deployment name is set)."""
+        return self.deployment_name is not None

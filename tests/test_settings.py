@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 from temporalio.service import TLSConfig
 
+from meshfleet import __version__
 from meshfleet.settings import Settings
 from meshfleet.temporal import connect_config
 
@@ -209,3 +210,72 @@ def test_settings_never_hold_credentials() -> None:
 
     dumped = settings.model_dump_json()
     assert not [value for value in secrets.values() if value in dumped]
+
+
+def test_worker_versioning_is_off_by_default_and_the_build_is_meshfleets_version() -> None:
+    settings = Settings.model_validate({})
+
+    assert settings.deployment_name is None
+    assert not settings.versioned
+    assert settings.build_id == __version__
+
+
+def test_a_deployment_name_switches_worker_versioning_on() -> None:
+    settings = Settings.model_validate({"MESHFLEET_DEPLOYMENT_NAME": "meshfleet-prod"})
+
+    assert settings.versioned
+    assert (settings.deployment_name, settings.build_id) == ("meshfleet-prod", __version__)
+
+
+def test_a_deployment_with_a_build_id_of_its_own() -> None:
+    settings = Settings.model_validate(
+        {"MESHFLEET_DEPLOYMENT_NAME": "meshfleet-prod", "MESHFLEET_BUILD_ID": "0.3.0+g1a2b3c4"}
+    )
+
+    assert (settings.deployment_name, settings.build_id) == ("meshfleet-prod", "0.3.0+g1a2b3c4")
+
+
+def test_a_build_id_without_a_deployment_name_is_refused_naming_both() -> None:
+    # The worker prints this error: it must not echo the rest of its environment.
+    env = {
+        "ASM_AUTH_TOKEN": "tok-7f3a",
+        "MESHFLEET_BUILD_ID": "0.3.0",
+        "HUAWEICLOUD_SDK_SK": "sk-91",
+    }
+
+    with pytest.raises(ValidationError) as err:
+        Settings.model_validate(env)
+
+    assert "MESHFLEET_BUILD_ID" in str(err.value)
+    assert "MESHFLEET_DEPLOYMENT_NAME" in str(err.value)
+    assert "tok-7f3a" not in str(err.value)
+    assert "sk-91" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "problem"),
+    [
+        ("MESHFLEET_DEPLOYMENT_NAME", "", "must not be empty"),
+        ("MESHFLEET_DEPLOYMENT_NAME", "  ", "must not be empty"),
+        ("MESHFLEET_DEPLOYMENT_NAME", "mesh fleet", "is not allowed"),
+        # Temporal separates deployment and build with these in its version strings.
+        ("MESHFLEET_DEPLOYMENT_NAME", "meshfleet.prod", "is not allowed"),
+        ("MESHFLEET_DEPLOYMENT_NAME", "meshfleet:prod", "is not allowed"),
+        ("MESHFLEET_DEPLOYMENT_NAME", "__meshfleet", "is not allowed"),
+        ("MESHFLEET_DEPLOYMENT_NAME", "m" * 101, "at most 100"),
+        ("MESHFLEET_BUILD_ID", "", "must not be empty"),
+        ("MESHFLEET_BUILD_ID", "0.3.0 rc1", "is not allowed"),
+        ("MESHFLEET_BUILD_ID", "0.3.0/rc1", "is not allowed"),
+        ("MESHFLEET_BUILD_ID", "-0.3.0", "is not allowed"),
+        ("MESHFLEET_BUILD_ID", "b" * 101, "at most 100"),
+    ],
+)
+def test_an_unusable_versioning_setting_is_refused_naming_its_variable(
+    variable: str, value: str, problem: str
+) -> None:
+    env = {"MESHFLEET_DEPLOYMENT_NAME": "meshfleet-prod", variable: value}
+
+    with pytest.raises(ValidationError, match=problem) as err:
+        Settings.model_validate(env)
+
+    assert variable in str(err.value)

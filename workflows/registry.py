@@ -3,5 +3,18 @@
 from workflows.create_mesh import CreateMeshWorkflow
 from workflows.rollout import MeshRolloutWorkflow
 from workflows.target_page import RolloutTargetPageWorkflow
+from workflows.versioned import (
+    AutoUpgradingRolloutWorkflow,
+    PinnedCreateMeshWorkflow,
+    PinnedTargetPageWorkflow,
+)
 
 ALL_WORKFLOWS = [MeshRolloutWorkflow, CreateMeshWorkflow, RolloutTargetPageWorkflow]
+"""What an unversioned worker (the default) registers, and what the replay gate replays."""
+
+VERSIONED_WORKFLOWS = [
+    AutoUpgradingRolloutWorkflow,
+    PinnedCreateMeshWorkflow,
+    PinnedTargetPageWorkflow,
+]
+"""The same workflows, with their behaviours, for a worker of a Worker Deployment version."""
