@@ -149,12 +149,13 @@ class MeshActivities:
                 type=errors.NAME_CONFLICT,
                 non_retryable=True,
             )
-        # A 500 may have hidden our own successful POST (asm-api.md), or the worker died before
-        # the 201 came back (the local activity then runs again from attempt 1, after a lost
-        # workflow task). Only this target's workflow drives this mesh name, so after such a
-        # loss a mesh created since the target started is ours: created, not adopted. On a first
-        # try it is not: timestamps have whole seconds, and a rollout right after another one
-        # meets that one's meshes within the second it starts.
+        # A 500 may have hidden our own successful POST (docs/asm-api.md, "A 500 that may hide a
+        # created mesh"), or the worker died before the 201 came back (the local activity then
+        # runs again from attempt 1, after a lost workflow task). Only this target's workflow
+        # drives this mesh name, so after such a loss a mesh created since the target started is
+        # ours: created, not adopted. On a first try it is not: timestamps have whole seconds,
+        # and a rollout right after another one meets that one's meshes within the second it
+        # starts.
         created_at = _parse_time(existing.metadata.creation_timestamp)
         started_at = _parse_time(inp.started_at)
         ours = (

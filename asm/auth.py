@@ -205,8 +205,8 @@ class IamPasswordAuth:
     accepted the password once, fetches of different projects go one after another too. After a
     401 of ASM the token of that project is dropped and the client retries once with a fresh one.
     After a 401 of IAM itself (wrong user, password or domain) IAM is not asked again by this
-    object: repeated wrong passwords lock an IAM user, and asm-api.md makes 401 "fail fast, never
-    retry storms".
+    object: repeated wrong passwords lock an IAM user, so a 401 fails fast and is never retried
+    in a loop (docs/asm-api.md, "IAM password tokens").
     """
 
     def __init__(

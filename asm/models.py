@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# \Z, not $: $ also matches before a trailing newline, which let "abcd\n" pass as a name.
+# \Z, not $: $ also matches before a trailing newline, so "abcd\n" would pass as a name.
 MESH_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,62}[a-z0-9]\Z")
 # [0-9], not \d: \d also matches non-ASCII digits (Arabic-Indic, fullwidth).
 VERSION_RE = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)-r([0-9]+)\Z")

@@ -77,8 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     exit_code = main()
-    # The SDK can abort while the interpreter shuts down (design.md, sdk-python #300): leave
-    # with the intended code at once.
+    # The SDK can abort while the interpreter shuts down (docs/operations.md, "Exiting after
+    # using the Temporal client"): leave with the intended code at once.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(exit_code)

@@ -18,7 +18,7 @@ def ideal_gets_per_mesh(timing: Timing) -> int:
 
 
 def ideal_calls_per_mesh(timing: Timing) -> int:
-    """Every API call a perfect client needs: one POST plus the ideal polls (issue 6)."""
+    """Every API call a perfect client needs: one POST plus the ideal polls."""
     return 1 + ideal_gets_per_mesh(timing)
 
 

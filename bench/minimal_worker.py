@@ -46,7 +46,8 @@ if __name__ == "__main__":
     except Exception as exc:
         print(f"minimal worker: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 3
-    # The SDK can abort while the interpreter shuts down (design.md): leave at once.
+    # The SDK can abort while the interpreter shuts down (docs/operations.md, "Exiting after using
+    # the Temporal client"): leave at once.
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

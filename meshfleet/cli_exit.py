@@ -26,8 +26,9 @@ def leave(code: int) -> NoReturn:
     """Flush the output and end the process now, with ``code``.
 
     The Temporal SDK can abort while the interpreter shuts down after its work is done (exit 134
-    or 139; sdk-python #300, design.md). ``os._exit`` skips that shutdown, so a pipeline sees the
-    intended code every time. Only the streams need flushing: nothing else is left to finish.
+    or 139; docs/operations.md, "Exiting after using the Temporal client"). ``os._exit`` skips
+    that shutdown, so a pipeline sees the intended code every time. Only the streams need
+    flushing: nothing else is left to finish.
     """
     for stream in (sys.stdout, sys.stderr):
         # A closed pipe or stream must not change the exit code.

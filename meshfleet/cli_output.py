@@ -11,7 +11,7 @@ from meshfleet.manifest import describe_strategy
 from meshfleet.models import RolloutProgress, RolloutSpec, RolloutState
 from meshfleet.plan import PLAN_ACTIONS, PlannedTarget
 
-# The --json contract of issue 4; pipelines parse it, so keys are only ever added by agreement.
+# The --json contract: pipelines parse it, so keys are only ever added, and only by agreement.
 REPORT_KEYS = ("rollout_id", "state", "total", "created", "adopted", "failed", "pending")
 FAILURE_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "error_code", "message")
 _STOPPED = (RolloutState.HALTED, RolloutState.CANCELLING, RolloutState.CANCELLED)

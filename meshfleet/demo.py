@@ -223,7 +223,8 @@ def run_demo(
 
     The rollout runs as ``meshfleet start MANIFEST --rollout-id ID --wait`` in a child process:
     the demo shows exactly the command a release pipeline runs, with its own progress display,
-    report and exit codes (and its own ``os._exit`` ending, design.md).
+    report and exit codes (and its own ``os._exit`` ending: docs/operations.md, "Exiting after
+    using the Temporal client").
 
     Args:
         manifest: The fleet to roll out.

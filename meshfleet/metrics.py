@@ -29,7 +29,8 @@ SECONDS_TO_RUNNING_BUCKETS: Final = (
 )  # fmt: skip
 ASM_CALL_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-# The statuses a successful call answers with (asm-api.md), so success and failure share a label.
+# The statuses a successful call answers with (docs/asm-api.md, "Calls and paths"), so success
+# and failure share a label.
 _SUCCESS_STATUS: Final = {"create": "201", "show": "200", "list": "200", "delete": "200"}
 
 ASM_CALLS = Counter(

@@ -53,8 +53,9 @@ def _password_ok(state: SimulatorState, user: str, password: str, domain: str) -
 async def issue_token(request: web.Request) -> web.Response:
     """Check the user's password and answer 201 with ``X-Subject-Token`` and ``token.expires_at``.
 
-    Body shape (asm-api.md): ``{"auth": {"identity": {"methods": ["password"], "password":
-    {"user": {"name", "password", "domain": {"name"}}}}, "scope": {"project": {"id"}}}}``.
+    Body shape (docs/asm-api.md, "IAM password tokens"): ``{"auth": {"identity": {"methods":
+    ["password"], "password": {"user": {"name", "password", "domain": {"name"}}}}, "scope":
+    {"project": {"id"}}}}``.
     """
     state = state_of(request)
     try:

@@ -9,7 +9,7 @@ from aiohttp import web
 
 REQUEST_ID_HEADER = "X-Request-Id"
 
-# errorCode values of the current ASM error table (asm-api.md).
+# errorCode values of the current ASM error table (docs/asm-api.md, "By status").
 INVALID_REQUEST = "ASM.01010001"
 NOT_FOUND = "ASM.01010002"
 ALREADY_EXISTS = "ASM.01010003"

@@ -44,6 +44,8 @@ AK = "AKSECRETTESTAK000001"
 SK = "sk-SECRET-signing-key-0123456789"
 PASSWORD = "pw-SECRET-iam-password-0123"
 SECRETS = (TOKEN, SK, PASSWORD)
+# The create request example of the published API page (tests/fixtures/asm/README.md).
+FIXTURES = Path(__file__).parent / "fixtures" / "asm"
 
 
 def _assert_no_secret(*texts: str) -> None:
@@ -230,7 +232,7 @@ def _iam(sim: RunningSimulator, password: str = PASSWORD, **kwargs: float) -> Ia
 
 
 def _request() -> CreateMeshRequest:
-    body = json.loads(Path("/work/shared/fixtures/create-mesh-request.json").read_text())
+    body = json.loads((FIXTURES / "create-mesh-request.json").read_text())
     body["metadata"]["name"] = "mesh-a"
     return CreateMeshRequest.model_validate(body)
 

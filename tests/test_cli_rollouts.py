@@ -318,7 +318,8 @@ async def test_unknown_rollouts_bad_ids_and_an_unreachable_temporal(
 
 
 async def test_exit_codes_survive_interpreter_shutdown(client: Client, task_queue: str) -> None:
-    # design.md: a process that used the Temporal client may abort at exit (sdk-python #300).
+    # A process that used the Temporal client may abort at exit (docs/operations.md, "Exiting
+    # after using the Temporal client").
     env = temporal_env(client, task_queue)
     missing = unique("missing")
     runs = await asyncio.gather(*(meshfleet("status", missing, env=env) for _ in range(12)))

@@ -36,6 +36,8 @@ from tests.ports import free_port
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 REGION = "ap-southeast-3"
+# The create request example of the published API page (tests/fixtures/asm/README.md).
+FIXTURES = Path(__file__).parent / "fixtures" / "asm"
 
 # --- endpoints -----------------------------------------------------------------------------
 
@@ -330,7 +332,7 @@ DELETE_S = 2.0
 
 def mesh_request(name: str = "mesh-a", cluster_id: str = "cluster-a") -> CreateMeshRequest:
     """The seed's example request, renamed and moved to another cluster."""
-    body = json.loads(Path("/work/shared/fixtures/create-mesh-request.json").read_text())
+    body = json.loads((FIXTURES / "create-mesh-request.json").read_text())
     body["metadata"]["name"] = name
     body["spec"]["extendParams"]["clusters"][0]["clusterID"] = cluster_id
     return CreateMeshRequest.model_validate(body)
@@ -488,7 +490,8 @@ async def test_server_error_500_before_and_after_create(
     assert before.value.retry_after is None
     assert await asm.find_mesh(PROJECT, REGION, "mesh-a") is None
 
-    # A 500 may hide a created mesh (asm-api.md): the caller finds it by name.
+    # A 500 may hide a created mesh (docs/asm-api.md, "A 500 that may hide a created mesh"): the
+    # caller finds it by name.
     sim.state.update_faults(fail_500_before=0.0, fail_500_after=1.0)
     with pytest.raises(AsmServerError):
         await asm.create_mesh(PROJECT, REGION, mesh_request())

@@ -26,7 +26,9 @@ from asm.models import (
     version_tuple,
 )
 
-FIXTURES = Path("/work/shared/fixtures")
+# The request and response examples of the published create API page
+# (tests/fixtures/asm/README.md).
+FIXTURES = Path(__file__).parent / "fixtures" / "asm"
 # Derandomized so a run is reproducible; the examples still cover every branch of the rules.
 PROPERTY = settings(derandomize=True, max_examples=150, deadline=None)
 

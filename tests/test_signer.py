@@ -23,7 +23,7 @@ from asm.signer import (
     verify_request,
 )
 
-# Published in Huawei's "API signing" guide (asm-api.md).
+# The worked example of Huawei's API request signing guide (docs/asm-api.md, "AK/SK signing").
 VECTOR_AK = "QTWAOYTTINDUT2QVKYUC"
 VECTOR_SK = "MFyfvK41ba2giqM7Uio6PznpdUKGpownRZlmVmHc"
 VECTOR_HEADERS = {

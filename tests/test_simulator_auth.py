@@ -50,7 +50,7 @@ def mesh_body(name: str = "mesh-a", cluster: str = "cluster-a") -> dict[str, Any
 def token_request(
     user: str = USER, password: str = PASSWORD, domain: str = DOMAIN, project: str = PROJECT
 ) -> dict[str, Any]:
-    """The IAM password-token body of asm-api.md."""
+    """The IAM password-token body (docs/asm-api.md, "IAM password tokens")."""
     return {
         "auth": {
             "identity": {

@@ -52,8 +52,9 @@ class MeshRolloutWorkflow:
     """A fleet rollout: waves, a window of in-flight targets, a failure budget, pause and cancel.
 
     Children are abandoned on continue-as-new rather than waited for: the next run waits for the
-    ones still in flight through ``await_target``, so a slow mesh never stalls the window. (A
-    signal from every child to the rollout did the same job at twice the server's work.)
+    ones still in flight through ``await_target``, so a slow mesh never stalls the window.
+    Outcomes arrive only as the children's completions: a signal from every child as well would
+    double the server's work per target (docs/performance.md).
     """
 
     @workflow.init

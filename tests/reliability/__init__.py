@@ -1,5 +1,6 @@
-"""Reliability and security scenarios of issue 7: crashes, restarts, faults, bad input, secrets.
+"""Reliability and security scenarios: crashes, restarts, faults, bad input, secrets.
 
 Each ``test_*`` module holds one concern. The bounded variant of every scenario runs in
-``make test``; the heavier variants are marked ``chaos`` and run with ``make chaos``.
+``make test``; the heavier variants are marked ``chaos`` and run with ``make chaos``. Results and
+findings: docs/reliability.md.
 """

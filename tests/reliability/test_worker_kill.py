@@ -26,7 +26,7 @@ from tests.reliability.simulator_site import simulator_site
 
 # create_mesh is a local activity: a POST killed with its worker is run again by the next worker
 # once the dead worker's workflow task times out (10 s), and its 409 finds the mesh the first POST
-# made, created after the target started, so ours (docs/reliability.md, F1).
+# made, created after the target started, so ours (docs/asm-api.md, "409: adopt or conflict").
 
 
 async def test_worker_killed_with_creates_in_flight_in_a_rollout_of_200(
