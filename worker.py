@@ -26,9 +26,9 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 from activities.mesh import MeshActivities, MeshApi
 from activities.pages import TargetPageActivities
 from activities.targets import TargetWatchActivities
-from asm.auth import auth_from_env
-from asm.client import AsmClient
 from meshfleet import __version__, logs, metrics
+from meshfleet.asm.auth import auth_from_env
+from meshfleet.asm.client import AsmClient
 from meshfleet.settings import Settings
 from meshfleet.temporal import connect
 from workflows.registry import ALL_WORKFLOWS, VERSIONED_WORKFLOWS

@@ -8,7 +8,7 @@ from typing import Any
 import structlog
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from asm.errors import (
+from meshfleet.asm.errors import (
     AsmAuthenticationError,
     AsmBadRequestError,
     AsmConnectionError,
@@ -17,7 +17,7 @@ from asm.errors import (
     AsmStatusError,
     AsmValidationError,
 )
-from meshfleet import errors
+from meshfleet.contract import failures as errors
 
 log = structlog.get_logger("meshfleet.activities")
 

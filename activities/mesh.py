@@ -12,7 +12,7 @@ from temporalio import activity
 
 from activities.errors import application_error, failure, failure_details
 from activities.ratelimit import Pacer
-from asm.errors import (
+from meshfleet.asm.errors import (
     AsmConflictError,
     AsmConnectionError,
     AsmError,
@@ -20,9 +20,9 @@ from asm.errors import (
     AsmServerError,
     AsmThrottledError,
 )
-from asm.models import CreateMeshRequest, Mesh, MeshPhase
-from meshfleet import errors
-from meshfleet.contracts import (
+from meshfleet.asm.models import CreateMeshRequest, Mesh, MeshPhase
+from meshfleet.contract import failures as errors
+from meshfleet.contract.payloads import (
     CREATE_MESH,
     WAIT_FOR_MESH,
     CreateMeshActivityInput,

@@ -7,8 +7,13 @@ from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from meshfleet import errors
-from meshfleet.contracts import LOAD_TARGET_PAGE, LoadPageInput, TargetPage, page_workflow_id
+from meshfleet.contract import failures as errors
+from meshfleet.contract.payloads import (
+    LOAD_TARGET_PAGE,
+    LoadPageInput,
+    TargetPage,
+    page_workflow_id,
+)
 
 
 class TargetPageActivities:

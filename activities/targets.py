@@ -12,8 +12,8 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError, RPCStatusCode
 
-from meshfleet import errors
-from meshfleet.contracts import AWAIT_TARGET, AwaitTargetInput
+from meshfleet.contract import failures as errors
+from meshfleet.contract.payloads import AWAIT_TARGET, AwaitTargetInput
 from meshfleet.models import TargetOutcome
 
 # One attempt waits this long, then gives its activity slot back and is retried: a carried

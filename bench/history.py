@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from temporalio.client import Client
 
-from meshfleet.contracts import rollout_workflow_id
+from meshfleet.contract.payloads import rollout_workflow_id
 
 
 @dataclass(frozen=True)

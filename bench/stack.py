@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshfleet.devstack import HOST, DevStack, StackConfig
+from meshfleet.dev.stack import HOST, DevStack, StackConfig
 
 TASK_QUEUE = "meshfleet-bench"
 

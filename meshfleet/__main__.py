@@ -1,5 +1,5 @@
 """``python -m meshfleet``: the same CLI as the ``meshfleet`` console script."""
 
-from meshfleet.cli import main
+from meshfleet.cli.app import main
 
 main()

@@ -14,8 +14,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
-from asm.errors import AsmConnectionError, AsmError, AsmStatusError, AsmValidationError
-from asm.models import CreateMeshRequest, Mesh
+from meshfleet.asm.errors import AsmConnectionError, AsmError, AsmStatusError, AsmValidationError
+from meshfleet.asm.models import CreateMeshRequest, Mesh
 
 _T = TypeVar("_T")
 

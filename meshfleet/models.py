@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from asm.models import (
+from meshfleet.asm.models import (
     CreateMeshRequest,
     InjectionConfig,
     InstallationConfig,

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from asm.errors import AsmConnectionError, AsmStatusError
-from asm.models import Mesh
+from meshfleet.asm.errors import AsmConnectionError, AsmStatusError
+from meshfleet.asm.models import Mesh
 from meshfleet.models import MeshTarget
 
 PlanAction = Literal["create", "adopt", "conflict", "error"]

@@ -24,8 +24,8 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from meshfleet import search_attributes as sa
-from meshfleet.contracts import (
+from meshfleet.contract import search_attributes as sa
+from meshfleet.contract.payloads import (
     INLINE_TARGETS_MAX,
     PAGE_SIZE,
     ROLLOUT_WORKFLOW,

@@ -13,7 +13,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from meshfleet import search_attributes as sa
+from meshfleet.contract import search_attributes as sa
 
 
 def temporal_cli() -> str:

@@ -8,10 +8,10 @@ import pytest
 from prometheus_client import REGISTRY
 
 from activities.mesh import MeshApi
-from asm.client import AsmClient
-from asm.errors import AsmConnectionError, status_error
-from asm.models import CreateMeshRequest, Mesh
 from meshfleet import metrics
+from meshfleet.asm.client import AsmClient
+from meshfleet.asm.errors import AsmConnectionError, status_error
+from meshfleet.asm.models import CreateMeshRequest, Mesh
 
 
 def _wraps_the_real_client(api: AsmClient) -> MeshApi:

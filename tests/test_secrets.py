@@ -7,13 +7,13 @@ import asyncio
 import pytest
 from temporalio.client import Client
 
-from asm.auth import AkSkAuth, Auth, IamPasswordAuth
-from asm.signer import AccessKey
 from meshfleet import rollouts
+from meshfleet.asm.auth import AkSkAuth, Auth, IamPasswordAuth
+from meshfleet.asm.signer import AccessKey
 from meshfleet.models import RolloutState
-from simulator.config import SimulatorConfig
-from simulator.testing import serve
-from tests.fleet import running_worker, spec, target
+from meshfleet.simulator.config import SimulatorConfig
+from meshfleet.simulator.testing import serve
+from tests.helpers.fleet import running_worker, spec, target
 
 AK = "HPUAQ3JCLE6WRN5XSKT9"
 SK = "q7Vn2fK9sLmW4xR8tYbZ1cD6eGhJ3kP5uA0iOwEr"

@@ -9,8 +9,9 @@ from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttri
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from meshfleet import search_attributes as sa
-    from meshfleet.contracts import (
+    from meshfleet.contract import search_attributes as sa
+    from meshfleet.contract.failures import NON_RETRYABLE_TYPES
+    from meshfleet.contract.payloads import (
         CREATE_MESH,
         CREATE_MESH_WORKFLOW,
         WAIT_FOR_MESH,
@@ -20,7 +21,6 @@ with workflow.unsafe.imports_passed_through():
         WaitForMeshInput,
         WaitForMeshResult,
     )
-    from meshfleet.errors import NON_RETRYABLE_TYPES
     from meshfleet.models import OutcomeKind, TargetOutcome
 
 FIRST_TASK_HISTORY_LENGTH = 3

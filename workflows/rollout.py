@@ -17,8 +17,9 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from meshfleet import __version__
-    from meshfleet import search_attributes as sa
-    from meshfleet.contracts import (
+    from meshfleet.contract import search_attributes as sa
+    from meshfleet.contract.failures import failure_type
+    from meshfleet.contract.payloads import (
         AWAIT_TARGET,
         CREATE_MESH_WORKFLOW,
         LOAD_TARGET_PAGE,
@@ -31,7 +32,6 @@ with workflow.unsafe.imports_passed_through():
         RolloutInput,
         TargetPage,
     )
-    from meshfleet.errors import failure_type
     from meshfleet.models import (
         MAX_REPORTED_FAILURES,
         MeshTarget,

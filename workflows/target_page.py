@@ -5,7 +5,7 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from meshfleet.contracts import TARGET_PAGE_WORKFLOW, TargetPage
+    from meshfleet.contract.payloads import TARGET_PAGE_WORKFLOW, TargetPage
 
 
 @workflow.defn(name=TARGET_PAGE_WORKFLOW)

@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
-    from meshfleet.contracts import (
+    from meshfleet.contract.payloads import (
         CREATE_MESH_WORKFLOW,
         ROLLOUT_WORKFLOW,
         TARGET_PAGE_WORKFLOW,

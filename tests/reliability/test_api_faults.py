@@ -16,11 +16,11 @@ from temporalio.client import Client
 
 from meshfleet import rollouts
 from meshfleet.models import RetryPolicySpec
-from simulator.config import FaultConfig, SimulatorConfig
-from tests.fleet import SIM_TOKEN, running_worker, spec, target
-from tests.reliability.audit import assert_created_once, assert_reported_once, audit_rollout
-from tests.reliability.progress import wait_for_creations
-from tests.reliability.simulator_site import SimulatorSite, simulator_site
+from meshfleet.simulator.config import FaultConfig, SimulatorConfig
+from tests.helpers.audit import assert_created_once, assert_reported_once, audit_rollout
+from tests.helpers.fleet import SIM_TOKEN, running_worker, spec, target
+from tests.helpers.progress import wait_for_creations
+from tests.helpers.simulator_site import SimulatorSite, simulator_site
 
 
 @dataclass(frozen=True)

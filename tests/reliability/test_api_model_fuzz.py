@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from asm.client import AsmClient, check_mesh_id, check_project_id, error_from_response
-from asm.errors import MAX_RETRY_AFTER_S, AsmError, AsmStatusError, AsmValidationError
-from asm.models import CreateMeshRequest, Mesh, MeshList
+from meshfleet.asm.client import AsmClient, check_mesh_id, check_project_id, error_from_response
+from meshfleet.asm.errors import MAX_RETRY_AFTER_S, AsmError, AsmStatusError, AsmValidationError
+from meshfleet.asm.models import CreateMeshRequest, Mesh, MeshList
 
 _FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -11,17 +11,17 @@ from collections import Counter
 import pytest
 from temporalio.client import Client
 
-from asm.auth import AkSkAuth, Auth, IamPasswordAuth, StaticTokenAuth
-from asm.signer import AccessKey
 from meshfleet import rollouts
+from meshfleet.asm.auth import AkSkAuth, Auth, IamPasswordAuth, StaticTokenAuth
+from meshfleet.asm.signer import AccessKey
 from meshfleet.models import RolloutState
-from simulator.clock import ManualClock
-from simulator.config import DEFAULT_TOKEN_TTL_SECONDS, FaultConfig, SimulatorConfig
-from simulator.stats import CREATE, IAM_TOKEN
-from tests.fleet import SIM_TOKEN, project, running_worker, spec, target
-from tests.reliability.audit import assert_created_once, assert_reported_once, audit_rollout
-from tests.reliability.progress import wait_for_creations
-from tests.reliability.simulator_site import SimulatorSite, simulator_site
+from meshfleet.simulator.clock import ManualClock
+from meshfleet.simulator.config import DEFAULT_TOKEN_TTL_SECONDS, FaultConfig, SimulatorConfig
+from meshfleet.simulator.stats import CREATE, IAM_TOKEN
+from tests.helpers.audit import assert_created_once, assert_reported_once, audit_rollout
+from tests.helpers.fleet import SIM_TOKEN, project, running_worker, spec, target
+from tests.helpers.progress import wait_for_creations
+from tests.helpers.simulator_site import SimulatorSite, simulator_site
 
 AK = "HPUAQ3JCLE6WRN5XSKT9"
 SK = "q7Vn2fK9sLmW4xR8tYbZ1cD6eGhJ3kP5uA0iOwEr"

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from meshfleet.manifest import MAX_TARGETS, ManifestError, load_manifest
-from meshfleet.manifest_source import MAX_BYTES
-from tests.reliability.cli import TRACEBACK, Outcome, invoke, meshfleet_process, problem_lines
-from tests.reliability.processes import clean_env
+from meshfleet.manifest.load import MAX_TARGETS, ManifestError, load_manifest
+from meshfleet.manifest.source import MAX_BYTES
+from tests.helpers.cli_invoke import TRACEBACK, Outcome, invoke, meshfleet_process, problem_lines
+from tests.helpers.processes import clean_env
 
 P0, P1 = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
 NAMES = ("mesh-alpha", "mesh-bravo")

@@ -11,15 +11,15 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from meshfleet import rollouts
-from simulator.config import SimulatorConfig
-from tests.fleet import SIM_TOKEN, spec, target
-from tests.reliability.audit import (
+from meshfleet.simulator.config import SimulatorConfig
+from tests.helpers.audit import (
     assert_all_created_once,
     audit_rollout,
 )
-from tests.reliability.processes import worker_env, worker_process
-from tests.reliability.progress import creations, wait_for_creations
-from tests.reliability.simulator_site import simulator_site
+from tests.helpers.fleet import SIM_TOKEN, spec, target
+from tests.helpers.processes import worker_env, worker_process
+from tests.helpers.progress import creations, wait_for_creations
+from tests.helpers.simulator_site import simulator_site
 
 # What a process needs beyond the grace period to close its Temporal and HTTP connections.
 EXIT_SLACK_S = 2.0

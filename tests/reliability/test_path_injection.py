@@ -22,21 +22,22 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.mesh import MeshActivities
-from asm.auth import StaticTokenAuth
-from asm.client import AsmClient
-from meshfleet import errors, rollouts
-from meshfleet.contracts import (
+from meshfleet import rollouts
+from meshfleet.asm.auth import StaticTokenAuth
+from meshfleet.asm.client import AsmClient
+from meshfleet.contract import failures as errors
+from meshfleet.contract.payloads import (
     CREATE_MESH_WORKFLOW,
     CreateMeshActivityInput,
     WaitForMeshInput,
 )
 from meshfleet.models import MeshTarget
-from simulator.config import SimulatorConfig
-from simulator.stats import CREATE
-from tests.fleet import SIM_TOKEN, running_worker, spec, target
-from tests.reliability.cli import invoke, problem_lines
-from tests.reliability.processes import clean_env
-from tests.reliability.simulator_site import Handler, SimulatorSite, simulator_site
+from meshfleet.simulator.config import SimulatorConfig
+from meshfleet.simulator.stats import CREATE
+from tests.helpers.cli_invoke import invoke, problem_lines
+from tests.helpers.fleet import SIM_TOKEN, running_worker, spec, target
+from tests.helpers.processes import clean_env
+from tests.helpers.simulator_site import Handler, SimulatorSite, simulator_site
 
 PROJECT = "0123456789abcdef0123456789abcdef"
 PROJECT_INJECTIONS = [

@@ -20,17 +20,17 @@ import yaml
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from asm.signer import AccessKey
-from meshfleet.contracts import rollout_workflow_id
-from simulator.clock import ManualClock
-from simulator.config import DEFAULT_TOKEN_TTL_SECONDS, FaultConfig, SimulatorConfig
-from simulator.stats import IAM_TOKEN
-from tests.cli_run import FAST_STRATEGY
-from tests.fleet import history_bytes, project
-from tests.reliability.cli import Outcome, meshfleet_process
-from tests.reliability.processes import clean_env, worker_env, worker_process
-from tests.reliability.progress import wait_for_creations
-from tests.reliability.simulator_site import SimulatorSite, simulator_site
+from meshfleet.asm.signer import AccessKey
+from meshfleet.contract.payloads import rollout_workflow_id
+from meshfleet.simulator.clock import ManualClock
+from meshfleet.simulator.config import DEFAULT_TOKEN_TTL_SECONDS, FaultConfig, SimulatorConfig
+from meshfleet.simulator.stats import IAM_TOKEN
+from tests.helpers.cli_invoke import Outcome, meshfleet_process
+from tests.helpers.cli_run import FAST_STRATEGY
+from tests.helpers.fleet import history_bytes, project
+from tests.helpers.processes import clean_env, worker_env, worker_process
+from tests.helpers.progress import wait_for_creations
+from tests.helpers.simulator_site import SimulatorSite, simulator_site
 
 AK = "HPUAQ3JCLE6WRN5XSKT9"
 SK = "q7Vn2fK9sLmW4xR8tYbZ1cD6eGhJ3kP5uA0iOwEr"

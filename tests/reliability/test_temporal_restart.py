@@ -13,15 +13,15 @@ import pytest
 from temporalio.client import Client
 
 from meshfleet import rollouts
-from simulator.config import SimulatorConfig
-from tests.fleet import SIM_TOKEN, spec, target
-from tests.reliability.audit import (
+from meshfleet.simulator.config import SimulatorConfig
+from tests.helpers.audit import (
     assert_all_created_once,
     audit_rollout,
 )
-from tests.reliability.processes import DevServer, dev_server, worker_env, worker_process
-from tests.reliability.progress import creations, wait_for_creations
-from tests.reliability.simulator_site import simulator_site
+from tests.helpers.fleet import SIM_TOKEN, spec, target
+from tests.helpers.processes import DevServer, dev_server, worker_env, worker_process
+from tests.helpers.progress import creations, wait_for_creations
+from tests.helpers.simulator_site import simulator_site
 
 
 async def _restart_mid_rollout(

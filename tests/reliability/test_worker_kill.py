@@ -12,17 +12,17 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from meshfleet import rollouts
-from simulator.config import SimulatorConfig
-from tests.fleet import SIM_TOKEN, spec, target
-from tests.reliability.audit import (
+from meshfleet.simulator.config import SimulatorConfig
+from tests.helpers.audit import (
     assert_all_created_once,
     assert_created_once,
     assert_reported_once,
     audit_rollout,
 )
-from tests.reliability.processes import worker_env, worker_process
-from tests.reliability.progress import creations, wait_for_creations, wait_until
-from tests.reliability.simulator_site import simulator_site
+from tests.helpers.fleet import SIM_TOKEN, spec, target
+from tests.helpers.processes import worker_env, worker_process
+from tests.helpers.progress import creations, wait_for_creations, wait_until
+from tests.helpers.simulator_site import simulator_site
 
 # create_mesh is a local activity: a POST killed with its worker is run again by the next worker
 # once the dead worker's workflow task times out (10 s), and its 409 finds the mesh the first POST

@@ -40,20 +40,21 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
-from asm.models import CreateMeshRequest
-from meshfleet.devstack import temporal_cli
-from simulator.config import FaultConfig, SimulatorConfig
-from simulator.state import MeshRecord, SimulatorState
-from tests.fleet import SIM_TOKEN
-from tests.reliability.processes import (
+from meshfleet.asm.models import CreateMeshRequest
+from meshfleet.dev.stack import temporal_cli
+from meshfleet.simulator.config import FaultConfig, SimulatorConfig
+from meshfleet.simulator.state import MeshRecord, SimulatorState
+from tests.helpers.fleet import SIM_TOKEN
+from tests.helpers.paths import REPO
+from tests.helpers.processes import (
     DevServer,
     WorkerProcess,
     clean_env,
     wait_for_poller,
     worker_env,
 )
-from tests.reliability.simulator_site import SimulatorSite
-from tests.upgrade.releases import RELEASES, REPO, ReleaseInstall, install_release
+from tests.helpers.simulator_site import SimulatorSite
+from tests.upgrade.releases import RELEASES, ReleaseInstall, install_release
 
 T = TypeVar("T")
 
@@ -290,7 +291,7 @@ os._exit(code)
 _STARTER = """
 import asyncio, os, sys
 from meshfleet import rollouts
-from meshfleet.manifest import load_manifest
+from meshfleet.manifest.load import load_manifest
 from meshfleet.settings import Settings
 from meshfleet.temporal import connect
 

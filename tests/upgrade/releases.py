@@ -16,7 +16,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import REPO
 
 RELEASES: dict[str, str] = {
     "0.1.0": "ec36086381d59ac6bd5ce74e7f89a908b3321b86",

@@ -22,10 +22,10 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 
 from meshfleet import rollouts
-from meshfleet.contracts import CREATE_MESH_WORKFLOW, page_workflow_id, rollout_workflow_id
+from meshfleet.contract.payloads import CREATE_MESH_WORKFLOW, page_workflow_id, rollout_workflow_id
 from meshfleet.models import RolloutProgress
-from tests.cli_run import Run
-from tests.reliability.processes import DevServer, WorkerProcess, wait_for_poller
+from tests.helpers.cli_run import Run
+from tests.helpers.processes import DevServer, WorkerProcess, wait_for_poller
 from tests.upgrade.releases import ReleaseInstall
 
 # Variables that would let this checkout's modules (or another interpreter's) into the release.

@@ -21,8 +21,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from meshfleet.contracts import CREATE_MESH_WORKFLOW
-from tests.upgrade.releases import REPO, SUPPORTED
+from meshfleet.contract.payloads import CREATE_MESH_WORKFLOW
+from tests.helpers.paths import REPO
+from tests.upgrade.releases import SUPPORTED
 from workflows.registry import ALL_WORKFLOWS
 
 HISTORIES = REPO / "tests" / "histories"

@@ -22,17 +22,17 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from meshfleet.contracts import PAGE_SIZE
-from meshfleet.manifest import load_manifest
+from meshfleet.contract.payloads import PAGE_SIZE
+from meshfleet.manifest.load import load_manifest
 from meshfleet.models import MeshTarget, RolloutProgress
-from simulator.config import FaultConfig, SimulatorConfig
-from simulator.state import SimulatorState
-from tests.cli_run import cli_env, manifest_target, write_manifest
-from tests.fleet import SIM_TOKEN, project
-from tests.reliability.audit import assert_created_once, assert_reported_once, audit_rollout
-from tests.reliability.processes import WorkerProcess, worker_env, worker_process
-from tests.reliability.progress import creations
-from tests.reliability.simulator_site import simulator_site
+from meshfleet.simulator.config import FaultConfig, SimulatorConfig
+from meshfleet.simulator.state import SimulatorState
+from tests.helpers.audit import assert_created_once, assert_reported_once, audit_rollout
+from tests.helpers.cli_run import cli_env, manifest_target, write_manifest
+from tests.helpers.fleet import SIM_TOKEN, project
+from tests.helpers.processes import WorkerProcess, worker_env, worker_process
+from tests.helpers.progress import creations
+from tests.helpers.simulator_site import simulator_site
 from tests.upgrade.releases import PREVIOUS, ReleaseInstall, install_release
 from tests.upgrade.restart import (
     HistoryScan,

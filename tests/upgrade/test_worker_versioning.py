@@ -24,20 +24,20 @@ from temporalio.common import VersioningBehavior
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from asm.auth import StaticTokenAuth
-from asm.client import AsmClient
 from meshfleet import __version__, rollouts
-from meshfleet.contracts import TARGET_PAGE_WORKFLOW, TargetPage, rollout_workflow_id
-from meshfleet.devstack import temporal_cli
+from meshfleet.asm.auth import StaticTokenAuth
+from meshfleet.asm.client import AsmClient
+from meshfleet.contract.payloads import TARGET_PAGE_WORKFLOW, TargetPage, rollout_workflow_id
+from meshfleet.dev.stack import temporal_cli
 from meshfleet.models import MeshTarget
 from meshfleet.settings import Settings
-from simulator.config import SimulatorConfig
-from simulator.stats import CREATE
-from tests.fleet import SIM_TOKEN, running_worker, spec, target
-from tests.reliability.audit import assert_all_created_once, audit_rollout
-from tests.reliability.processes import DevServer, clean_env, worker_env, worker_process
-from tests.reliability.progress import wait_for_creations, wait_until
-from tests.reliability.simulator_site import simulator_site
+from meshfleet.simulator.config import SimulatorConfig
+from meshfleet.simulator.stats import CREATE
+from tests.helpers.audit import assert_all_created_once, audit_rollout
+from tests.helpers.fleet import SIM_TOKEN, running_worker, spec, target
+from tests.helpers.processes import DevServer, clean_env, worker_env, worker_process
+from tests.helpers.progress import wait_for_creations, wait_until
+from tests.helpers.simulator_site import simulator_site
 from worker import UNVERSIONED_DEPLOYMENT, build_worker
 from workflows.create_mesh import CreateMeshWorkflow
 from workflows.registry import ALL_WORKFLOWS, VERSIONED_WORKFLOWS

@@ -1,0 +1,85 @@
+"""Base URLs of ASM and IAM per region, and the ``ASM_ENDPOINT``/``IAM_ENDPOINT`` overrides."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from meshfleet.asm.errors import AsmValidationError
+
+# A region becomes part of a host name, so only the shape Huawei uses may pass (cn-north-4,
+# ap-southeast-3, eu-west-101, la-north-2): nothing that could add a label, a port or a path.
+REGION_RE = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+){1,3}")
+# terraform-provider-huaweicloud config/endpoints.go: the eu-west-1xx regions live under .eu.
+EU_REGION_RE = re.compile(r"eu-west-1[0-9]{2}")
+REGION_PLACEHOLDER = "{region}"
+_MAX_REGION_LEN = 40
+
+
+def _excerpt(value: str, limit: int = 40) -> str:
+    return repr(value if len(value) <= limit else value[:limit] + "…")
+
+
+def check_region(region: str) -> str:
+    """Return ``region`` if it has the shape of a Huawei Cloud region name.
+
+    Raises:
+        AsmValidationError: the region is empty, too long or has characters a host name must not
+            get from it.
+    """
+    if (
+        not isinstance(region, str)
+        or len(region) > _MAX_REGION_LEN
+        or not REGION_RE.fullmatch(region)
+    ):
+        shown = _excerpt(region) if isinstance(region, str) else type(region).__name__
+        raise AsmValidationError(f"region {shown} is not a region name like ap-southeast-3")
+    return region
+
+
+def _domain(region: str) -> str:
+    return "myhuaweicloud.eu" if EU_REGION_RE.fullmatch(region) else "myhuaweicloud.com"
+
+
+def _from_override(override: str, region: str, variable: str) -> str:
+    url = override.strip().replace(REGION_PLACEHOLDER, region).rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+        raise AsmValidationError(
+            f"{variable} {_excerpt(override, 80)} is not an http(s) base URL such as "
+            "https://asm.{region}.example.com"
+        )
+    return url
+
+
+def endpoint_for(region: str, override: str | None = None) -> str:
+    """The ASM base URL for a region, without a trailing slash.
+
+    Args:
+        region: Region name such as ``ap-southeast-3``; validated before it enters a host name.
+        override: The ``ASM_ENDPOINT`` value, if any; replaces the default and may contain
+            ``{region}``. An empty string counts as unset.
+
+    Raises:
+        AsmValidationError: the region or the override is malformed.
+    """
+    check_region(region)
+    if override:
+        return _from_override(override, region, "ASM_ENDPOINT")
+    return f"https://asm.{region}.{_domain(region)}"
+
+
+def iam_endpoint_for(region: str, override: str | None = None) -> str:
+    """The IAM base URL for a region, without a trailing slash.
+
+    Args:
+        region: Region name; validated before it enters a host name.
+        override: The ``IAM_ENDPOINT`` value, if any; may contain ``{region}``.
+
+    Raises:
+        AsmValidationError: the region or the override is malformed.
+    """
+    check_region(region)
+    if override:
+        return _from_override(override, region, "IAM_ENDPOINT")
+    return f"https://iam.{region}.{_domain(region)}"

@@ -1,0 +1,278 @@
+"""The CLI commands that drive rollouts through Temporal: start, watch, report, steer, list."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.common import SearchAttributeIndexedValueType
+from temporalio.service import RPCError, RPCStatusCode
+
+from meshfleet import rollouts
+from meshfleet.cli.exit_codes import ExitCode
+from meshfleet.cli.output import (
+    progress_line,
+    report_document,
+    report_lines,
+    rollout_exit_code,
+)
+from meshfleet.cli.progress import progress_view
+from meshfleet.cli.temporal import CommandError, answered, has_workers
+from meshfleet.contract import search_attributes as sa
+from meshfleet.contract.payloads import rollout_workflow_id
+from meshfleet.models import ROLLOUT_ID_RE, RolloutProgress, RolloutSpec, RolloutState
+from meshfleet.settings import Settings
+
+
+def note(message: str) -> None:
+    """A line for people on standard error; standard output keeps to results."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def emit_json(document: Any) -> None:
+    """One JSON document on standard output."""
+    print(json.dumps(document, indent=2, ensure_ascii=False), flush=True)
+
+
+def check_rollout_id(rollout_id: str) -> str:
+    """The id, if it can name a rollout.
+
+    Raises:
+        CommandError: exit 2.
+    """
+    if not ROLLOUT_ID_RE.fullmatch(rollout_id):
+        raise CommandError(
+            ExitCode.INVALID,
+            f"{rollout_id!r} is not a rollout id (1-128 letters, digits, '.', '_', ':' or '-')",
+        )
+    return rollout_id
+
+
+def ui_address(client: Client, settings: Settings, rollout_id: str) -> str:
+    """The rollout's page in the Temporal Web UI."""
+    return rollouts.ui_url(settings.ui_url, client.namespace, rollout_workflow_id(rollout_id))
+
+
+async def current(client: Client, settings: Settings, rollout_id: str) -> RolloutProgress:
+    """The rollout's progress, or its report once it ended.
+
+    Raises:
+        CommandError: exit 2 when there is no such rollout; exit 3 when it runs but no worker
+            polls its task queue to answer.
+    """
+    desc = await _describe(client, rollout_id)
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        await _check_workers(client, rollout_id, desc)
+    try:
+        return await answered(rollouts.progress(client, rollout_id), settings, "progress")
+    except RPCError as exc:
+        if _not_found(exc):
+            raise CommandError(ExitCode.INVALID, f"no rollout {rollout_id!r}") from exc
+        raise
+
+
+async def _describe(client: Client, rollout_id: str) -> WorkflowExecutionDescription:
+    # Describe needs no worker: an unknown rollout is refused at once, with its name.
+    try:
+        return await rollouts.rollout_handle(client, rollout_id).describe()
+    except RPCError as exc:
+        if _not_found(exc):
+            raise CommandError(ExitCode.INVALID, f"no rollout {rollout_id!r}") from exc
+        raise
+
+
+async def _check_workers(
+    client: Client, rollout_id: str, desc: WorkflowExecutionDescription
+) -> None:
+    # Queries and updates are answered by a worker: without one, say so now (exit 3) rather
+    # than after WORKER_ANSWER_S.
+    if not await has_workers(client, desc.task_queue):
+        raise CommandError(
+            ExitCode.UNREACHABLE,
+            f"rollout {rollout_id!r} runs, but no worker polls its task queue "
+            f"{desc.task_queue!r} to answer (`meshfleet worker`)",
+        )
+
+
+def _not_found(exc: BaseException) -> bool:
+    return isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND
+
+
+async def _check_running(client: Client, rollout_id: str, action: str) -> None:
+    # An ended rollout is refused with a reason instead of "workflow execution already
+    # completed", and without waiting for a worker.
+    desc = await _describe(client, rollout_id)
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        ended = desc.status.name.lower() if desc.status else "ended"
+        raise CommandError(
+            ExitCode.INVALID, f"cannot {action} rollout {rollout_id!r}: it has {ended}"
+        )
+    await _check_workers(client, rollout_id, desc)
+
+
+async def start(
+    client: Client, settings: Settings, spec: RolloutSpec, *, wait: bool, as_json: bool
+) -> int:
+    """Start the rollout, or attach to the one with the same id; with ``wait``, watch it end."""
+    started = await rollouts.start_rollout(client, spec, task_queue=settings.task_queue)
+    if started.started:
+        note(f"started rollout {spec.rollout_id}: {len(spec.targets)} targets")
+    else:
+        desc = await _describe(client, spec.rollout_id)
+        state = desc.status.name.lower() if desc.status else "unknown"
+        note(f"rollout {spec.rollout_id} already exists ({state}): attached, nothing new started")
+    note(f"Temporal UI: {ui_address(client, settings, spec.rollout_id)}")
+    if not started.search_attributes:
+        note(
+            "search attributes are not registered, so the UI cannot filter by rollout: "
+            "`meshfleet search-attributes --register`"
+        )
+    if not await has_workers(client, settings.task_queue):
+        note(
+            f"no worker is polling task queue {settings.task_queue!r}: the rollout waits "
+            "until one starts (`meshfleet worker`)"
+        )
+    if not wait:
+        if as_json:
+            emit_json(report_document(await _start_progress(client, settings, spec, started)))
+        return ExitCode.OK
+    return await watch(client, settings, spec.rollout_id, as_json=as_json)
+
+
+async def _start_progress(
+    client: Client, settings: Settings, spec: RolloutSpec, started: rollouts.StartedRollout
+) -> RolloutProgress:
+    if not started.started:
+        return await current(client, settings, spec.rollout_id)
+    # Just started: nothing has happened yet, and no worker needs to answer for that.
+    total = len(spec.targets)
+    return RolloutProgress(
+        rollout_id=spec.rollout_id,
+        state=RolloutState.RUNNING,
+        total=total,
+        created=0,
+        adopted=0,
+        failed=0,
+        cancelled=0,
+        in_flight=0,
+        pending=total,
+        wave=1,
+        waves=len(spec.strategy.wave_ends(total)),
+        failure_budget=spec.strategy.failure_budget(total),
+    )
+
+
+async def watch(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
+    """Show progress on standard error until the rollout ends; print its report; its exit code."""
+    view = progress_view(Console(stderr=True))
+    try:
+        report = await rollouts.wait_for_report(client, rollout_id, on_progress=view.show)
+    finally:
+        view.close()
+    _print_report(report, as_json=as_json)
+    return rollout_exit_code(report)
+
+
+def _print_report(report: RolloutProgress, *, as_json: bool) -> None:
+    if as_json:
+        emit_json(report_document(report))
+    else:
+        print("\n".join(report_lines(report)), flush=True)
+
+
+async def status(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
+    """One line on where the rollout stands."""
+    progress = await current(client, settings, check_rollout_id(rollout_id))
+    if as_json:
+        emit_json(report_document(progress))
+    else:
+        print(progress_line(progress), flush=True)
+        note(f"Temporal UI: {ui_address(client, settings, rollout_id)}")
+    return rollout_exit_code(progress)
+
+
+async def report(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
+    """The report (or the progress so far) with every failure."""
+    progress = await current(client, settings, check_rollout_id(rollout_id))
+    _print_report(progress, as_json=as_json)
+    return rollout_exit_code(progress)
+
+
+_STEERING = {"pause": rollouts.pause, "resume": rollouts.resume, "cancel": rollouts.cancel}
+
+
+async def steer(
+    client: Client, settings: Settings, action: str, rollout_id: str, *, as_json: bool
+) -> int:
+    """Pause, resume or cancel; exit 0 once the rollout accepted it."""
+    await _check_running(client, check_rollout_id(rollout_id), action)
+    progress = await answered(_STEERING[action](client, rollout_id), settings, action)
+    if as_json:
+        emit_json(report_document(progress))
+    else:
+        print(f"{action}: {progress_line(progress)}", flush=True)
+    return ExitCode.OK
+
+
+async def list_rollouts(client: Client, settings: Settings, *, limit: int, as_json: bool) -> int:
+    """The most recent rollouts, newest first."""
+    found = await rollouts.list_rollouts(client, limit=limit)
+    if as_json:
+        emit_json(
+            [
+                {
+                    "rollout_id": r.rollout_id,
+                    "status": r.status,
+                    "started": r.started.isoformat() if r.started else None,
+                    "closed": r.closed.isoformat() if r.closed else None,
+                }
+                for r in found
+            ]
+        )
+        return ExitCode.OK
+    if not found:
+        note("no rollouts")
+        return ExitCode.OK
+    rows = [("ROLLOUT", "STATUS", "STARTED", "CLOSED")] + [
+        (r.rollout_id, r.status, _when(r.started), _when(r.closed)) for r in found
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join([*(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)), row[3]]))
+    return ExitCode.OK
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
+
+
+# The type names of `temporal operator search-attribute create --type`.
+_TYPE_NAMES = {
+    SearchAttributeIndexedValueType.TEXT: "Text",
+    SearchAttributeIndexedValueType.KEYWORD: "Keyword",
+    SearchAttributeIndexedValueType.INT: "Int",
+    SearchAttributeIndexedValueType.DOUBLE: "Double",
+    SearchAttributeIndexedValueType.BOOL: "Bool",
+    SearchAttributeIndexedValueType.DATETIME: "Datetime",
+    SearchAttributeIndexedValueType.KEYWORD_LIST: "KeywordList",
+}
+
+
+def search_attribute_lines() -> list[str]:
+    """``Name=Type`` of each custom search attribute."""
+    return [f"{key.name}={_TYPE_NAMES[key.indexed_value_type]}" for key in sa.ALL]
+
+
+async def register_search_attributes(client: Client, settings: Settings) -> int:
+    """Create the missing search attributes on the connected namespace."""
+    added = await rollouts.register_search_attributes(client)
+    if added:
+        note(f"registered on namespace {client.namespace!r}: {', '.join(added)}")
+    else:
+        note(f"all already registered on namespace {client.namespace!r}")
+    print("\n".join(search_attribute_lines()), flush=True)
+    return ExitCode.OK

@@ -1,0 +1,158 @@
+"""Running a CLI command against Temporal: connect, turn failures into exit codes, end at once."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
+
+from pydantic import ValidationError
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowQueryFailedError,
+    WorkflowQueryRejectedError,
+    WorkflowUpdateFailedError,
+)
+from temporalio.service import RPCError, RPCStatusCode
+
+from meshfleet.cli.exit_codes import ExitCode, leave
+from meshfleet.settings import Settings
+from meshfleet.temporal import DEFAULT_ADDRESS, connect, connect_config
+
+T = TypeVar("T")
+
+# Queries and updates are answered by a worker; without one they wait for ever (a query gives up
+# after the server's 30 s, an update never). A pipeline needs an answer, or a clear reason.
+WORKER_ANSWER_S = 20.0
+
+_UNREACHABLE = {
+    RPCStatusCode.UNAVAILABLE,
+    RPCStatusCode.DEADLINE_EXCEEDED,
+    RPCStatusCode.UNAUTHENTICATED,
+    RPCStatusCode.PERMISSION_DENIED,
+    RPCStatusCode.INTERNAL,
+    RPCStatusCode.UNKNOWN,
+    RPCStatusCode.CANCELLED,
+}
+
+
+class CommandError(Exception):
+    """Ends a command with one line on standard error and an exit code."""
+
+    def __init__(self, code: ExitCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def error(message: str) -> None:
+    """One line on standard error."""
+    print(f"meshfleet: {message}", file=sys.stderr)
+
+
+Work = Callable[[Client, Settings], Awaitable[int]]
+
+
+def run_with_temporal(work: Work) -> NoReturn:
+    """Connect, run ``work``, and end the process with its exit code through ``leave``.
+
+    Every failure becomes one line on standard error and an exit code: 3 when Temporal (or a
+    worker) does not answer, 2 for a request Temporal refuses as invalid, 1 when the rollout's
+    workflow itself failed.
+    """
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        for problem in exc.errors(include_url=False):
+            error(f"setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+        leave(ExitCode.INVALID)
+    try:
+        code = asyncio.run(_run(work, settings))
+    except KeyboardInterrupt:
+        error("interrupted; a started rollout goes on (`meshfleet status ID` to look again)")
+        code = 130
+    leave(code)
+
+
+async def _run(work: Work, settings: Settings) -> int:
+    try:
+        try:
+            address = connect_config().get("target_host", DEFAULT_ADDRESS)
+        except Exception as exc:  # a malformed TEMPORAL_* variable or temporal.toml profile
+            raise CommandError(
+                ExitCode.INVALID, f"Temporal connection settings: {_short(exc)}"
+            ) from exc
+        try:
+            client = await connect()
+        except RuntimeError as exc:
+            raise CommandError(
+                ExitCode.UNREACHABLE, f"cannot reach Temporal at {address}: {_short(exc)}"
+            ) from exc
+        return await work(client, settings)
+    except CommandError as exc:
+        error(exc.message)
+        return exc.code
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            error(f"not found: {exc.message}")
+            return ExitCode.INVALID
+        if exc.status in _UNREACHABLE:
+            error(f"Temporal did not answer: {exc.status.name}: {exc.message}")
+            return ExitCode.UNREACHABLE
+        error(f"Temporal refused the request: {exc.status.name}: {exc.message}")
+        return ExitCode.INVALID
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause.message if hasattr(exc.cause, "message") else str(exc.cause)
+        error(f"refused by the rollout: {cause}")
+        return ExitCode.INVALID
+    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
+        error(f"the rollout could not answer: {exc}")
+        return ExitCode.UNREACHABLE
+    except WorkflowFailureError as exc:
+        cause = getattr(exc.cause, "message", None) or str(exc.cause)
+        error(f"the rollout workflow ended without a report: {cause}")
+        return ExitCode.FAILED
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+async def answered(step: Awaitable[T], settings: Settings, what: str) -> T:
+    """Await a query or update, or fail with exit 3 when no worker answers in time."""
+    try:
+        return await asyncio.wait_for(step, WORKER_ANSWER_S)
+    except TimeoutError as exc:
+        raise CommandError(
+            ExitCode.UNREACHABLE,
+            f"{what}: no answer within {WORKER_ANSWER_S:g} s; is a worker polling task queue "
+            f"{settings.task_queue!r} (`meshfleet worker`)?",
+        ) from exc
+    except RPCError as exc:
+        # The server gives up on an unanswered query after 30 s, as DEADLINE_EXCEEDED or as
+        # CANCELLED "Timeout expired", depending on where the deadline struck.
+        if exc.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            raise CommandError(
+                ExitCode.UNREACHABLE,
+                f"{what}: no answer in time; is a worker polling task queue "
+                f"{settings.task_queue!r} (`meshfleet worker`)?",
+            ) from exc
+        raise
+
+
+async def has_workers(client: Client, task_queue: str) -> bool:
+    """Whether any worker polled ``task_queue`` for workflow tasks recently."""
+    resp = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return bool(resp.pollers)

@@ -1,0 +1,112 @@
+"""``/_sim/*``: stats, reset, runtime faults and seeded meshes (no auth: a loopback dev tool)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from meshfleet.asm.models import MeshPhase, mesh_name_problem
+from meshfleet.simulator.context import state_of
+from meshfleet.simulator.responses import ALREADY_EXISTS, INVALID_REQUEST, error, json_response
+from meshfleet.simulator.state import DEFAULT_VERSION, MeshConflictError
+from meshfleet.simulator.validation import PROJECT_ID_RE, describe
+
+
+class SeedMeshRequest(BaseModel):
+    """Body of ``POST /_sim/meshes``: a mesh that exists before any client creates it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    project_id: str
+    name: str
+    cluster_ids: list[str] = Field(default_factory=list)
+    phase: MeshPhase = MeshPhase.RUNNING
+    version: str = DEFAULT_VERSION
+
+    @field_validator("project_id")
+    @classmethod
+    def _project_id_shape(cls, project_id: str) -> str:
+        if not PROJECT_ID_RE.fullmatch(project_id):
+            raise ValueError("must be 32 lower-case hexadecimal characters")
+        return project_id
+
+    @field_validator("name")
+    @classmethod
+    def _name_rule(cls, name: str) -> str:
+        problem = mesh_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
+
+
+async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
+    raw = await request.read()
+    try:
+        body = json.loads(raw) if raw.strip() else {}
+    except ValueError as exc:
+        return error(400, INVALID_REQUEST, f"request body is not valid JSON: {exc}")
+    if not isinstance(body, dict):
+        return error(400, INVALID_REQUEST, "request body must be a JSON object")
+    return body
+
+
+async def get_stats(request: web.Request) -> web.Response:
+    """``GET /_sim/stats``: the counters, plus how many meshes are in each phase now."""
+    state = state_of(request)
+    return json_response(state.stats.to_json() | {"meshes": state.phase_counts()})
+
+
+async def reset(request: web.Request) -> web.Response:
+    """``POST /_sim/reset``: forget meshes and counters, reseed the RNG (faults stay)."""
+    state_of(request).reset()
+    return json_response({"reset": True})
+
+
+async def get_faults(request: web.Request) -> web.Response:
+    """``GET /_sim/faults``: the fault configuration in force."""
+    return json_response(state_of(request).faults.model_dump(mode="json"))
+
+
+async def patch_faults(request: web.Request) -> web.Response:
+    """``PATCH /_sim/faults``: change the given fields; answer the whole new configuration."""
+    state = state_of(request)
+    body = await _json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        updated = state.update_faults(**body)
+    except ValidationError as exc:
+        return error(400, INVALID_REQUEST, describe(exc))
+    return json_response(updated.model_dump(mode="json"))
+
+
+async def list_all_meshes(request: web.Request) -> web.Response:
+    """``GET /_sim/meshes``: every mesh of every project, each with its project id."""
+    state = state_of(request)
+    items = [
+        {"project_id": record.project_id, "mesh": state.mesh_json(record)}
+        for record in state.all_meshes()
+    ]
+    return json_response({"items": items})
+
+
+async def seed_mesh(request: web.Request) -> web.Response:
+    """``POST /_sim/meshes``: add a pre-existing mesh; 201 with the mesh, 409 on a conflict."""
+    state = state_of(request)
+    body = await _json_object(request)
+    if isinstance(body, web.Response):
+        return body
+    try:
+        wanted = SeedMeshRequest.model_validate(body)
+    except ValidationError as exc:
+        return error(400, INVALID_REQUEST, describe(exc))
+    try:
+        record = state.seed_mesh(
+            wanted.project_id, wanted.name, wanted.cluster_ids, wanted.phase, wanted.version
+        )
+    except MeshConflictError as exc:
+        return error(409, ALREADY_EXISTS, str(exc))
+    return json_response(state.mesh_json(record), 201)

@@ -1,0 +1,174 @@
+"""What a simulator instance does: timings, credentials it accepts, and the faults it injects."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from meshfleet.asm.signer import AccessKey
+
+DEFAULT_CREATE_SECONDS = 5.0
+DEFAULT_DELETE_SECONDS = 2.0
+# Real IAM tokens live 24 h.
+DEFAULT_TOKEN_TTL_SECONDS = 24 * 3600.0
+
+
+class FaultAction(StrEnum):
+    """What a per-name rule does to a create request whose mesh name matches its pattern."""
+
+    CREATE_FAILED = "create-failed"
+    """The mesh is created and ends in ``CreateFailed`` instead of ``Running``."""
+    FAIL_500_BEFORE = "500-before"
+    """500 ASM.01040001 before anything is created."""
+    FAIL_500_AFTER = "500-after"
+    """The mesh is created, yet the client gets 500 ASM.01040001."""
+    FAIL_429 = "429"
+    """429 ASM.01429001 before anything is created."""
+
+
+class NameRule(BaseModel):
+    """A fault for create requests whose mesh name matches a glob, e.g. ``flaky-*=500-before:2``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pattern: str = Field(min_length=1, description="fnmatch glob on metadata.name, e.g. fail-*.")
+    action: FaultAction
+    times: int | None = Field(
+        default=None,
+        ge=1,
+        description="Only the first N creates of a (project, name) are hit; None: every one.",
+    )
+
+    @classmethod
+    def parse(cls, text: str) -> NameRule:
+        """Parse ``PATTERN=ACTION[:TIMES]`` such as ``fail-*=create-failed``, ``flaky-*=429:2``.
+
+        Raises:
+            ValueError: the text does not have that shape or names an unknown action.
+        """
+        pattern, sep, rest = text.partition("=")
+        if not sep or not pattern.strip():
+            raise ValueError(f"rule {text!r} is not PATTERN=ACTION[:TIMES]")
+        action, _, times = rest.strip().partition(":")
+        try:
+            kind = FaultAction(action)
+        except ValueError:
+            known = ", ".join(a.value for a in FaultAction)
+            raise ValueError(f"rule {text!r}: action {action!r} is not one of {known}") from None
+        if times and (not times.isdigit() or int(times) < 1):
+            raise ValueError(f"rule {text!r}: TIMES {times!r} is not a positive integer")
+        return cls(pattern=pattern.strip(), action=kind, times=int(times) if times else None)
+
+    def matches(self, name: str) -> bool:
+        """Whether the rule's glob matches a mesh name (case-sensitive, as names are lower-case)."""
+        return fnmatch.fnmatchcase(name, self.pattern)
+
+    def __str__(self) -> str:
+        suffix = f":{self.times}" if self.times is not None else ""
+        return f"{self.pattern}={self.action.value}{suffix}"
+
+
+Probability = float
+
+
+class FaultConfig(BaseModel):
+    """Faults injected into the mesh API; changeable at runtime with ``PATCH /_sim/faults``.
+
+    Probabilities are drawn from the simulator's seeded ``random.Random``, and only when they are
+    above zero, so a run with a fixed seed and a fixed request sequence is reproducible.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    fail_500_before: Probability = Field(
+        default=0.0, ge=0, le=1, description="P(500 on create, nothing created)."
+    )
+    fail_500_after: Probability = Field(
+        default=0.0, ge=0, le=1, description="P(500 on create after the mesh was created)."
+    )
+    fail_429: Probability = Field(
+        default=0.0, ge=0, le=1, description="P(429 ASM.01429001 on create or delete)."
+    )
+    retry_after: float | None = Field(
+        default=None, ge=0, description="Seconds sent as Retry-After with injected 429s."
+    )
+    create_failed: Probability = Field(
+        default=0.0, ge=0, le=1, description="P(a created mesh ends CreateFailed)."
+    )
+    latency: float = Field(default=0.0, ge=0, description="Seconds added to every mesh API call.")
+    latency_jitter: float = Field(
+        default=0.0, ge=0, description="Up to this many extra seconds, uniformly drawn."
+    )
+    rules: list[NameRule] = Field(default_factory=list, description="Per-name rules, in order.")
+
+    @field_validator("rules", mode="before")
+    @classmethod
+    def _rules_from_text(cls, value: Any) -> Any:
+        # The CLI and PATCH bodies may give rules as "PATTERN=ACTION[:TIMES]" strings.
+        if isinstance(value, list):
+            return [NameRule.parse(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    def rules_for(self, name: str, action: FaultAction) -> list[NameRule]:
+        """The rules of one action whose pattern matches ``name``."""
+        return [r for r in self.rules if r.action is action and r.matches(name)]
+
+
+@dataclass
+class SimulatorConfig:
+    """Everything a simulator instance is started with; secrets never appear in ``repr``.
+
+    Attributes:
+        create_seconds: Seconds a new mesh stays ``Creating`` before ``Running``/``CreateFailed``.
+        delete_seconds: Seconds a deleted mesh stays ``Deleting`` before it is gone.
+        auth_enabled: False accepts every request unauthenticated (``--no-auth``).
+        tokens: Static tokens accepted as ``X-Auth-Token`` for every project.
+        access_keys: AK/SK pairs whose ``SDK-HMAC-SHA256`` signatures are accepted.
+        iam_users: user name -> password, for ``POST /v3/auth/tokens``.
+        iam_domain: When set, the account (domain) name a token request must name.
+        token_ttl_seconds: Lifetime of tokens issued by ``POST /v3/auth/tokens``.
+        faults: Faults to inject; replaceable at runtime.
+        seed: Seed of the fault ``random.Random``; None seeds from the OS.
+    """
+
+    create_seconds: float = DEFAULT_CREATE_SECONDS
+    delete_seconds: float = DEFAULT_DELETE_SECONDS
+    auth_enabled: bool = True
+    tokens: tuple[str, ...] = field(default=(), repr=False)
+    access_keys: tuple[AccessKey, ...] = ()
+    iam_users: Mapping[str, str] = field(default_factory=dict, repr=False)
+    iam_domain: str | None = None
+    token_ttl_seconds: float = DEFAULT_TOKEN_TTL_SECONDS
+    faults: FaultConfig = field(default_factory=FaultConfig)
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.create_seconds < 0 or self.delete_seconds < 0:
+            raise ValueError("create_seconds and delete_seconds must not be negative")
+        if self.token_ttl_seconds <= 0:
+            raise ValueError("token_ttl_seconds must be positive")
+        if any(not t for t in self.tokens):
+            raise ValueError("a static token must not be empty")
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether any request could authenticate (else every mesh call answers 401)."""
+        return bool(self.tokens or self.access_keys or self.iam_users)
+
+    def auth_summary(self) -> str:
+        """Which auth methods are on, for the start-up line; names counts only, never secrets."""
+        if not self.auth_enabled:
+            return "auth off"
+        parts = []
+        if self.tokens:
+            parts.append(f"{len(self.tokens)} static token(s)")
+        if self.access_keys:
+            parts.append(f"AK/SK {', '.join(k.ak[:4] + '…' for k in self.access_keys)}")
+        if self.iam_users:
+            parts.append(f"IAM users {', '.join(sorted(self.iam_users))}")
+        return "auth: " + ("; ".join(parts) if parts else "on, but no credentials configured")

@@ -1,0 +1,72 @@
+"""Decisions to inject a fault: seeded probabilities and per-name rules, counted in the stats."""
+
+from __future__ import annotations
+
+import asyncio
+
+from meshfleet.simulator.config import FaultAction
+from meshfleet.simulator.state import SimulatorState
+
+# Stats keys of the injected faults.
+LATENCY = "latency"
+
+
+def _chance(state: SimulatorState, probability: float) -> bool:
+    # No draw at probability 0: turning one fault on must not shift the others' sequences.
+    return probability > 0 and state.rng.random() < probability
+
+
+def _rule_hits(state: SimulatorState, action: FaultAction, project_id: str, name: str) -> bool:
+    # ``times`` counts the creates of this (project, name) so far, the current one included.
+    posts = state.stats.posts(project_id, name)
+    return any(
+        rule.times is None or posts <= rule.times for rule in state.faults.rules_for(name, action)
+    )
+
+
+def _inject(
+    state: SimulatorState,
+    action: FaultAction,
+    probability: float,
+    project_id: str,
+    name: str | None,
+) -> bool:
+    # Rules come first and are not drawn for; rules need a name, which deletes do not have.
+    by_rule = name is not None and _rule_hits(state, action, project_id, name)
+    if by_rule or _chance(state, probability):
+        state.stats.faults[action.value] += 1
+        return True
+    return False
+
+
+async def add_latency(state: SimulatorState) -> None:
+    """Sleep the configured latency plus a uniformly drawn jitter, if any is configured."""
+    faults = state.faults
+    delay = faults.latency
+    if faults.latency_jitter > 0:
+        delay += state.rng.uniform(0, faults.latency_jitter)
+    if delay > 0:
+        state.stats.faults[LATENCY] += 1
+        await asyncio.sleep(delay)
+
+
+def throttle(state: SimulatorState, project_id: str, name: str | None = None) -> bool:
+    """Whether to answer 429 ASM.01429001 to a create (with its mesh name) or a delete."""
+    return _inject(state, FaultAction.FAIL_429, state.faults.fail_429, project_id, name)
+
+
+def fail_before_create(state: SimulatorState, project_id: str, name: str) -> bool:
+    """Whether to answer 500 before anything is created."""
+    return _inject(
+        state, FaultAction.FAIL_500_BEFORE, state.faults.fail_500_before, project_id, name
+    )
+
+
+def fail_after_create(state: SimulatorState, project_id: str, name: str) -> bool:
+    """Whether to answer 500 although the mesh was just created."""
+    return _inject(state, FaultAction.FAIL_500_AFTER, state.faults.fail_500_after, project_id, name)
+
+
+def ends_create_failed(state: SimulatorState, project_id: str, name: str) -> bool:
+    """Whether a mesh being created will end ``CreateFailed``."""
+    return _inject(state, FaultAction.CREATE_FAILED, state.faults.create_failed, project_id, name)

@@ -1,0 +1,321 @@
+"""The simulated meshes of every project, their lazily computed phases, counters and the RNG."""
+
+from __future__ import annotations
+
+import heapq
+import random
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from meshfleet.asm.models import CreateMeshRequest, MeshPhase
+from meshfleet.simulator.clock import Clock, SystemClock
+from meshfleet.simulator.config import FaultConfig, SimulatorConfig
+from meshfleet.simulator.stats import Stats
+from meshfleet.simulator.tokens import TokenStore
+
+DEFAULT_VERSION = "1.18.7-r5"
+
+
+class MeshConflictError(Exception):
+    """A name or a cluster is already taken; the message says which (ASM.01010003)."""
+
+
+def timestamp(when: datetime) -> str:
+    """The API's timestamp form, e.g. ``2025-04-10T07:48:37Z``."""
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class MeshRecord:
+    """One mesh. Its phase is derived from the clock on every read, so no task drives it."""
+
+    project_id: str
+    uid: str
+    name: str
+    spec: dict[str, Any]
+    """The spec as echoed: clusters reduced to ``clusterID``."""
+    cluster_ids: tuple[str, ...]
+    created_mono: float
+    created_wall: datetime
+    settles_at: float
+    """Monotonic time at which ``Creating`` gives way to ``final_phase``."""
+    final_phase: MeshPhase
+    deleting_since: float | None = None
+    gone_at: float | None = field(default=None)
+
+    def phase(self, now: float) -> MeshPhase:
+        """The phase at monotonic time ``now`` (a gone mesh reads ``Deleting`` to the end)."""
+        if self.deleting_since is not None:
+            return MeshPhase.DELETING
+        return MeshPhase.CREATING if now < self.settles_at else self.final_phase
+
+    def _changed_at(self, now: float) -> float:
+        if self.deleting_since is not None:
+            return self.deleting_since
+        return self.settles_at if now >= self.settles_at else self.created_mono
+
+    def to_json(self, now: float, *, created: bool = False) -> dict[str, Any]:
+        """The mesh as the API returns it; ``created`` gives the 201 form (phase only in status)."""
+        # 201 means the task was accepted: its body says Creating even when create_seconds is 0.
+        phase = MeshPhase.CREATING if created else self.phase(now)
+        status: dict[str, Any] = {"phase": phase.value}
+        if not created:
+            changed = self.created_wall + timedelta(
+                seconds=self._changed_at(now) - self.created_mono
+            )
+            status["updateTimestamp"] = timestamp(changed)
+        return {
+            "apiVersion": "v1",
+            "kind": "Mesh",
+            "metadata": {
+                "name": self.name,
+                "uid": self.uid,
+                "creationTimestamp": timestamp(self.created_wall),
+            },
+            "spec": self.spec,
+            "status": status,
+        }
+
+
+def echoed_spec(request: CreateMeshRequest) -> dict[str, Any]:
+    """The spec of a create request as the API echoes it: clusters come back as ``clusterID``."""
+    spec = request.spec.to_wire()
+    spec["extendParams"] = {
+        "clusters": [{"clusterID": c.cluster_id} for c in request.spec.extend_params.clusters]
+    }
+    return spec
+
+
+class SimulatorState:
+    """Meshes, issued tokens, counters and the fault RNG of one simulator.
+
+    Every method runs without awaiting, so on one event loop each call is atomic.
+    """
+
+    def __init__(self, config: SimulatorConfig | None = None, clock: Clock | None = None) -> None:
+        """Start empty.
+
+        Args:
+            config: The simulator's configuration (defaults: ``SimulatorConfig()``).
+            clock: Time source; a ``ManualClock`` lets tests move phases and token expiry on.
+        """
+        self.config = config or SimulatorConfig()
+        self.clock: Clock = clock or SystemClock()
+        self.stats = Stats()
+        self.rng = random.Random(self.config.seed)
+        self.tokens = TokenStore()
+        self._meshes: dict[str, MeshRecord] = {}
+        self._by_project: dict[str, dict[str, MeshRecord]] = {}
+        self._names: dict[tuple[str, str], str] = {}
+        self._clusters: dict[str, str] = {}
+        self._leaving: list[tuple[float, str]] = []  # heap of (gone_at, uid)
+
+    def __repr__(self) -> str:
+        return f"SimulatorState({len(self._meshes)} mesh(es), {self.config!r})"
+
+    # --- faults and housekeeping ---------------------------------------------------------
+
+    @property
+    def faults(self) -> FaultConfig:
+        """The fault configuration in force."""
+        return self.config.faults
+
+    def set_faults(self, faults: FaultConfig) -> None:
+        """Replace the fault configuration."""
+        self.config.faults = faults
+
+    def update_faults(self, **changes: Any) -> FaultConfig:
+        """Change some fault fields (validated as a whole) and return the new configuration.
+
+        Raises:
+            pydantic.ValidationError: a field is unknown or out of range; nothing changes.
+        """
+        merged = self.config.faults.model_dump() | changes
+        self.config.faults = FaultConfig.model_validate(merged)
+        return self.config.faults
+
+    def reset(self) -> None:
+        """Forget every mesh and counter and reseed the RNG; faults and issued tokens stay."""
+        self.stats = Stats()
+        self.rng = random.Random(self.config.seed)
+        self._meshes.clear()
+        self._by_project.clear()
+        self._names.clear()
+        self._clusters.clear()
+        self._leaving.clear()
+
+    def now(self) -> float:
+        """The monotonic time, after dropping meshes whose deletion has completed."""
+        now = self.clock.monotonic()
+        while self._leaving and self._leaving[0][0] <= now:
+            _, uid = heapq.heappop(self._leaving)
+            self._forget(uid)
+        return now
+
+    def _forget(self, uid: str) -> None:
+        record = self._meshes.pop(uid, None)
+        if record is None:
+            return
+        self._by_project.get(record.project_id, {}).pop(uid, None)
+        self._names.pop((record.project_id, record.name), None)
+        for cluster_id in record.cluster_ids:
+            if self._clusters.get(cluster_id) == uid:
+                del self._clusters[cluster_id]
+
+    # --- meshes ---------------------------------------------------------------------------
+
+    def conflict(self, project_id: str, name: str, cluster_ids: Iterable[str]) -> str | None:
+        """Why a mesh of that name and clusters cannot be created now, or None if it can."""
+        self.now()
+        if (project_id, name) in self._names:
+            return f"a mesh named {name!r} already exists in this project"
+        problems = []
+        for cluster_id in cluster_ids:
+            owner_uid = self._clusters.get(cluster_id)
+            if owner_uid is None:
+                continue
+            owner = self._meshes[owner_uid]
+            if owner.project_id == project_id:
+                problems.append(f"cluster {cluster_id} already belongs to mesh {owner.name!r}")
+            else:
+                problems.append(
+                    f"cluster {cluster_id} already belongs to a mesh of another project"
+                )
+        return "; ".join(problems) or None
+
+    def _insert(
+        self,
+        project_id: str,
+        name: str,
+        spec: dict[str, Any],
+        cluster_ids: tuple[str, ...],
+        final_phase: MeshPhase,
+        creating: bool,
+    ) -> MeshRecord:
+        problem = self.conflict(project_id, name, cluster_ids)
+        if problem:
+            raise MeshConflictError(problem)
+        now = self.now()
+        record = MeshRecord(
+            project_id=project_id,
+            uid=str(uuid.uuid4()),
+            name=name,
+            spec=spec,
+            cluster_ids=cluster_ids,
+            created_mono=now,
+            created_wall=self.clock.now(),
+            settles_at=now + (self.config.create_seconds if creating else 0.0),
+            final_phase=final_phase,
+        )
+        self._meshes[record.uid] = record
+        self._by_project.setdefault(project_id, {})[record.uid] = record
+        self._names[(project_id, name)] = record.uid
+        for cluster_id in cluster_ids:
+            self._clusters[cluster_id] = record.uid
+        return record
+
+    def create_mesh(
+        self, project_id: str, request: CreateMeshRequest, *, fails: bool = False
+    ) -> MeshRecord:
+        """Create a mesh for a client's POST (counted in ``creations``); it starts ``Creating``.
+
+        Args:
+            project_id: Validated project id.
+            request: The validated request.
+            fails: End in ``CreateFailed`` instead of ``Running``.
+
+        Raises:
+            MeshConflictError: the name or a cluster is taken.
+        """
+        name = request.metadata.name
+        clusters = tuple(c.cluster_id for c in request.spec.extend_params.clusters)
+        final = MeshPhase.CREATE_FAILED if fails else MeshPhase.RUNNING
+        record = self._insert(project_id, name, echoed_spec(request), clusters, final, True)
+        self.stats.name(project_id, name).creations += 1
+        return record
+
+    def seed_mesh(
+        self,
+        project_id: str,
+        name: str,
+        cluster_ids: Iterable[str],
+        phase: MeshPhase | str = MeshPhase.RUNNING,
+        version: str = DEFAULT_VERSION,
+        age_s: float = 3600.0,
+    ) -> MeshRecord:
+        """Add a pre-existing mesh, as if created ``age_s`` ago by someone else (not a creation).
+
+        The age matters: meshfleet counts a mesh it meets on 409 as its own when it was created
+        after the target started, so a mesh stamped "now" would look like one a rollout made.
+
+        ``Creating`` moves on to ``Running`` after ``create_seconds``, ``Deleting`` disappears
+        after ``delete_seconds``; any other phase stays as given.
+
+        Raises:
+            MeshConflictError: the name or a cluster is taken.
+            ValueError: ``phase`` is not a known phase.
+        """
+        wanted = MeshPhase(phase)
+        clusters = tuple(cluster_ids)
+        spec = {
+            "type": "InCluster",
+            "version": version,
+            "extendParams": {"clusters": [{"clusterID": c} for c in clusters]},
+        }
+        creating = wanted is MeshPhase.CREATING
+        final = MeshPhase.RUNNING if wanted in {MeshPhase.CREATING, MeshPhase.DELETING} else wanted
+        record = self._insert(project_id, name, spec, clusters, final, creating)
+        record.created_wall -= timedelta(seconds=age_s)
+        if wanted is MeshPhase.DELETING:
+            self._start_deleting(record, record.created_mono)
+        return record
+
+    def get_mesh(self, project_id: str, uid: str) -> MeshRecord | None:
+        """The mesh ``uid`` of that project, or None (unknown, other project, or gone)."""
+        self.now()
+        record = self._meshes.get(uid)
+        return record if record is not None and record.project_id == project_id else None
+
+    def find_mesh(self, project_id: str, name: str) -> MeshRecord | None:
+        """The mesh of that name in that project, or None."""
+        self.now()
+        uid = self._names.get((project_id, name))
+        return self._meshes[uid] if uid is not None else None
+
+    def list_meshes(self, project_id: str) -> list[MeshRecord]:
+        """The project's meshes in creation order."""
+        self.now()
+        return list(self._by_project.get(project_id, {}).values())
+
+    def all_meshes(self) -> list[MeshRecord]:
+        """Every mesh of every project, in creation order."""
+        self.now()
+        return list(self._meshes.values())
+
+    def delete_mesh(self, project_id: str, uid: str) -> MeshRecord | None:
+        """Start deleting a mesh (again is a no-op); None when there is no such mesh."""
+        record = self.get_mesh(project_id, uid)
+        if record is not None and record.deleting_since is None:
+            self._start_deleting(record, self.now())
+        return record
+
+    def _start_deleting(self, record: MeshRecord, now: float) -> None:
+        record.deleting_since = now
+        record.gone_at = now + self.config.delete_seconds
+        heapq.heappush(self._leaving, (record.gone_at, record.uid))
+
+    def mesh_json(self, record: MeshRecord, *, created: bool = False) -> dict[str, Any]:
+        """The API body of a mesh at the current time."""
+        return record.to_json(self.now(), created=created)
+
+    def phase_counts(self) -> dict[str, int]:
+        """How many meshes are in each phase now, across projects."""
+        now = self.now()
+        counts: dict[str, int] = {}
+        for record in self._meshes.values():
+            phase = record.phase(now).value
+            counts[phase] = counts.get(phase, 0) + 1
+        return dict(sorted(counts.items()))

@@ -1,0 +1,216 @@
+"""The CLI without Temporal: validate, plan against the simulator, usage errors and --help."""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from meshfleet.cli.app import app
+from meshfleet.cli.exit_codes import ExitCode
+from meshfleet.simulator.config import SimulatorConfig
+from meshfleet.simulator.testing import serve
+from tests.helpers.cli_run import cli_env, manifest_target, meshfleet, write_manifest
+from tests.helpers.fleet import SIM_TOKEN
+from tests.helpers.paths import EXAMPLE_MANIFEST
+
+EXAMPLE = EXAMPLE_MANIFEST
+P1 = "0123456789abcdef0123456789abcdef"
+P2 = "fedcba9876543210fedcba9876543210"
+runner = CliRunner()
+
+FIVE_MISTAKES = f"""\
+strategy: {{window: 0, waves: [1, "100%"], timeout: soon}}
+defaults: {{region: ap-southeast-3}}
+targets:
+  - {{project_id: {P1}, cluster_id: c-0, mesh_name: mesh-shop-0, node_ids: [n0]}}
+  - {{project_id: {P1}, cluster_id: c-1, mesh_name: mesh-shop-, node_ids: [n1]}}
+  - {{project_id: {P1}, cluster_id: c-2, mesh_name: mesh-shop-2, node_ids: [n2], zone: a}}
+  - {{project_id: {P1}, cluster_id: c-0, mesh_name: mesh-shop-3, node_ids: [n3]}}
+"""
+
+
+def test_validate_prints_a_one_line_summary() -> None:
+    result = runner.invoke(app, ["validate", str(EXAMPLE)])
+    assert result.exit_code == ExitCode.OK, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1
+    assert "27 targets in 6 projects and 5 regions" in lines[0]
+    assert "3 waves ending at 1/7/27" in lines[0]
+    assert "rollout id fleet-" in lines[0]
+
+
+def test_validate_lists_every_problem_and_exits_2(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(FIVE_MISTAKES)
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == ExitCode.INVALID
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{bad}: strategy.timeout: 'soon' is not a duration like '20s', '10m', '1h30m', "
+        "'500ms' or a number of seconds",
+        f"{bad}: strategy.window: Input should be greater than or equal to 1",
+        f"{bad}: targets[1].mesh_name: must not end with '-'",
+        f"{bad}: targets[2].zone: unknown field",
+        f"{bad}: targets[3].cluster_id: 'c-0' already used by targets[0]; a cluster joins one mesh",
+        f"{bad}: 5 problems",
+    ]
+
+
+def test_validate_reads_stdin_and_checks_the_rollout_id() -> None:
+    text = EXAMPLE.read_text()
+    ok = runner.invoke(app, ["validate", "-", "--rollout-id", "rel-2026.11.25"], input=text)
+    assert ok.exit_code == 0
+    assert ok.stdout.startswith("-: valid: 27 targets")
+    assert ok.stdout.rstrip().endswith("rollout id rel-2026.11.25")
+    bad = runner.invoke(app, ["validate", "-", "--rollout-id", "no spaces"], input=text)
+    assert bad.exit_code == ExitCode.INVALID
+    assert "-: rollout_id: 'no spaces' must be" in bad.stderr
+
+
+def test_validate_of_a_missing_file_is_a_bad_input_not_a_traceback(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["validate", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == ExitCode.INVALID
+    missing = str(tmp_path / "nope.yaml")
+    assert f"{missing}: cannot read: No such file or directory" in result.stderr
+    # The file is named once per line, not once by the reader and again by the CLI.
+    assert all(line.count(missing) == 1 for line in result.stderr.splitlines())
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["bogus"],
+        ["validate"],
+        ["validate", "a.yaml", "b.yaml"],
+        ["plan", "--nope", "a.yaml"],
+        ["status"],
+        ["list", "--limit", "0"],
+        ["start", "a.yaml", "--wait=maybe"],
+    ],
+)
+def test_usage_errors_exit_2(argv: list[str]) -> None:
+    assert runner.invoke(app, argv).exit_code == ExitCode.INVALID
+
+
+def _commands() -> list[str]:
+    return sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_has_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "usage" in result.output.lower()
+
+
+def test_the_top_level_help_lists_the_commands_and_exit_codes() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("validate", "plan", "start", "status", "report", "search-attributes"):
+        assert command in result.output
+    assert "3 Temporal or the ASM API unreachable" in " ".join(result.output.split())
+
+
+def test_version_prints_the_installed_package_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    # The installed distribution's metadata, not only the module constant: a release built
+    # from this tree reports the same number.
+    assert result.stdout == f"meshfleet {importlib.metadata.version('meshfleet')}\n"
+
+
+def test_search_attributes_are_printed_as_name_type_lines() -> None:
+    result = runner.invoke(app, ["search-attributes"])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "MeshRolloutId=Keyword",
+        "MeshRolloutState=Keyword",
+        "MeshProjectId=Keyword",
+        "MeshRegion=Keyword",
+        "MeshOutcome=Keyword",
+    ]
+
+
+# --- plan: list calls against the simulator over loopback ----------------------------------
+
+
+async def test_plan_classifies_create_adopt_and_conflict(tmp_path: Path) -> None:
+    fresh = manifest_target(P1, "mesh-fresh")
+    running = manifest_target(P1, "mesh-running")
+    creating = manifest_target(P2, "mesh-creating")
+    taken = manifest_target(P1, "mesh-wants-taken", cluster="cluster-taken")
+    renamed = manifest_target(P2, "mesh-elsewhere", cluster="cluster-mine")
+    path = write_manifest(tmp_path / "fleet.yaml", [fresh, running, creating, taken, renamed])
+    async with serve(SimulatorConfig(create_seconds=60, tokens=(SIM_TOKEN,))) as sim:
+        state = sim.state
+        state.seed_mesh(P1, "mesh-running", ["cluster-mesh-running"], phase="Running")
+        state.seed_mesh(P2, "mesh-creating", ["cluster-mesh-creating"], phase="Creating")
+        state.seed_mesh(P1, "someone-elses", ["cluster-taken"], phase="Running")
+        state.seed_mesh(P2, "mesh-elsewhere", ["cluster-other"], phase="Running")
+        env = cli_env(ASM_ENDPOINT=sim.url, ASM_AUTH_TOKEN=SIM_TOKEN)
+
+        run = await meshfleet("plan", str(path), env=env)
+        as_json = await meshfleet("plan", str(path), "--json", env=env)
+        meshes_after = len(state.all_meshes())
+
+    assert run.code == 0, run.err
+    assert [line.split("  ")[0] for line in run.out.splitlines()] == [
+        "ACTION",
+        "create",
+        "adopt (exists, phase Running)",
+        "adopt (exists, phase Creating)",
+        "conflict (cluster in mesh someone-elses)",
+        "conflict (name used by a mesh on cluster cluster-other)",
+    ]
+    assert run.err.strip() == "5 targets: 1 create, 2 adopt, 2 conflict"
+
+    document = as_json.json()
+    assert as_json.code == 0
+    assert (document["create"], document["adopt"], document["conflict"]) == (1, 2, 2)
+    by_name = {t["mesh_name"]: t for t in document["targets"]}
+    assert by_name["mesh-creating"]["phase"] == "Creating"
+    assert by_name["mesh-running"]["mesh_uid"]
+    # A dry run: one list call per project, and not one mesh more.
+    assert meshes_after == 4
+
+
+async def test_plan_reports_refused_projects_and_unreachable_asm(tmp_path: Path) -> None:
+    path = write_manifest(
+        tmp_path / "fleet.yaml", [manifest_target(P1, "mesh-one"), manifest_target(P2, "mesh-two")]
+    )
+    async with serve(SimulatorConfig(tokens=(SIM_TOKEN,))) as sim:
+        refused = await meshfleet(
+            "plan", str(path), env=cli_env(ASM_ENDPOINT=sim.url, ASM_AUTH_TOKEN="wrong-token")
+        )
+        no_credentials = await meshfleet("plan", str(path), env=cli_env(ASM_ENDPOINT=sim.url))
+    unreachable = await meshfleet(
+        "plan", str(path), env=cli_env(ASM_ENDPOINT="http://127.0.0.1:1", ASM_AUTH_TOKEN="t")
+    )
+
+    assert refused.code == ExitCode.FAILED
+    assert [line.split("  ")[0][:14] for line in refused.out.splitlines()[1:]] == [
+        "error (HTTP 40"
+    ] * 2
+    assert "401" in refused.out
+    assert no_credentials.code == ExitCode.INVALID
+    assert "no complete ASM credentials" in no_credentials.err
+    assert unreachable.code == ExitCode.UNREACHABLE
+    assert unreachable.err.startswith("meshfleet: ASM unreachable: ")
+    assert len(unreachable.err.strip().splitlines()) == 1
+    assert "Traceback" not in refused.err + no_credentials.err + unreachable.err
+
+
+async def test_plan_refuses_a_bad_manifest_before_any_call(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(FIVE_MISTAKES)
+    run = await meshfleet(
+        "plan", str(bad), env=cli_env(ASM_ENDPOINT="http://127.0.0.1:1", ASM_AUTH_TOKEN="t")
+    )
+    assert run.code == ExitCode.INVALID
+    assert run.err.splitlines()[-1] == f"{bad}: 5 problems"
