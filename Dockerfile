@@ -13,7 +13,8 @@ COPY . .
 # compileall: the workflow sandbox re-imports workflows/*.py for every workflow run, and without
 # a .pyc (PYTHONDONTWRITEBYTECODE) each import compiles the source again (docs/performance.md).
 # Dependencies from the lock (exact versions, hashes checked), so a release's image is rebuilt as
-# it was; the project itself on top without resolving anything again.
+# it was; the project itself on top without resolving anything again. The runtime lock holds no
+# extra: no Temporal dev server (devstack), no test server or test oracle (dev).
 RUN pip install --require-hashes -r requirements.lock \
     && pip install --no-deps . \
     && python -m compileall -q /app \

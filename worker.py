@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Mapping
 from datetime import timedelta
+from typing import NoReturn
 
 import structlog
 from temporalio.client import Client
@@ -23,12 +24,14 @@ from temporalio.runtime import (
 )
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
-from activities.mesh import MeshActivities, MeshApi
+from activities.mesh import MeshActivities
 from activities.pages import TargetPageActivities
 from activities.targets import TargetWatchActivities
 from meshfleet import __version__, logs, metrics
 from meshfleet.asm.auth import auth_from_env
+from meshfleet.asm.calls import MeshApi
 from meshfleet.asm.client import AsmClient
+from meshfleet.process_exit import flush_and_exit
 from meshfleet.settings import Settings
 from meshfleet.temporal import connect
 from workflows.registry import ALL_WORKFLOWS, VERSIONED_WORKFLOWS
@@ -152,19 +155,15 @@ async def run_worker(
     log.info("worker stopped")
 
 
-def main() -> int:
-    """Entry point of ``python worker.py`` and ``meshfleet worker``."""
+def main() -> NoReturn:
+    """Entry point of ``python worker.py`` and ``meshfleet worker``: ends the process."""
     try:
         asyncio.run(run_worker())
         code = 0
     except Exception as exc:  # one clear line instead of a traceback, for operators
         print(f"meshfleet worker: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 3
-    # The SDK can abort during interpreter shutdown (docs/operations.md, "Exiting after using the
-    # Temporal client"): leave at once.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    flush_and_exit(code)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import structlog
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
@@ -18,13 +17,14 @@ from meshfleet.asm.errors import (
     AsmValidationError,
 )
 from meshfleet.contract import failures as errors
+from meshfleet.contract.failures import FailureDetails
 
 log = structlog.get_logger("meshfleet.activities")
 
 
 def failure(
     message: str,
-    details: dict[str, Any],
+    details: FailureDetails,
     *,
     type: str,
     non_retryable: bool = False,
@@ -35,33 +35,17 @@ def failure(
     Marked benign: each is an expected outcome (a target's failure or a retry), so the SDK's
     own warning with a traceback would only repeat this line as noise.
     """
-    log.warning(message, error_type=type, retryable=not non_retryable, **details)
+    fields = details.model_dump()
+    log.warning(message, error_type=type, retryable=not non_retryable, **fields)
+    # Sent as the plain JSON object, whatever data converter the worker was given.
     return ApplicationError(
         message,
-        details,
+        fields,
         type=type,
         non_retryable=non_retryable,
         next_retry_delay=next_retry_delay,
         category=ApplicationErrorCategory.BENIGN,
     )
-
-
-def failure_details(
-    *,
-    attempt: int,
-    error_code: str | None = None,
-    request_id: str | None = None,
-    phase: str | None = None,
-    status: int | None = None,
-) -> dict[str, Any]:
-    """The structured part of an activity failure that the workflow copies into the outcome."""
-    return {
-        "error_code": error_code,
-        "request_id": request_id,
-        "attempt": attempt,
-        "phase": phase,
-        "status": status,
-    }
 
 
 def application_error(exc: AsmError, *, attempt: int, action: str) -> ApplicationError:
@@ -73,18 +57,18 @@ def application_error(exc: AsmError, *, attempt: int, action: str) -> Applicatio
     if isinstance(exc, AsmValidationError):
         return failure(
             f"{action}: {exc}",
-            failure_details(attempt=attempt),
+            FailureDetails(attempt=attempt),
             type=errors.INVALID_TARGET,
             non_retryable=True,
         )
     if isinstance(exc, AsmConnectionError):
         return failure(
             f"{action}: ASM unreachable: {exc}",
-            failure_details(attempt=attempt, error_code="ConnectionError"),
+            FailureDetails(attempt=attempt, error_code="ConnectionError"),
             type=errors.TRANSIENT,
         )
     if isinstance(exc, AsmStatusError):
-        details = failure_details(
+        details = FailureDetails(
             attempt=attempt,
             error_code=exc.error_code or f"HTTP{exc.status}",
             request_id=exc.request_id,
@@ -108,4 +92,4 @@ def application_error(exc: AsmError, *, attempt: int, action: str) -> Applicatio
                 timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
             ),
         )
-    return failure(f"{action}: {exc}", failure_details(attempt=attempt), type=errors.TRANSIENT)
+    return failure(f"{action}: {exc}", FailureDetails(attempt=attempt), type=errors.TRANSIENT)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from temporalio import activity
 
-from activities.errors import application_error, failure, failure_details
+from activities.errors import application_error, failure
 from activities.ratelimit import Pacer
+from meshfleet.adoption import judge
+from meshfleet.asm.calls import MeshApi
 from meshfleet.asm.errors import (
     AsmConflictError,
     AsmConnectionError,
@@ -20,8 +22,9 @@ from meshfleet.asm.errors import (
     AsmServerError,
     AsmThrottledError,
 )
-from meshfleet.asm.models import CreateMeshRequest, Mesh, MeshPhase
+from meshfleet.asm.models import MeshPhase, parse_time
 from meshfleet.contract import failures as errors
+from meshfleet.contract.failures import FailureDetails
 from meshfleet.contract.payloads import (
     CREATE_MESH,
     WAIT_FOR_MESH,
@@ -43,28 +46,6 @@ def _heartbeat_every() -> float:
     if timeout is None:
         return HEARTBEAT_EVERY_S
     return max(0.1, min(HEARTBEAT_EVERY_S, timeout.total_seconds() / 3))
-
-
-class MeshApi(Protocol):
-    """The part of ``asm.client.AsmClient`` the activities use."""
-
-    async def create_mesh(
-        self, project_id: str, region: str, request: CreateMeshRequest
-    ) -> Mesh: ...
-
-    async def mesh(self, project_id: str, region: str, mesh_id: str) -> Mesh: ...
-
-    async def find_mesh(self, project_id: str, region: str, name: str) -> Mesh | None: ...
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class MeshActivities:
@@ -109,7 +90,7 @@ class MeshActivities:
         if not mesh.uid:
             raise failure(
                 "create mesh: ASM answered 201 without metadata.uid",
-                failure_details(attempt=attempt),
+                FailureDetails(attempt=attempt),
                 type=errors.TRANSIENT,
             )
         log.info("mesh creation accepted", uid=mesh.uid, phase=mesh.phase)
@@ -123,10 +104,14 @@ class MeshActivities:
     ) -> CreateMeshResult:
         target = inp.target
         try:
-            existing = await self._api.find_mesh(target.project_id, target.region, target.mesh_name)
+            meshes = await self._api.meshes(target.project_id, target.region)
         except AsmError as exc:
             raise application_error(exc, attempt=attempt, action="find existing mesh") from exc
-        details = failure_details(
+        judged = judge(target, meshes)
+        # A 409 with no mesh of the target's name: the cluster belongs to a mesh, of this
+        # project or another (a list shows only this one's).
+        existing = judged.mesh if judged.verdict in ("adopt", "name_conflict") else None
+        details = FailureDetails(
             attempt=attempt,
             error_code=conflict.error_code,
             request_id=conflict.request_id,
@@ -141,7 +126,7 @@ class MeshActivities:
                 type=errors.CLUSTER_CONFLICT,
                 non_retryable=True,
             )
-        if existing.cluster_ids and target.cluster_id not in existing.cluster_ids:
+        if judged.verdict == "name_conflict":
             raise failure(
                 f"409: mesh {target.mesh_name} already exists in project {target.project_id} on "
                 f"cluster(s) {', '.join(existing.cluster_ids)}, not on {target.cluster_id}",
@@ -156,8 +141,8 @@ class MeshActivities:
         # ours: created, not adopted. On a first try it is not: timestamps have whole seconds,
         # and a rollout right after another one meets that one's meshes within the second it
         # starts.
-        created_at = _parse_time(existing.metadata.creation_timestamp)
-        started_at = _parse_time(inp.started_at)
+        created_at = parse_time(existing.metadata.creation_timestamp)
+        started_at = parse_time(inp.started_at)
         ours = (
             (attempt > 1 or inp.after_lost_task)
             and created_at is not None
@@ -204,7 +189,7 @@ class MeshActivities:
         progress = WaitProgress.model_validate(details[0]) if details else WaitProgress()
         if progress.polls:
             log.info("resuming poll from heartbeat", polls=progress.polls, phase=progress.phase)
-        deadline = _parse_time(inp.deadline) or datetime.now(UTC)
+        deadline = parse_time(inp.deadline) or datetime.now(UTC)
         if progress.polls == 0:
             await self._sleep_until(min(deadline, _after(inp.first_poll_s)), progress)
         while True:
@@ -217,7 +202,7 @@ class MeshActivities:
             if phase is not None and phase.endswith("Failed"):
                 raise failure(
                     f"mesh {inp.mesh_name} ended in phase {phase}",
-                    failure_details(attempt=attempt, error_code=phase, phase=phase),
+                    FailureDetails(attempt=attempt, error_code=phase, phase=phase),
                     type=errors.MESH_FAILED,
                     non_retryable=True,
                 )
@@ -226,7 +211,7 @@ class MeshActivities:
                 raise failure(
                     f"mesh {inp.mesh_name} not Running by its deadline {inp.deadline} "
                     f"(last phase {progress.phase})",
-                    failure_details(attempt=attempt, error_code="Timeout", phase=progress.phase),
+                    FailureDetails(attempt=attempt, error_code="Timeout", phase=progress.phase),
                     type=errors.MESH_TIMEOUT,
                     non_retryable=True,
                 )
@@ -240,7 +225,7 @@ class MeshActivities:
         except AsmNotFoundError as exc:
             raise failure(
                 f"mesh {inp.mesh_name} ({inp.uid}) vanished: {exc.describe()}",
-                failure_details(
+                FailureDetails(
                     attempt=attempt,
                     error_code=exc.error_code,
                     request_id=exc.request_id,

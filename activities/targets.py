@@ -23,7 +23,9 @@ AWAIT_SLICE_S = 30.0
 RETRY_AFTER_SLICE = timedelta(seconds=2)
 
 
-async def _result_within_slice(result: Coroutine[Any, Any, TargetOutcome]) -> TargetOutcome:
+async def _result_within_slice(
+    result: Coroutine[Any, Any, TargetOutcome], slice_s: float
+) -> TargetOutcome:
     """The target's outcome, or TimeoutError after a slice or once the worker begins to stop.
 
     A stopping worker drains its activities for up to its grace period; a wait that would fill
@@ -33,7 +35,7 @@ async def _result_within_slice(result: Coroutine[Any, Any, TargetOutcome]) -> Ta
     stopping = asyncio.ensure_future(activity.wait_for_worker_shutdown())
     try:
         done, _ = await asyncio.wait(
-            (waiting, stopping), timeout=AWAIT_SLICE_S, return_when=asyncio.FIRST_COMPLETED
+            (waiting, stopping), timeout=slice_s, return_when=asyncio.FIRST_COMPLETED
         )
     finally:
         stopping.cancel()
@@ -46,8 +48,9 @@ async def _result_within_slice(result: Coroutine[Any, Any, TargetOutcome]) -> Ta
 class TargetWatchActivities:
     """Activities that wait on target workflows through the worker's Temporal client."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Client, *, slice_s: float = AWAIT_SLICE_S) -> None:
         self._client = client
+        self._slice_s = slice_s
 
     @activity.defn(name=AWAIT_TARGET)
     async def await_target(self, inp: AwaitTargetInput) -> TargetOutcome:
@@ -64,7 +67,7 @@ class TargetWatchActivities:
             inp.workflow_id, run_id=inp.run_id, result_type=TargetOutcome
         )
         try:
-            outcome = await _result_within_slice(handle.result(follow_runs=False))
+            outcome = await _result_within_slice(handle.result(follow_runs=False), self._slice_s)
         except TimeoutError:
             raise ApplicationError(
                 f"{inp.workflow_id} is still running; looking again",

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import sys
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -16,6 +14,7 @@ from bench.fleet import Timing
 from bench.options import Options
 from bench.scale import scale
 from bench.throughput import throughput
+from meshfleet.process_exit import flush_and_exit
 
 Scenario = Callable[[Options], Awaitable[dict[str, Any]]]
 SCENARIOS: dict[str, Scenario] = {
@@ -76,9 +75,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    exit_code = main()
-    # The SDK can abort while the interpreter shuts down (docs/operations.md, "Exiting after
-    # using the Temporal client"): leave with the intended code at once.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(exit_code)
+    flush_and_exit(main())

@@ -13,6 +13,7 @@ from temporalio.worker import Worker
 
 from bench.minimal_activities import MinimalActivities
 from bench.minimal_workflow import TASK_QUEUE, MinimalMeshWorkflow
+from meshfleet.process_exit import flush_and_exit
 from meshfleet.settings import Settings
 
 
@@ -46,8 +47,4 @@ if __name__ == "__main__":
     except Exception as exc:
         print(f"minimal worker: {type(exc).__name__}: {exc}", file=sys.stderr)
         code = 3
-    # The SDK can abort while the interpreter shuts down (docs/operations.md, "Exiting after using
-    # the Temporal client"): leave at once.
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    flush_and_exit(code)

@@ -12,7 +12,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from meshfleet.dev.stack import HOST, DevStack, StackConfig
+from meshfleet.dev.config import HOST, StackConfig
+from meshfleet.dev.stack import DevStack
 
 TASK_QUEUE = "meshfleet-bench"
 

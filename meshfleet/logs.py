@@ -4,19 +4,44 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import structlog
 
 _SECRET_KEYS = ("password", "secret", "token", "sk", "authorization", "api_key")
+REDACTED = "[redacted]"
 
 
-def _drop_secrets(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _names_a_secret(key: object) -> bool:
+    if not isinstance(key, str):
+        return False
+    name = key.lower().replace("-", "_")  # header names: X-Auth-Token, X-Security-Token
+    return name in _SECRET_KEYS or name.endswith(("_password", "_secret", "_token"))
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: REDACTED if _names_a_secret(k) else _redacted(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(v) for v in value]
+    return value
+
+
+def drop_secrets(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: replace the value of every key that names a credential.
+
+    Nested mappings are searched too: a logged dict of request headers carries its token one
+    level down.
+    """
     # Defence in depth: no code path logs a credential on purpose, but a careless keyword
     # argument must not leak one either.
     for key in list(event):
-        if key.lower() in _SECRET_KEYS or key.lower().endswith(("_password", "_secret", "_token")):
-            event[key] = "[redacted]"
+        value = event[key]
+        if _names_a_secret(key):
+            event[key] = REDACTED
+        elif isinstance(value, Mapping | list | tuple) and key != "exc_info":
+            event[key] = _redacted(value)
     return event
 
 
@@ -35,7 +60,7 @@ def configure(fmt: str = "auto", level: str = "INFO") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        _drop_secrets,
+        drop_secrets,
     ]
     renderer: Any = (
         structlog.processors.JSONRenderer()

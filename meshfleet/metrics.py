@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Final, Protocol, TypeVar
+from typing import Final, TypeVar
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
+from meshfleet.asm.calls import MeshApi
 from meshfleet.asm.errors import AsmConnectionError, AsmError, AsmStatusError, AsmValidationError
 from meshfleet.asm.models import CreateMeshRequest, Mesh
 
@@ -33,31 +34,58 @@ ASM_CALL_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 # and failure share a label.
 _SUCCESS_STATUS: Final = {"create": "201", "show": "200", "list": "200", "delete": "200"}
 
-ASM_CALLS = Counter(
-    "meshfleet_asm_calls",
-    "ASM API calls by operation (create, show, list, delete) and HTTP status; 'connection' when "
-    "no answer came, 'invalid' when a value was refused before sending.",
-    ["operation", "status"],
-)
-ASM_CALL_SECONDS = Histogram(
-    "meshfleet_asm_call_seconds",
-    "Duration of ASM API calls by operation, answered or not.",
-    ["operation"],
-    buckets=ASM_CALL_BUCKETS,
-)
+
+class AsmCallMetrics:
+    """The counter and histogram of ASM calls, registered in one registry.
+
+    The worker uses ``DEFAULT_ASM_METRICS`` (prometheus_client's default registry, what
+    ``serve`` exposes); a test passes its own registry and reads exactly the calls it made.
+    """
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.registry = registry
+        self.calls = Counter(
+            "meshfleet_asm_calls",
+            "ASM API calls by operation (create, show, list, delete) and HTTP status; "
+            "'connection' when no answer came, 'invalid' when a value was refused before sending.",
+            ["operation", "status"],
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "meshfleet_asm_call_seconds",
+            "Duration of ASM API calls by operation, answered or not.",
+            ["operation"],
+            buckets=ASM_CALL_BUCKETS,
+            registry=registry,
+        )
+
+    def record(self, operation: str, status: int | str, seconds: float | None = None) -> None:
+        """Count one ASM call (see ``record_asm_call``)."""
+        self.calls.labels(operation=operation, status=str(status)).inc()
+        if seconds is not None:
+            self.seconds.labels(operation=operation).observe(seconds)
 
 
-def record_asm_call(operation: str, status: int | str, seconds: float | None = None) -> None:
+DEFAULT_ASM_METRICS: Final = AsmCallMetrics()
+ASM_CALLS: Final = DEFAULT_ASM_METRICS.calls
+ASM_CALL_SECONDS: Final = DEFAULT_ASM_METRICS.seconds
+
+
+def record_asm_call(
+    operation: str,
+    status: int | str,
+    seconds: float | None = None,
+    into: AsmCallMetrics = DEFAULT_ASM_METRICS,
+) -> None:
     """Count one ASM call.
 
     Args:
         operation: ``create``, ``show``, ``list`` or ``delete``.
         status: The HTTP status, or ``connection`` / ``invalid`` when there was none.
         seconds: How long the call took, when known.
+        into: Where to count it (the default registry's metrics unless given).
     """
-    ASM_CALLS.labels(operation=operation, status=str(status)).inc()
-    if seconds is not None:
-        ASM_CALL_SECONDS.labels(operation=operation).observe(seconds)
+    into.record(operation, status, seconds)
 
 
 def status_of(exc: AsmError) -> str:
@@ -71,51 +99,45 @@ def status_of(exc: AsmError) -> str:
     return "error"
 
 
-async def _timed(operation: str, call: Callable[[], Awaitable[_T]]) -> _T:
+async def _timed(
+    operation: str, call: Callable[[], Awaitable[_T]], into: AsmCallMetrics = DEFAULT_ASM_METRICS
+) -> _T:
     started = time.monotonic()
     try:
         result = await call()
     except AsmError as exc:
-        record_asm_call(operation, status_of(exc), time.monotonic() - started)
+        into.record(operation, status_of(exc), time.monotonic() - started)
         raise
-    record_asm_call(operation, _SUCCESS_STATUS[operation], time.monotonic() - started)
+    into.record(operation, _SUCCESS_STATUS[operation], time.monotonic() - started)
     return result
 
 
-class MeshCalls(Protocol):
-    """The ASM calls the activities make: ``activities.mesh.MeshApi``, restated to keep imports
-    pointing down the layers."""
-
-    async def create_mesh(
-        self, project_id: str, region: str, request: CreateMeshRequest
-    ) -> Mesh: ...
-
-    async def mesh(self, project_id: str, region: str, mesh_id: str) -> Mesh: ...
-
-    async def find_mesh(self, project_id: str, region: str, name: str) -> Mesh | None: ...
-
-
 class InstrumentedMeshApi:
-    """Wraps ``AsmClient`` (or any ``MeshCalls``) and counts every call made through it.
+    """Wraps ``AsmClient`` (or any ``MeshApi``) and counts every call made through it.
 
     Wrapping at the worker keeps the activities free of metrics code and counts each HTTP call
     once, including the list call that a 409 leads to.
     """
 
-    def __init__(self, api: MeshCalls) -> None:
+    def __init__(self, api: MeshApi, metrics: AsmCallMetrics = DEFAULT_ASM_METRICS) -> None:
         self._api = api
+        self._metrics = metrics
 
     async def create_mesh(self, project_id: str, region: str, request: CreateMeshRequest) -> Mesh:
         """``AsmClient.create_mesh``, counted as ``create``."""
-        return await _timed("create", lambda: self._api.create_mesh(project_id, region, request))
+        return await _timed(
+            "create", lambda: self._api.create_mesh(project_id, region, request), self._metrics
+        )
 
     async def mesh(self, project_id: str, region: str, mesh_id: str) -> Mesh:
         """``AsmClient.mesh``, counted as ``show``."""
-        return await _timed("show", lambda: self._api.mesh(project_id, region, mesh_id))
+        return await _timed(
+            "show", lambda: self._api.mesh(project_id, region, mesh_id), self._metrics
+        )
 
-    async def find_mesh(self, project_id: str, region: str, name: str) -> Mesh | None:
-        """``AsmClient.find_mesh``, counted as ``list`` (it lists and picks by name)."""
-        return await _timed("list", lambda: self._api.find_mesh(project_id, region, name))
+    async def meshes(self, project_id: str, region: str) -> list[Mesh]:
+        """``AsmClient.meshes``, counted as ``list``."""
+        return await _timed("list", lambda: self._api.meshes(project_id, region), self._metrics)
 
 
 def serve(

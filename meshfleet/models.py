@@ -1,6 +1,7 @@
 """Domain models shared by the CLI, the workflows and the activities.
 
-Imported inside the Temporal workflow sandbox: pydantic and ``asm.models`` only, nothing heavy.
+Imported inside the Temporal workflow sandbox: pydantic, ``asm.models``, ``asm.rules`` and
+``rollout_id`` only, nothing heavy.
 """
 
 from __future__ import annotations
@@ -22,22 +23,11 @@ from meshfleet.asm.models import (
     MeshMetadata,
     MeshSpec,
     Selector,
-    mesh_name_problem,
 )
+from meshfleet.asm.rules import MeshName, ProjectId, Region
+from meshfleet.rollout_id import RolloutId
 
-# \Z, not $: $ also matches before a trailing newline, and these values end up in URL paths,
-# host names and workflow ids.
-PROJECT_ID_RE = re.compile(r"^[0-9a-f]{32}\Z")
-REGION_RE = re.compile(r"^[a-z]{2,}(-[a-z0-9]+){1,3}\Z")
 PERCENT_RE = re.compile(r"^(\d+(?:\.\d+)?)%\Z")
-ROLLOUT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}\Z")
-
-
-def project_id_problem(value: str) -> str | None:
-    """Say why a project id is unfit (it goes into a URL path), or None."""
-    if PROJECT_ID_RE.match(value):
-        return None
-    return "must be 32 lower-case hexadecimal characters"
 
 
 class _Model(BaseModel):
@@ -51,38 +41,15 @@ class _Model(BaseModel):
 class MeshTarget(_Model):
     """One mesh to create: a cluster of a project in a region, with everything the POST needs."""
 
-    project_id: str
-    region: str
+    project_id: ProjectId
+    region: Region
     cluster_id: str = Field(min_length=1, max_length=64)
-    mesh_name: str
+    mesh_name: MeshName
     version: str = "1.18.7-r5"
     node_ids: list[str] = Field(min_length=1)
     namespaces: list[str] = Field(default_factory=lambda: ["default"])
     ipv6: bool = False
     config: dict[str, Any] | None = None
-
-    @field_validator("project_id")
-    @classmethod
-    def _project_id(cls, value: str) -> str:
-        problem = project_id_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
-
-    @field_validator("region")
-    @classmethod
-    def _region(cls, value: str) -> str:
-        if not REGION_RE.match(value):
-            raise ValueError(f"{value!r} is not a region name like ap-southeast-3")
-        return value
-
-    @field_validator("mesh_name")
-    @classmethod
-    def _mesh_name(cls, value: str) -> str:
-        problem = mesh_name_problem(value)
-        if problem:
-            raise ValueError(problem)
-        return value
 
     @model_validator(mode="after")
     def _request_is_valid(self) -> MeshTarget:
@@ -200,19 +167,9 @@ class RolloutStrategy(_Model):
 class RolloutSpec(_Model):
     """A validated manifest: what the CLI turns into a rollout."""
 
-    rollout_id: str
+    rollout_id: RolloutId
     strategy: RolloutStrategy = Field(default_factory=RolloutStrategy)
     targets: list[MeshTarget] = Field(min_length=1)
-
-    @field_validator("rollout_id")
-    @classmethod
-    def _rollout_id(cls, value: str) -> str:
-        if not ROLLOUT_ID_RE.match(value):
-            raise ValueError(
-                "must be 1-128 characters of letters, digits, '.', '_', ':' or '-', "
-                "starting with a letter or digit"
-            )
-        return value
 
 
 OutcomeKind = Literal["created", "adopted", "failed", "cancelled"]
@@ -239,6 +196,43 @@ class TargetOutcome(_Model):
     def succeeded(self) -> bool:
         """Created or adopted, and Running."""
         return self.outcome in ("created", "adopted")
+
+    @classmethod
+    def failed(
+        cls,
+        target: MeshTarget,
+        error_code: str | None,
+        message: str | None,
+        *,
+        workflow_id: str | None = None,
+        phase: str | None = None,
+        attempts: int = 0,
+        seconds: float = 0.0,
+    ) -> TargetOutcome:
+        """A target that ended without a running mesh, and why.
+
+        Args:
+            target: The target, which names the mesh in the outcome.
+            error_code: What the report shows as the target's error code.
+            message: Why, in words.
+            workflow_id: The workflow that drove the target, when not the target's own id.
+            phase: The last mesh phase seen, if any.
+            attempts: The create attempts made.
+            seconds: From the target's start to its failure.
+        """
+        return cls(
+            workflow_id=workflow_id or target.workflow_id,
+            project_id=target.project_id,
+            region=target.region,
+            cluster_id=target.cluster_id,
+            mesh_name=target.mesh_name,
+            outcome="failed",
+            phase=phase,
+            error_code=error_code,
+            message=message,
+            attempts=attempts,
+            seconds=seconds,
+        )
 
 
 class TargetFailure(_Model):
@@ -324,6 +318,3 @@ class RolloutProgress(_Model):
     def succeeded(self) -> bool:
         """Every target is Running (created or adopted)."""
         return self.state == RolloutState.COMPLETED and self.created + self.adopted == self.total
-
-
-RolloutReport = RolloutProgress

@@ -5,20 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal
 
+from meshfleet.adoption import judge
+from meshfleet.asm.calls import MeshApi
 from meshfleet.asm.errors import AsmConnectionError, AsmStatusError
 from meshfleet.asm.models import Mesh
 from meshfleet.models import MeshTarget
 
 PlanAction = Literal["create", "adopt", "conflict", "error"]
 PLAN_ACTIONS: tuple[PlanAction, ...] = ("create", "adopt", "conflict", "error")
-
-
-class MeshLister(Protocol):
-    """The part of ``asm.client.AsmClient`` a plan needs: the list call, nothing that writes."""
-
-    async def meshes(self, project_id: str, region: str) -> list[Mesh]: ...
 
 
 @dataclass(frozen=True)
@@ -43,40 +39,24 @@ def classify(target: MeshTarget, meshes: Sequence[Mesh]) -> PlannedTarget:
     name on other clusters, or the cluster already in another mesh, is a conflict (ASM answers
     409 and the target fails); otherwise the mesh is created.
     """
-    same_name = next((m for m in meshes if m.metadata.name == target.mesh_name), None)
-    if same_name is not None:
-        clusters = same_name.cluster_ids
-        if clusters and target.cluster_id not in clusters:
-            return PlannedTarget(
-                target,
-                "conflict",
-                f"name used by a mesh on cluster {', '.join(clusters)}",
-                same_name.phase,
-                same_name.uid,
-            )
-        return PlannedTarget(
-            target,
-            "adopt",
-            f"exists, phase {same_name.phase or 'unknown'}",
-            same_name.phase,
-            same_name.uid,
-        )
-    holder = next((m for m in meshes if target.cluster_id in m.cluster_ids), None)
-    if holder is not None:
-        return PlannedTarget(
-            target,
-            "conflict",
-            f"cluster in mesh {holder.metadata.name}",
-            holder.phase,
-            holder.uid,
-        )
-    return PlannedTarget(target, "create")
+    judged = judge(target, meshes)
+    mesh = judged.mesh
+    if judged.verdict == "create" or mesh is None:
+        return PlannedTarget(target, "create")
+    if judged.verdict == "adopt":
+        detail = f"exists, phase {mesh.phase or 'unknown'}"
+        return PlannedTarget(target, "adopt", detail, mesh.phase, mesh.uid)
+    if judged.verdict == "name_conflict":
+        detail = f"name used by a mesh on cluster {', '.join(mesh.cluster_ids)}"
+    else:
+        detail = f"cluster in mesh {mesh.metadata.name}"
+    return PlannedTarget(target, "conflict", detail, mesh.phase, mesh.uid)
 
 
 async def plan_rollout(
-    api: MeshLister, targets: Sequence[MeshTarget], *, concurrency: int = 16
+    api: MeshApi, targets: Sequence[MeshTarget], *, concurrency: int = 16
 ) -> list[PlannedTarget]:
-    """Plan every target with one list call per (project, region), never a POST.
+    """Plan every target with one list call per (project, region): ``api`` is only ever listed.
 
     A project whose list call is refused (401, 403, ...) gets ``error`` for its targets, so one
     bad credential does not hide the rest of the plan.

@@ -26,8 +26,12 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from meshfleet.contract import search_attributes as sa
 from meshfleet.contract.payloads import (
+    CANCEL_UPDATE,
     INLINE_TARGETS_MAX,
     PAGE_SIZE,
+    PAUSE_UPDATE,
+    PROGRESS_QUERY,
+    RESUME_UPDATE,
     ROLLOUT_WORKFLOW,
     TARGET_PAGE_WORKFLOW,
     RolloutInput,
@@ -179,11 +183,13 @@ async def progress(client: Client, rollout_id: str) -> RolloutProgress:
     handle = rollout_handle(client, rollout_id)
     desc = await handle.describe()
     if desc.status == WorkflowExecutionStatus.RUNNING:
-        return cast(RolloutProgress, await handle.query("progress", result_type=RolloutProgress))
+        return cast(
+            RolloutProgress, await handle.query(PROGRESS_QUERY, result_type=RolloutProgress)
+        )
     if desc.status == WorkflowExecutionStatus.COMPLETED:
         return await handle.result()
     # Failed, terminated or timed out: the last state the workflow can still answer.
-    return cast(RolloutProgress, await handle.query("progress", result_type=RolloutProgress))
+    return cast(RolloutProgress, await handle.query(PROGRESS_QUERY, result_type=RolloutProgress))
 
 
 async def wait_for_report(
@@ -219,17 +225,17 @@ async def _update(client: Client, rollout_id: str, name: str) -> RolloutProgress
 
 async def pause(client: Client, rollout_id: str) -> RolloutProgress:
     """Start no new targets until resumed."""
-    return await _update(client, rollout_id, "pause")
+    return await _update(client, rollout_id, PAUSE_UPDATE)
 
 
 async def resume(client: Client, rollout_id: str) -> RolloutProgress:
     """Go on after a pause or a halt."""
-    return await _update(client, rollout_id, "resume")
+    return await _update(client, rollout_id, RESUME_UPDATE)
 
 
 async def cancel(client: Client, rollout_id: str) -> RolloutProgress:
     """Start nothing more; in-flight targets finish; the rest are reported cancelled."""
-    return await _update(client, rollout_id, "cancel")
+    return await _update(client, rollout_id, CANCEL_UPDATE)
 
 
 @dataclass(frozen=True)

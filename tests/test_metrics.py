@@ -5,10 +5,10 @@ from __future__ import annotations
 import urllib.request
 
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import REGISTRY, CollectorRegistry
 
-from activities.mesh import MeshApi
 from meshfleet import metrics
+from meshfleet.asm.calls import MeshApi
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmConnectionError, status_error
 from meshfleet.asm.models import CreateMeshRequest, Mesh
@@ -19,8 +19,14 @@ def _wraps_the_real_client(api: AsmClient) -> MeshApi:
     return metrics.InstrumentedMeshApi(api)
 
 
-def _value(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    """A registry of this test's own: it sees exactly the calls the test made."""
+    return CollectorRegistry()
+
+
+def _value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0.0
 
 
 class _Api:
@@ -37,8 +43,8 @@ class _Api:
             raise AsmConnectionError("connection refused")
         return self._mesh
 
-    async def find_mesh(self, project_id: str, region: str, name: str) -> Mesh | None:
-        return None
+    async def meshes(self, project_id: str, region: str) -> list[Mesh]:
+        return []
 
 
 @pytest.fixture
@@ -48,41 +54,30 @@ def mesh() -> Mesh:
     )
 
 
-async def test_asm_calls_are_counted_by_operation_and_status(mesh: Mesh) -> None:
-    api = metrics.InstrumentedMeshApi(_Api(mesh))
-    before = {
-        "show_ok": _value("meshfleet_asm_calls_total", operation="show", status="200"),
-        "show_conn": _value("meshfleet_asm_calls_total", operation="show", status="connection"),
-        "create_409": _value("meshfleet_asm_calls_total", operation="create", status="409"),
-        "list_ok": _value("meshfleet_asm_calls_total", operation="list", status="200"),
-        "show_n": _value("meshfleet_asm_call_seconds_count", operation="show"),
-    }
+async def test_asm_calls_are_counted_by_operation_and_status(
+    mesh: Mesh, registry: CollectorRegistry
+) -> None:
+    api = metrics.InstrumentedMeshApi(_Api(mesh), metrics.AsmCallMetrics(registry))
 
     assert await api.mesh("p", "r", "u-1") == mesh
     with pytest.raises(AsmConnectionError):
         await api.mesh("p", "r", "gone")
     with pytest.raises(Exception, match="409"):
         await api.create_mesh("p", "r", None)  # type: ignore[arg-type]
-    assert await api.find_mesh("p", "r", "mesh-a") is None
+    assert await api.meshes("p", "r") == []
 
-    assert _value("meshfleet_asm_calls_total", operation="show", status="200") == (
-        before["show_ok"] + 1
-    )
-    assert _value("meshfleet_asm_calls_total", operation="show", status="connection") == (
-        before["show_conn"] + 1
-    )
-    assert _value("meshfleet_asm_calls_total", operation="create", status="409") == (
-        before["create_409"] + 1
-    )
-    assert _value("meshfleet_asm_calls_total", operation="list", status="200") == (
-        before["list_ok"] + 1
-    )
-    assert _value("meshfleet_asm_call_seconds_count", operation="show") == before["show_n"] + 2
+    calls = "meshfleet_asm_calls_total"
+    assert _value(registry, calls, operation="show", status="200") == 1
+    assert _value(registry, calls, operation="show", status="connection") == 1
+    assert _value(registry, calls, operation="create", status="409") == 1
+    assert _value(registry, calls, operation="list", status="200") == 1
+    assert _value(registry, "meshfleet_asm_call_seconds_count", operation="show") == 2
+    assert _value(registry, "meshfleet_asm_call_seconds_count", operation="create") == 1
 
 
-def test_served_over_http_for_a_scraper() -> None:
-    metrics.record_asm_call("create", 201, 0.2)
-    server = metrics.serve(0, addr="127.0.0.1")
+def test_served_over_http_for_a_scraper(registry: CollectorRegistry) -> None:
+    metrics.record_asm_call("create", 201, 0.2, into=metrics.AsmCallMetrics(registry))
+    server = metrics.serve(0, addr="127.0.0.1", registry=registry)
     try:
         url = f"http://127.0.0.1:{server.server_port}/metrics"
         with urllib.request.urlopen(url, timeout=5) as resp:
@@ -91,10 +86,17 @@ def test_served_over_http_for_a_scraper() -> None:
         server.shutdown()
         server.server_close()
 
-    assert 'meshfleet_asm_calls_total{operation="create",status="201"}' in body
-    assert 'meshfleet_asm_call_seconds_bucket{le="0.25",operation="create"}' in body
-    # Outcomes come from the SDK's exporter; a second, always-empty family here would mislead.
-    assert "meshfleet_meshes" not in body
+    assert 'meshfleet_asm_calls_total{operation="create",status="201"} 1.0' in body
+    assert 'meshfleet_asm_call_seconds_bucket{le="0.25",operation="create"} 1.0' in body
+    assert 'meshfleet_asm_call_seconds_bucket{le="0.1",operation="create"} 0.0' in body
+
+
+def test_the_worker_registry_holds_no_outcome_family() -> None:
+    # Outcomes come from the SDK's exporter; a second, always-empty family on our port (which
+    # serves the default registry) would mislead a dashboard.
+    families = {family.name for family in REGISTRY.collect()}
+    assert "meshfleet_asm_calls" in families
+    assert not [name for name in families if name.startswith("meshfleet_meshes")]
 
 
 def test_a_taken_port_is_an_error_not_a_silent_success() -> None:

@@ -13,7 +13,7 @@ from meshfleet.asm.signer import AccessKey
 from meshfleet.models import RolloutState
 from meshfleet.simulator.config import SimulatorConfig
 from meshfleet.simulator.testing import serve
-from tests.helpers.fleet import running_worker, spec, target
+from tests.helpers.fleet import history_bytes, running_worker, spec, target
 
 AK = "HPUAQ3JCLE6WRN5XSKT9"
 SK = "q7Vn2fK9sLmW4xR8tYbZ1cD6eGhJ3kP5uA0iOwEr"
@@ -44,16 +44,10 @@ async def test_credentials_never_enter_temporal(
             await rollouts.start_rollout(client, spec(rollout_id, fleet), task_queue=task_queue)
             report = await asyncio.wait_for(rollouts.wait_for_report(client, rollout_id), 60)
         assert (report.state, report.created) == (RolloutState.COMPLETED, 6), report.failures
-        issued = list(sim.state.tokens._tokens)  # the tokens IAM handed out
+        issued = sim.state.tokens.issued()  # the tokens IAM handed out
     assert (method == "iam") == bool(issued)
 
-    recorded = b""
-    async for execution in client.list_workflows(f'MeshRolloutId = "{rollout_id}"'):
-        handle = client.get_workflow_handle(execution.id, run_id=execution.run_id)
-        history = await handle.fetch_history()
-        recorded += b"".join(event.SerializeToString() for event in history.events)
-        recorded += repr(await execution.memo()).encode()
-        recorded += repr(execution.typed_search_attributes).encode()
+    recorded = await history_bytes(client, f'MeshRolloutId = "{rollout_id}"')
     assert fleet[0].mesh_name.encode() in recorded  # the scan reads payloads
     for secret in [AK, SK, IAM_PASSWORD, *issued]:
         assert secret.encode() not in recorded

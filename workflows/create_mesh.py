@@ -10,10 +10,11 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from meshfleet.contract import search_attributes as sa
-    from meshfleet.contract.failures import NON_RETRYABLE_TYPES
+    from meshfleet.contract.failures import NON_RETRYABLE_TYPES, FailureDetails, failure_type
     from meshfleet.contract.payloads import (
         CREATE_MESH,
         CREATE_MESH_WORKFLOW,
+        PHASE_QUERY,
         WAIT_FOR_MESH,
         CreateMeshActivityInput,
         CreateMeshInput,
@@ -68,7 +69,7 @@ class CreateMeshWorkflow:
             workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome.outcome)])
         return outcome
 
-    @workflow.query
+    @workflow.query(name=PHASE_QUERY)
     def phase(self) -> str | None:
         """The last mesh phase this workflow saw."""
         return self._phase
@@ -108,11 +109,11 @@ class CreateMeshWorkflow:
             )
         except (ActivityError, ApplicationError) as err:
             # A local activity's non-retryable failure arrives as the ApplicationError itself.
-            return self._failed(inp, err, started)
+            return self._failed(inp, err)
         self._phase = created.phase
         kind: OutcomeKind = "adopted" if created.adopted else "created"
         if created.phase == "Running":
-            return self._outcome(inp, kind, started, uid=created.uid, attempts=created.attempts)
+            return self._outcome(inp, kind, uid=created.uid, attempts=created.attempts)
 
         remaining = deadline - workflow.now()
         heartbeat_timeout = timedelta(seconds=inp.timing.heartbeat_timeout_s)
@@ -142,13 +143,12 @@ class CreateMeshWorkflow:
                 summary=f"wait for mesh {target.mesh_name} to be Running",
             )
         except ActivityError as err:
-            failed = self._failed(inp, err, started)
+            failed = self._failed(inp, err)
             return failed.model_copy(update={"uid": created.uid, "attempts": created.attempts})
         self._phase = waited.phase
         return self._outcome(
             inp,
             kind,
-            started,
             uid=created.uid,
             phase=waited.phase,
             attempts=created.attempts,
@@ -172,17 +172,13 @@ class CreateMeshWorkflow:
         self,
         inp: CreateMeshInput,
         kind: OutcomeKind,
-        started: object,
         *,
-        uid: str | None = None,
+        uid: str,
         phase: str | None = "Running",
-        error_code: str | None = None,
-        message: str | None = None,
-        attempts: int = 0,
+        attempts: int,
         polls: int = 0,
     ) -> TargetOutcome:
         target = inp.target
-        seconds = (workflow.now() - workflow.info().workflow_start_time).total_seconds()
         return TargetOutcome(
             workflow_id=workflow.info().workflow_id,
             project_id=target.project_id,
@@ -192,34 +188,27 @@ class CreateMeshWorkflow:
             outcome=kind,
             uid=uid,
             phase=phase,
-            error_code=error_code,
-            message=message,
             attempts=attempts,
             polls=polls,
-            seconds=round(max(seconds, 0.0), 3),
+            seconds=self._seconds(),
         )
 
-    def _failed(
-        self, inp: CreateMeshInput, err: ActivityError | ApplicationError, started: object
-    ) -> TargetOutcome:
+    def _failed(self, inp: CreateMeshInput, err: ActivityError | ApplicationError) -> TargetOutcome:
         cause = err.cause if isinstance(err, ActivityError) else err
-        code: str | None = None
-        message = str(cause or err)
-        attempts = 0
-        phase = self._phase
-        if isinstance(cause, ApplicationError):
-            message = cause.message
-            details = cause.details
-            if details and isinstance(details[0], dict):
-                info = details[0]
-                code = info.get("error_code") or cause.type
-                attempts = int(info.get("attempt") or 0)
-                phase = info.get("phase") or phase
-            else:
-                code = cause.type
-        elif cause is not None:
-            # Timeouts and cancellations carry no ApplicationError: name the failure kind.
-            code = type(cause).__name__
-        return self._outcome(
-            inp, "failed", started, phase=phase, error_code=code, message=message, attempts=attempts
+        details = FailureDetails.of(cause) or FailureDetails()
+        # Timeouts and cancellations carry no ApplicationError: their kind names the failure.
+        kind = failure_type(cause) if cause is not None else None
+        return TargetOutcome.failed(
+            inp.target,
+            details.error_code or kind,
+            cause.message if isinstance(cause, ApplicationError) else str(cause or err),
+            workflow_id=workflow.info().workflow_id,
+            phase=details.phase or self._phase,
+            attempts=details.attempt,
+            seconds=self._seconds(),
         )
+
+    @staticmethod
+    def _seconds() -> float:
+        seconds = (workflow.now() - workflow.info().workflow_start_time).total_seconds()
+        return round(max(seconds, 0.0), 3)

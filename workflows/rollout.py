@@ -21,8 +21,12 @@ with workflow.unsafe.imports_passed_through():
     from meshfleet.contract.failures import failure_type
     from meshfleet.contract.payloads import (
         AWAIT_TARGET,
+        CANCEL_UPDATE,
         CREATE_MESH_WORKFLOW,
         LOAD_TARGET_PAGE,
+        PAUSE_UPDATE,
+        PROGRESS_QUERY,
+        RESUME_UPDATE,
         ROLLOUT_WORKFLOW,
         AwaitTargetInput,
         CreateMeshInput,
@@ -65,7 +69,7 @@ class MeshRolloutWorkflow:
         self._wave_ends = inp.strategy.wave_ends(inp.total)
         self._page: TargetPage | None = None
         self._starts_this_run = 0
-        self._changed = False
+        self._wake_run_loop = False
         self._children: set[asyncio.Task[None]] = set()
         self._starting = 0
 
@@ -91,8 +95,8 @@ class MeshRolloutWorkflow:
                         lambda: not self._starting and workflow.all_handlers_finished()
                     )
                     workflow.continue_as_new(self._next_input())
-                await workflow.wait_condition(lambda: self._changed)
-                self._changed = False
+                await workflow.wait_condition(lambda: self._wake_run_loop)
+                self._wake_run_loop = False
             except asyncio.CancelledError:
                 # A cancel from the UI or CLI is the same as the ``cancel`` update: start nothing
                 # new, let every in-flight mesh reach a final phase, then report.
@@ -124,7 +128,7 @@ class MeshRolloutWorkflow:
 
     def _child_closed(self, task: asyncio.Task[None]) -> None:
         self._children.discard(task)
-        self._changed = True
+        self._wake_run_loop = True
 
     def _advance_wave(self) -> None:
         carry = self._carry
@@ -211,10 +215,12 @@ class MeshRolloutWorkflow:
             handle = await self._start_child(inp)
         finally:
             self._starting -= 1
-            self._changed = True
+            self._wake_run_loop = True
         if handle is None:
             self._record(
-                self._failed(target, "MeshBusy", "another rollout is driving this mesh right now")
+                TargetOutcome.failed(
+                    target, "MeshBusy", "another rollout is driving this mesh right now"
+                )
             )
             return
         if handle.first_execution_run_id:
@@ -222,7 +228,10 @@ class MeshRolloutWorkflow:
         try:
             outcome = await handle
         except ChildWorkflowError as err:
-            outcome = self._failed(target, type(err.cause).__name__, str(err.cause or err))
+            # Timed out, terminated or cancelled: the cause's kind is the target's error code.
+            outcome = TargetOutcome.failed(
+                target, failure_type(err.cause, default=type(err).__name__), str(err.cause or err)
+            )
         self._record(outcome)
 
     async def _await_carried(self, workflow_id: str, index: int) -> None:
@@ -242,7 +251,7 @@ class MeshRolloutWorkflow:
         except ActivityError as err:
             cause = err.cause
             code = failure_type(cause)
-            outcome = self._failed(await self._target(index), code, str(cause or err))
+            outcome = TargetOutcome.failed(await self._target(index), code, str(cause or err))
         self._record(outcome)
 
     async def _start_child(
@@ -272,19 +281,6 @@ class MeshRolloutWorkflow:
                 await workflow.sleep(min(2**attempt, 15))
         return None
 
-    @staticmethod
-    def _failed(target: MeshTarget, code: str, message: str) -> TargetOutcome:
-        return TargetOutcome(
-            workflow_id=target.workflow_id,
-            project_id=target.project_id,
-            region=target.region,
-            cluster_id=target.cluster_id,
-            mesh_name=target.mesh_name,
-            outcome="failed",
-            error_code=code,
-            message=message,
-        )
-
     def _record(self, outcome: TargetOutcome) -> None:
         carry = self._carry
         # Count a target once, whatever path its outcome took.
@@ -301,12 +297,12 @@ class MeshRolloutWorkflow:
             ):
                 carry.state = RolloutState.HALTED
                 self._publish_state()
-        self._changed = True
+        self._wake_run_loop = True
         self._show_details()
 
     # --- handlers ------------------------------------------------------------------------------
 
-    @workflow.query
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> RolloutProgress:
         """Counts by outcome, in flight, pending, wave and state."""
         carry = self._carry
@@ -330,7 +326,7 @@ class MeshRolloutWorkflow:
             seconds=self._elapsed(),
         )
 
-    @workflow.update
+    @workflow.update(name=PAUSE_UPDATE)
     def pause(self) -> RolloutProgress:
         """Start no new targets until ``resume``; in-flight ones go on."""
         if self._carry.state == RolloutState.RUNNING:
@@ -341,7 +337,7 @@ class MeshRolloutWorkflow:
     def _validate_pause(self) -> None:
         self._refuse_when(RolloutState.CANCELLING, RolloutState.CANCELLED, RolloutState.COMPLETED)
 
-    @workflow.update
+    @workflow.update(name=RESUME_UPDATE)
     def resume(self) -> RolloutProgress:
         """Go on after a pause or a halt; a halted rollout gets a fresh failure budget."""
         carry = self._carry
@@ -357,7 +353,7 @@ class MeshRolloutWorkflow:
     def _validate_resume(self) -> None:
         self._refuse_when(RolloutState.CANCELLING, RolloutState.CANCELLED, RolloutState.COMPLETED)
 
-    @workflow.update
+    @workflow.update(name=CANCEL_UPDATE)
     def cancel(self) -> RolloutProgress:
         """Start nothing more; in-flight meshes reach a final phase; the rest count as cancelled."""
         self._cancel()
@@ -377,7 +373,7 @@ class MeshRolloutWorkflow:
 
     def _set_state(self, state: RolloutState) -> None:
         self._carry.state = state
-        self._changed = True
+        self._wake_run_loop = True
         self._publish_state()
 
     # --- visibility ----------------------------------------------------------------------------

@@ -3,30 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-import aiohttp
-from yarl import URL
-
-from meshfleet.asm.client import error_from_response
-from meshfleet.asm.endpoints import iam_endpoint_for
 from meshfleet.asm.errors import (
     AsmAuthenticationError,
-    AsmConnectionError,
     AsmError,
     AsmStatusError,
     AsmValidationError,
 )
+from meshfleet.asm.iam import PasswordIdentity, fetch_token
 from meshfleet.asm.signer import AccessKey, sign_request
+from meshfleet.asm.transport import Request, Transport, check_header_value
 
 # Header and variable names, not secrets (S105 reads any *TOKEN*/*PASSWORD* name as one).
 TOKEN_HEADER = "X-Auth-Token"  # noqa: S105
-SUBJECT_TOKEN_HEADER = "X-Subject-Token"  # noqa: S105
 PROJECT_HEADER = "X-Project-Id"
 
 ENV_TOKEN = "ASM_AUTH_TOKEN"  # noqa: S105
@@ -46,36 +40,12 @@ class MissingCredentialsError(AsmValidationError):
     """The environment holds no complete set of ASM credentials; names the missing variables."""
 
 
-def _check_header_value(value: str, what: str) -> str:
-    # A CR/LF in a credential would let it add headers of its own; the message names only the
-    # field, never the value.
-    if not value or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
-        raise AsmValidationError(f"{what} must be non-empty and free of control characters")
-    return value
-
-
 @runtime_checkable
 class Auth(Protocol):
     """Adds authentication to one ASM request."""
 
-    async def headers(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        body: bytes,
-        project_id: str,
-        region: str,
-    ) -> dict[str, str]:
-        """Headers to add to one request.
-
-        Args:
-            session: The client's session (for fetching a token, if the scheme needs one).
-            method: HTTP method of the request.
-            url: Absolute URL of the request.
-            body: The exact body bytes that will be sent.
-            project_id: The (validated) project the request acts on.
-            region: Region of the project.
+    async def headers(self, request: Request) -> dict[str, str]:
+        """Headers to add to ``request``.
 
         Raises:
             AsmError: a credential could not be obtained.
@@ -100,20 +70,12 @@ class StaticTokenAuth:
         Raises:
             AsmValidationError: the token is empty or contains control characters.
         """
-        self._token = _check_header_value(token, ENV_TOKEN)
+        self._token = check_header_value(token, ENV_TOKEN)
 
     def __repr__(self) -> str:
         return "StaticTokenAuth(token=<hidden>)"
 
-    async def headers(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        body: bytes,
-        project_id: str,
-        region: str,
-    ) -> dict[str, str]:
+    async def headers(self, request: Request) -> dict[str, str]:
         """``X-Auth-Token`` with the fixed token."""
         return {TOKEN_HEADER: self._token}
 
@@ -138,20 +100,14 @@ class AkSkAuth:
     def __repr__(self) -> str:
         return f"AkSkAuth(ak={self._key.ak[:4]!r}…)"
 
-    async def headers(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        body: bytes,
-        project_id: str,
-        region: str,
-    ) -> dict[str, str]:
+    async def headers(self, request: Request) -> dict[str, str]:
         """``Host``, ``X-Sdk-Date``, ``Content-Type``, ``X-Project-Id`` and ``Authorization``."""
         # Content-Type is part of what is signed, as the Huawei SDKs do; the client sends the
         # same value.
-        to_sign = {"Content-Type": "application/json", PROJECT_HEADER: project_id}
-        return sign_request(method, url, to_sign, body, self._key, self._now())
+        to_sign = {"Content-Type": "application/json", PROJECT_HEADER: request.project_id}
+        return sign_request(
+            request.method, request.url, to_sign, request.body, self._key, self._now()
+        )
 
     async def invalidate(self, project_id: str) -> bool:
         """A signature does not expire between two requests: False."""
@@ -167,35 +123,11 @@ class _CachedToken:
         return f"_CachedToken(refresh_at={self.refresh_at})"
 
 
-def _again(exc: AsmError) -> AsmError:
+def _copy_of_error(exc: AsmError) -> AsmError:
     """A fresh copy of an error, so callers that share one outcome do not share a traceback."""
     if isinstance(exc, AsmStatusError):
         return type(exc)(exc.status, exc.error_code, exc.error_msg, exc.request_id, exc.retry_after)
     return type(exc)(*exc.args)
-
-
-def _parse_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _lifetime_s(body: Any) -> float:
-    """Seconds the token is valid, measured on the server's own clock when it says both ends."""
-    token = body.get("token") if isinstance(body, dict) else None
-    if not isinstance(token, dict):
-        return 0.0
-    expires = _parse_time(token.get("expires_at"))
-    if expires is None:
-        return 0.0
-    issued = _parse_time(token.get("issued_at"))
-    # expires_at - issued_at is immune to a skew between this machine's clock and IAM's.
-    start = issued or datetime.now(UTC)
-    return max(0.0, (expires - start).total_seconds())
 
 
 class IamPasswordAuth:
@@ -235,12 +167,9 @@ class IamPasswordAuth:
         """
         if not user or not password or not domain:
             raise AsmValidationError("IAM user, password and domain must all be non-empty")
-        self._user = user
-        self._password = password
-        self._domain = domain
+        self._identity = PasswordIdentity(user, password, domain)
         self._iam_endpoint = iam_endpoint_override or None
         self._refresh_margin = refresh_margin
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self._request_timeout = request_timeout
         self._tokens: dict[str, _CachedToken] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -248,30 +177,22 @@ class IamPasswordAuth:
         self._failures: dict[str, tuple[float, AsmError]] = {}
         self._refused: AsmAuthenticationError | None = None
         self._verified = False
-        self._unverified = asyncio.Lock()
+        self._first_login_lock = asyncio.Lock()
 
     def __repr__(self) -> str:
         return (
-            f"IamPasswordAuth(user={self._user!r}, domain={self._domain!r}, "
+            f"IamPasswordAuth(user={self._identity.user!r}, domain={self._identity.domain!r}, "
             f"iam_endpoint={self._iam_endpoint!r})"
         )
 
-    def _fresh(self, project_id: str) -> str | None:
+    def _unexpired_token(self, project_id: str) -> str | None:
         cached = self._tokens.get(project_id)
         if cached is not None and time.monotonic() < cached.refresh_at:
             return cached.value
         return None
 
-    async def headers(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        body: bytes,
-        project_id: str,
-        region: str,
-    ) -> dict[str, str]:
-        """``X-Auth-Token`` with a token scoped to ``project_id``, fetched if none is fresh.
+    async def headers(self, request: Request) -> dict[str, str]:
+        """``X-Auth-Token`` with a token scoped to the request's project, fetched if none is fresh.
 
         Raises:
             AsmAuthenticationError: IAM refused the user, password or domain (now or earlier).
@@ -279,39 +200,37 @@ class IamPasswordAuth:
             AsmConnectionError: IAM did not answer.
             AsmError: IAM answered without a token.
         """
-        token = self._fresh(project_id)
+        project_id = request.project_id
+        token = self._unexpired_token(project_id)
         if token is not None:
             return {TOKEN_HEADER: token}
         waiting_since = time.monotonic()
         async with self._locks.setdefault(project_id, asyncio.Lock()):
             # Whoever held the lock before us may have fetched the token already, or failed to:
             # a fetch that failed while we waited is our outcome too, not a reason to ask again.
-            token = self._fresh(project_id)
+            token = self._unexpired_token(project_id)
             if token is not None:
                 return {TOKEN_HEADER: token}
             failed = self._failures.get(project_id)
             if failed is not None and failed[0] >= waiting_since:
-                raise _again(failed[1]) from failed[1]
+                raise _copy_of_error(failed[1]) from failed[1]
             if not self._verified:
                 # Until IAM has accepted the password once, one project at a time asks: a
                 # rollout's first window spans many projects, and a wrong password sent once
                 # per project at the same moment is what locks an IAM user.
-                async with self._unverified:
+                async with self._first_login_lock:
                     # Whoever queued here before the first success need not stay in line.
                     if not self._verified:
-                        return {
-                            TOKEN_HEADER: await self._fetch_recorded(session, project_id, region)
-                        }
-            token = await self._fetch_recorded(session, project_id, region)
+                        return {TOKEN_HEADER: await self._fetch_and_remember_outcome(request)}
+            token = await self._fetch_and_remember_outcome(request)
         return {TOKEN_HEADER: token}
 
-    async def _fetch_recorded(
-        self, session: aiohttp.ClientSession, project_id: str, region: str
-    ) -> str:
+    async def _fetch_and_remember_outcome(self, request: Request) -> str:
+        project_id = request.project_id
         if self._refused is not None:
-            raise _again(self._refused) from self._refused
+            raise _copy_of_error(self._refused) from self._refused
         try:
-            token = await self._fetch(session, project_id, region)
+            token = await self._fetch(request.transport, project_id, request.region)
         except AsmError as exc:
             self._failures[project_id] = (time.monotonic(), exc)
             if isinstance(exc, AsmAuthenticationError):
@@ -321,54 +240,20 @@ class IamPasswordAuth:
         self._verified = True
         return token
 
-    async def _fetch(self, session: aiohttp.ClientSession, project_id: str, region: str) -> str:
-        url = iam_endpoint_for(region, self._iam_endpoint) + "/v3/auth/tokens"
-        payload = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": self._user,
-                            "password": self._password,
-                            "domain": {"name": self._domain},
-                        }
-                    },
-                },
-                "scope": {"project": {"id": project_id}},
-            }
-        }
+    async def _fetch(self, transport: Transport, project_id: str, region: str) -> str:
         started = time.monotonic()
-        try:
-            async with session.post(
-                URL(url, encoded=True),
-                data=json.dumps(payload, separators=(",", ":")).encode(),
-                headers={"Content-Type": "application/json;charset=utf8"},
-                timeout=self._timeout,
-                allow_redirects=False,
-            ) as response:
-                raw = await response.read()
-                status = response.status
-                token = response.headers.get(SUBJECT_TOKEN_HEADER, "")
-                if not 200 <= status < 300:
-                    raise error_from_response(status, response.headers, raw, response.reason)
-        except TimeoutError as exc:
-            raise AsmConnectionError(
-                f"IAM token request: no answer within {self._request_timeout:g} s"
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise AsmConnectionError(f"IAM token request: {type(exc).__name__}: {exc}") from exc
-        if not token:
-            raise AsmError(f"IAM answered HTTP {status} without an {SUBJECT_TOKEN_HEADER} header")
-        _check_header_value(token, SUBJECT_TOKEN_HEADER)
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = None
-        lifetime = _lifetime_s(body)
+        issued = await fetch_token(
+            transport,
+            self._identity,
+            project_id,
+            region,
+            endpoint_override=self._iam_endpoint,
+            timeout_s=self._request_timeout,
+        )
         # An unknown lifetime means: use the token for this request only, fetch anew next time.
-        self._tokens[project_id] = _CachedToken(token, started + lifetime - self._refresh_margin)
-        return token
+        refresh_at = started + issued.lifetime_s - self._refresh_margin
+        self._tokens[project_id] = _CachedToken(issued.value, refresh_at)
+        return issued.value
 
     async def invalidate(self, project_id: str) -> bool:
         """Forget the token of ``project_id`` (it was refused); a fresh one may succeed: True."""

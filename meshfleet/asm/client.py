@@ -3,132 +3,31 @@
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiohttp
 from pydantic import ValidationError
-from yarl import URL
 
-from meshfleet.asm.endpoints import check_region, endpoint_for
-from meshfleet.asm.errors import (
-    AsmConnectionError,
-    AsmError,
-    AsmStatusError,
-    AsmValidationError,
-    parse_retry_after,
-    status_error,
-)
-from meshfleet.asm.models import CreateMeshRequest, Mesh, MeshList, mesh_name_problem
-
-if TYPE_CHECKING:
-    from meshfleet.asm.auth import Auth
+from meshfleet.asm.auth import Auth
+from meshfleet.asm.endpoints import endpoint_for
+from meshfleet.asm.errors import AsmAuthenticationError, AsmError, excerpt
+from meshfleet.asm.models import CreateMeshRequest, Mesh, MeshList
+from meshfleet.asm.rules import check_mesh_id, check_mesh_name, check_project_id, check_region
+from meshfleet.asm.transport import Request, Transport
 
 DEFAULT_USER_AGENT = "meshfleet-asm/0.1 (+aiohttp)"
 JSON_CONTENT_TYPE = "application/json"
 
-# Both ids go into a URL path; fullmatch over explicit ASCII classes refuses '/', '..', '%',
-# whitespace, a trailing newline and Unicode look-alikes (Cyrillic letters, fullwidth digits).
-PROJECT_ID_RE = re.compile(r"[0-9a-f]{32}")
-MESH_ID_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
-
-_EXCERPT_CHARS = 200
-
 _Model = TypeVar("_Model", Mesh, MeshList)
 
 
-def _shown(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def check_project_id(project_id: str) -> str:
-    """Return ``project_id`` if it is 32 lower-case hex characters.
-
-    Raises:
-        AsmValidationError: naming ``project_id``; the value never reaches a URL.
-    """
-    if not isinstance(project_id, str) or not PROJECT_ID_RE.fullmatch(project_id):
-        raise AsmValidationError(
-            f"project_id {_shown(project_id)} must be 32 lower-case hexadecimal characters"
-        )
-    return project_id
-
-
-def check_mesh_id(mesh_id: str) -> str:
-    """Return ``mesh_id`` if it is 1-64 ASCII letters, digits or '-'.
-
-    Raises:
-        AsmValidationError: naming ``mesh_id``; the value never reaches a URL.
-    """
-    if not isinstance(mesh_id, str) or not MESH_ID_RE.fullmatch(mesh_id):
-        raise AsmValidationError(
-            f"mesh_id {_shown(mesh_id)} must be 1 to 64 ASCII letters, digits or '-'"
-        )
-    return mesh_id
-
-
-def _excerpt(raw: bytes) -> str:
-    text = " ".join(raw.decode("utf-8", errors="replace").split())
-    return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"
-
-
-def _error_fields(body: Any) -> tuple[str, str, str | None] | None:
-    """(code, message, request id) from the error body shapes Huawei services use."""
-    if not isinstance(body, dict):
-        return None
-    # ASM itself: {"errorCode", "errorMsg"}.
-    if "errorCode" in body or "errorMsg" in body:
-        return str(body.get("errorCode") or ""), str(body.get("errorMsg") or ""), None
-    # The API gateway in front of every service (e.g. APIGW.0308 throttling) answers snake_case.
-    if "error_code" in body or "error_msg" in body:
-        rid = body.get("request_id")
-        return (
-            str(body.get("error_code") or ""),
-            str(body.get("error_msg") or ""),
-            str(rid) if rid else None,
-        )
-    # IAM (Keystone style): {"error": {"code": 401, "message": ..., "title": ...}}.
-    inner = body.get("error")
-    if isinstance(inner, dict):
-        code = inner.get("code")
-        message = inner.get("message") or inner.get("title") or ""
-        return (str(code) if code is not None else ""), str(message), None
-    return None
-
-
-def error_from_response(
-    status: int, headers: Mapping[str, str], raw: bytes, reason: str | None = None
-) -> AsmStatusError:
-    """The ``AsmStatusError`` subclass for a non-2xx answer, whatever the body looks like.
-
-    Args:
-        status: HTTP status code.
-        headers: Response headers (``X-Request-Id``, ``Retry-After``).
-        raw: The response body; JSON error bodies of ASM, the API gateway and IAM are understood,
-            anything else becomes a short excerpt.
-        reason: The HTTP reason phrase, used when the body is empty.
-    """
-    code, message, body_rid = "", "", None
+def parse_body(model: type[_Model], data: Any, what: str) -> _Model:
+    """A 2xx body as ``model``; a body of another shape is an ``AsmError`` naming ``what``."""
     try:
-        fields = _error_fields(json.loads(raw)) if raw else None
-    except ValueError:
-        fields = None
-    if fields is not None:
-        code, message, body_rid = fields
-    else:
-        message = _excerpt(raw)
-    if not message:
-        message = reason or f"HTTP {status}"
-    return status_error(
-        status,
-        code,
-        message,
-        headers.get("X-Request-Id") or body_rid,
-        parse_retry_after(headers.get("Retry-After")),
-    )
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise AsmError(f"{what}: unexpected response body: {exc}") from exc
 
 
 class AsmClient:
@@ -168,10 +67,7 @@ class AsmClient:
             endpoint_for("ap-southeast-3", endpoint)  # fail at construction, not at first call
         self._auth = auth
         self._endpoint = endpoint or None
-        self._session = session
-        self._close_session = False
-        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
-        self._request_timeout = request_timeout
+        self._transport = Transport(session, timeout=request_timeout)
         self._user_agent = user_agent
 
     def __repr__(self) -> str:
@@ -203,65 +99,40 @@ class AsmClient:
             AsmStatusError: a non-2xx answer, as its per-status subclass.
             AsmError: a 2xx answer whose body is not JSON.
         """
-        url = endpoint_for(region, self._endpoint) + path
-        payload = body or b""
-        if self._session is None:
-            self._session = aiohttp.ClientSession()
-            self._close_session = True
-        session = self._session
-
+        request = Request(
+            method,
+            endpoint_for(region, self._endpoint) + path,
+            project_id,
+            region,
+            self._transport,
+            body or b"",
+        )
+        label = f"{method} {path}"
         for attempt in (1, 2):
             headers = {
                 "Accept": JSON_CONTENT_TYPE,
                 "Content-Type": JSON_CONTENT_TYPE,
                 "User-Agent": self._user_agent,
             }
-            headers.update(
-                await self._auth.headers(session, method, url, payload, project_id, region)
-            )
+            headers.update(await self._auth.headers(request))
             try:
-                async with session.request(
-                    method,
-                    # encoded=True: the path is already safe, and the bytes signed must be the
-                    # bytes sent, so yarl must not re-quote anything.
-                    URL(url, encoded=True),
-                    data=body,
-                    headers=headers,
-                    timeout=self._timeout,
-                    # A redirect would carry the token or signature to another host.
-                    allow_redirects=False,
-                ) as response:
-                    raw = await response.read()
-                    status = response.status
-                    response_headers = response.headers
-                    reason = response.reason
-            except TimeoutError as exc:
-                raise AsmConnectionError(
-                    f"{method} {path}: no answer within {self._request_timeout:g} s"
-                ) from exc
-            except aiohttp.ClientError as exc:
-                raise AsmConnectionError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-
-            if status == 401 and attempt == 1 and await self._auth.invalidate(project_id):
-                continue
-            if not 200 <= status < 300:
-                raise error_from_response(status, response_headers, raw, reason)
-            if not parse or not raw.strip():
+                response = await self._transport.send(
+                    method, request.url, label=label, headers=headers, body=body
+                )
+            except AsmAuthenticationError:
+                if attempt == 1 and await self._auth.invalidate(project_id):
+                    continue
+                raise
+            if not parse or not response.body.strip():
                 return None
             try:
-                return json.loads(raw)
+                return json.loads(response.body)
             except ValueError as exc:
                 raise AsmError(
-                    f"{method} {path}: HTTP {status} with a body that is not JSON: {_excerpt(raw)}"
+                    f"{label}: HTTP {response.status} with a body that is not JSON: "
+                    f"{excerpt(response.body)}"
                 ) from exc
         raise AssertionError("unreachable: the second attempt always returns or raises")
-
-    @staticmethod
-    def _parse(model: type[_Model], data: Any, what: str) -> _Model:
-        try:
-            return model.model_validate(data)
-        except ValidationError as exc:
-            raise AsmError(f"{what}: unexpected response body: {exc}") from exc
 
     async def create_mesh(self, project_id: str, region: str, request: CreateMeshRequest) -> Mesh:
         """Create a mesh: ``POST /v1/{project_id}/meshes``.
@@ -288,7 +159,7 @@ class AsmClient:
         data = await self._request(
             "POST", project_id, region, f"/v1/{project_id}/meshes", body=body
         )
-        return self._parse(Mesh, data, "create mesh")
+        return parse_body(Mesh, data, "create mesh")
 
     async def mesh(self, project_id: str, region: str, mesh_id: str) -> Mesh:
         """Show a mesh: ``GET /v1/{project_id}/meshes/{mesh_id}``.
@@ -308,7 +179,7 @@ class AsmClient:
         check_mesh_id(mesh_id)
         check_region(region)
         data = await self._request("GET", project_id, region, f"/v1/{project_id}/meshes/{mesh_id}")
-        return self._parse(Mesh, data, "show mesh")
+        return parse_body(Mesh, data, "show mesh")
 
     async def meshes(self, project_id: str, region: str) -> list[Mesh]:
         """List every mesh of a project: ``GET /v1/{project_id}/meshes`` (no paging).
@@ -321,7 +192,7 @@ class AsmClient:
         check_project_id(project_id)
         check_region(region)
         data = await self._request("GET", project_id, region, f"/v1/{project_id}/meshes")
-        return self._parse(MeshList, data, "list meshes").items
+        return parse_body(MeshList, data, "list meshes").items
 
     async def find_mesh(self, project_id: str, region: str, name: str) -> Mesh | None:
         """The mesh named ``name`` in a project, or None; the API has no name filter, so it lists.
@@ -331,9 +202,7 @@ class AsmClient:
             AsmStatusError: a non-2xx answer, by status.
             AsmConnectionError: no HTTP answer.
         """
-        problem = mesh_name_problem(name) if isinstance(name, str) else "must be a string"
-        if problem:
-            raise AsmValidationError(f"name {_shown(name)} {problem}")
+        check_mesh_name(name)
         for mesh in await self.meshes(project_id, region):
             if mesh.metadata.name == name:
                 return mesh
@@ -361,10 +230,7 @@ class AsmClient:
 
     async def close(self) -> None:
         """Close the HTTP session if this client opened it (a caller's session stays open)."""
-        if self._session is not None and self._close_session:
-            await self._session.close()
-            self._session = None
-            self._close_session = False
+        await self._transport.close()
 
     async def __aenter__(self) -> Self:
         """Use the client as an async context manager; it closes its own session on exit."""

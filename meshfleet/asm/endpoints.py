@@ -6,35 +6,15 @@ import re
 from urllib.parse import urlsplit
 
 from meshfleet.asm.errors import AsmValidationError
+from meshfleet.asm.rules import check_region
 
-# A region becomes part of a host name, so only the shape Huawei uses may pass (cn-north-4,
-# ap-southeast-3, eu-west-101, la-north-2): nothing that could add a label, a port or a path.
-REGION_RE = re.compile(r"[a-z]{2,}(?:-[a-z0-9]+){1,3}")
 # terraform-provider-huaweicloud config/endpoints.go: the eu-west-1xx regions live under .eu.
 EU_REGION_RE = re.compile(r"eu-west-1[0-9]{2}")
 REGION_PLACEHOLDER = "{region}"
-_MAX_REGION_LEN = 40
 
 
 def _excerpt(value: str, limit: int = 40) -> str:
     return repr(value if len(value) <= limit else value[:limit] + "…")
-
-
-def check_region(region: str) -> str:
-    """Return ``region`` if it has the shape of a Huawei Cloud region name.
-
-    Raises:
-        AsmValidationError: the region is empty, too long or has characters a host name must not
-            get from it.
-    """
-    if (
-        not isinstance(region, str)
-        or len(region) > _MAX_REGION_LEN
-        or not REGION_RE.fullmatch(region)
-    ):
-        shown = _excerpt(region) if isinstance(region, str) else type(region).__name__
-        raise AsmValidationError(f"region {shown} is not a region name like ap-southeast-3")
-    return region
 
 
 def _domain(region: str) -> str:

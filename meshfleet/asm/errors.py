@@ -1,10 +1,14 @@
-"""Errors of the ASM client: one base, connection failures, and one class per meaningful status."""
+"""Errors of the ASM client: one base, connection failures, one class per meaningful status, and
+the mapping from an error answer (of ASM, the API gateway or IAM) to its class."""
 
 from __future__ import annotations
 
+import json
 import math
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 
 class AsmError(Exception):
@@ -125,3 +129,68 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return min(max(0.0, (when - (now or datetime.now(UTC))).total_seconds()), MAX_RETRY_AFTER_S)
+
+
+_EXCERPT_CHARS = 200
+
+
+def excerpt(raw: bytes) -> str:
+    """A body that is not the expected JSON, on one line and cut short, for an error message."""
+    text = " ".join(raw.decode("utf-8", errors="replace").split())
+    return text if len(text) <= _EXCERPT_CHARS else text[:_EXCERPT_CHARS] + "…"
+
+
+def _error_fields(body: Any) -> tuple[str, str, str | None] | None:
+    """(code, message, request id) from the error body shapes Huawei services use."""
+    if not isinstance(body, dict):
+        return None
+    # ASM itself: {"errorCode", "errorMsg"}.
+    if "errorCode" in body or "errorMsg" in body:
+        return str(body.get("errorCode") or ""), str(body.get("errorMsg") or ""), None
+    # The API gateway in front of every service (e.g. APIGW.0308 throttling) answers snake_case.
+    if "error_code" in body or "error_msg" in body:
+        rid = body.get("request_id")
+        return (
+            str(body.get("error_code") or ""),
+            str(body.get("error_msg") or ""),
+            str(rid) if rid else None,
+        )
+    # IAM (Keystone style): {"error": {"code": 401, "message": ..., "title": ...}}.
+    inner = body.get("error")
+    if isinstance(inner, dict):
+        code = inner.get("code")
+        message = inner.get("message") or inner.get("title") or ""
+        return (str(code) if code is not None else ""), str(message), None
+    return None
+
+
+def error_from_response(
+    status: int, headers: Mapping[str, str], raw: bytes, reason: str | None = None
+) -> AsmStatusError:
+    """The ``AsmStatusError`` subclass for a non-2xx answer, whatever the body looks like.
+
+    Args:
+        status: HTTP status code.
+        headers: Response headers (``X-Request-Id``, ``Retry-After``).
+        raw: The response body; JSON error bodies of ASM, the API gateway and IAM are understood,
+            anything else becomes a short excerpt.
+        reason: The HTTP reason phrase, used when the body is empty.
+    """
+    code, message, body_rid = "", "", None
+    try:
+        fields = _error_fields(json.loads(raw)) if raw else None
+    except ValueError:
+        fields = None
+    if fields is not None:
+        code, message, body_rid = fields
+    else:
+        message = excerpt(raw)
+    if not message:
+        message = reason or f"HTTP {status}"
+    return status_error(
+        status,
+        code,
+        message,
+        headers.get("X-Request-Id") or body_rid,
+        parse_retry_after(headers.get("Retry-After")),
+    )

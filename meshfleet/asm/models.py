@@ -3,29 +3,31 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# \Z, not $: $ also matches before a trailing newline, so "abcd\n" would pass as a name.
-MESH_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,62}[a-z0-9]\Z")
+from meshfleet.asm.rules import MeshName
+
 # [0-9], not \d: \d also matches non-ASCII digits (Arabic-Indic, fullwidth).
 VERSION_RE = re.compile(r"^([0-9]+)\.([0-9]+)\.([0-9]+)-r([0-9]+)\Z")
 APM_OTEL = "apm-otel"
 
 
-def mesh_name_problem(name: str) -> str | None:
-    """Say what is wrong with a mesh name by the seed's rule, or None when it is valid."""
-    if not 4 <= len(name) <= 64:
-        return f"must be 4 to 64 characters, got {len(name)}"
-    if not name[0].isascii() or not name[0].islower() or not name[0].isalpha():
-        return "must start with a lower-case letter"
-    if name.endswith("-"):
-        return "must not end with '-'"
-    if not MESH_NAME_RE.match(name):
-        return "may contain only lower-case letters, digits and '-'"
-    return None
+def parse_time(value: object) -> datetime | None:
+    """An ISO 8601 time as the API writes it (``2025-04-10T07:48:37Z``), or None if unreadable.
+
+    A time without a zone is read as UTC, which is what ASM and IAM mean.
+    """
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def version_tuple(version: str) -> tuple[int, int] | None:
@@ -248,15 +250,7 @@ def _after_118(version: str) -> bool:
 class MeshMetadata(_Wire):
     """Table 4: the mesh's name (4-64 chars, lower-case letters, digits and '-')."""
 
-    name: str
-
-    @field_validator("name")
-    @classmethod
-    def _name_rule(cls, name: str) -> str:
-        problem = mesh_name_problem(name)
-        if problem:
-            raise ValueError(problem)
-        return name
+    name: MeshName
 
 
 class CreateMeshRequest(_Wire):

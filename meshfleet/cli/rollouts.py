@@ -13,7 +13,7 @@ from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.service import RPCError, RPCStatusCode
 
 from meshfleet import rollouts
-from meshfleet.cli.exit_codes import ExitCode
+from meshfleet.cli.exit_codes import CommandError, ExitCode
 from meshfleet.cli.output import (
     progress_line,
     report_document,
@@ -21,10 +21,11 @@ from meshfleet.cli.output import (
     rollout_exit_code,
 )
 from meshfleet.cli.progress import progress_view
-from meshfleet.cli.temporal import CommandError, answered, has_workers
+from meshfleet.cli.temporal import answer_from_worker, has_workers
 from meshfleet.contract import search_attributes as sa
 from meshfleet.contract.payloads import rollout_workflow_id
-from meshfleet.models import ROLLOUT_ID_RE, RolloutProgress, RolloutSpec, RolloutState
+from meshfleet.models import RolloutProgress, RolloutSpec, RolloutState
+from meshfleet.rollout_id import rollout_id_problem
 from meshfleet.settings import Settings
 
 
@@ -44,11 +45,9 @@ def check_rollout_id(rollout_id: str) -> str:
     Raises:
         CommandError: exit 2.
     """
-    if not ROLLOUT_ID_RE.fullmatch(rollout_id):
-        raise CommandError(
-            ExitCode.INVALID,
-            f"{rollout_id!r} is not a rollout id (1-128 letters, digits, '.', '_', ':' or '-')",
-        )
+    problem = rollout_id_problem(rollout_id)
+    if problem is not None:
+        raise CommandError(ExitCode.INVALID, problem)
     return rollout_id
 
 
@@ -57,7 +56,7 @@ def ui_address(client: Client, settings: Settings, rollout_id: str) -> str:
     return rollouts.ui_url(settings.ui_url, client.namespace, rollout_workflow_id(rollout_id))
 
 
-async def current(client: Client, settings: Settings, rollout_id: str) -> RolloutProgress:
+async def fetch_progress(client: Client, settings: Settings, rollout_id: str) -> RolloutProgress:
     """The rollout's progress, or its report once it ended.
 
     Raises:
@@ -68,7 +67,7 @@ async def current(client: Client, settings: Settings, rollout_id: str) -> Rollou
     if desc.status == WorkflowExecutionStatus.RUNNING:
         await _check_workers(client, rollout_id, desc)
     try:
-        return await answered(rollouts.progress(client, rollout_id), settings, "progress")
+        return await answer_from_worker(rollouts.progress(client, rollout_id), settings, "progress")
     except RPCError as exc:
         if _not_found(exc):
             raise CommandError(ExitCode.INVALID, f"no rollout {rollout_id!r}") from exc
@@ -147,7 +146,7 @@ async def _start_progress(
     client: Client, settings: Settings, spec: RolloutSpec, started: rollouts.StartedRollout
 ) -> RolloutProgress:
     if not started.started:
-        return await current(client, settings, spec.rollout_id)
+        return await fetch_progress(client, settings, spec.rollout_id)
     # Just started: nothing has happened yet, and no worker needs to answer for that.
     total = len(spec.targets)
     return RolloutProgress(
@@ -186,7 +185,7 @@ def _print_report(report: RolloutProgress, *, as_json: bool) -> None:
 
 async def status(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
     """One line on where the rollout stands."""
-    progress = await current(client, settings, check_rollout_id(rollout_id))
+    progress = await fetch_progress(client, settings, check_rollout_id(rollout_id))
     if as_json:
         emit_json(report_document(progress))
     else:
@@ -197,7 +196,7 @@ async def status(client: Client, settings: Settings, rollout_id: str, *, as_json
 
 async def report(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
     """The report (or the progress so far) with every failure."""
-    progress = await current(client, settings, check_rollout_id(rollout_id))
+    progress = await fetch_progress(client, settings, check_rollout_id(rollout_id))
     _print_report(progress, as_json=as_json)
     return rollout_exit_code(progress)
 
@@ -210,7 +209,7 @@ async def steer(
 ) -> int:
     """Pause, resume or cancel; exit 0 once the rollout accepted it."""
     await _check_running(client, check_rollout_id(rollout_id), action)
-    progress = await answered(_STEERING[action](client, rollout_id), settings, action)
+    progress = await answer_from_worker(_STEERING[action](client, rollout_id), settings, action)
     if as_json:
         emit_json(report_document(progress))
     else:

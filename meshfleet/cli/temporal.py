@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, TypeVar
 
@@ -20,7 +19,8 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError, RPCStatusCode
 
-from meshfleet.cli.exit_codes import ExitCode, leave
+from meshfleet.cli.exit_codes import CommandError, ExitCode, print_error
+from meshfleet.process_exit import flush_and_exit
 from meshfleet.settings import Settings
 from meshfleet.temporal import DEFAULT_ADDRESS, connect, connect_config
 
@@ -41,25 +41,11 @@ _UNREACHABLE = {
 }
 
 
-class CommandError(Exception):
-    """Ends a command with one line on standard error and an exit code."""
-
-    def __init__(self, code: ExitCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def error(message: str) -> None:
-    """One line on standard error."""
-    print(f"meshfleet: {message}", file=sys.stderr)
-
-
 Work = Callable[[Client, Settings], Awaitable[int]]
 
 
 def run_with_temporal(work: Work) -> NoReturn:
-    """Connect, run ``work``, and end the process with its exit code through ``leave``.
+    """Connect, run ``work``, and end the process with its exit code through ``flush_and_exit``.
 
     Every failure becomes one line on standard error and an exit code: 3 when Temporal (or a
     worker) does not answer, 2 for a request Temporal refuses as invalid, 1 when the rollout's
@@ -69,14 +55,14 @@ def run_with_temporal(work: Work) -> NoReturn:
         settings = Settings()
     except ValidationError as exc:
         for problem in exc.errors(include_url=False):
-            error(f"setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
-        leave(ExitCode.INVALID)
+            print_error(f"setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
+        flush_and_exit(ExitCode.INVALID)
     try:
         code = asyncio.run(_run(work, settings))
     except KeyboardInterrupt:
-        error("interrupted; a started rollout goes on (`meshfleet status ID` to look again)")
+        print_error("interrupted; a started rollout goes on (`meshfleet status ID` to look again)")
         code = 130
-    leave(code)
+    flush_and_exit(code)
 
 
 async def _run(work: Work, settings: Settings) -> int:
@@ -95,27 +81,27 @@ async def _run(work: Work, settings: Settings) -> int:
             ) from exc
         return await work(client, settings)
     except CommandError as exc:
-        error(exc.message)
+        print_error(exc.message)
         return exc.code
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
-            error(f"not found: {exc.message}")
+            print_error(f"not found: {exc.message}")
             return ExitCode.INVALID
         if exc.status in _UNREACHABLE:
-            error(f"Temporal did not answer: {exc.status.name}: {exc.message}")
+            print_error(f"Temporal did not answer: {exc.status.name}: {exc.message}")
             return ExitCode.UNREACHABLE
-        error(f"Temporal refused the request: {exc.status.name}: {exc.message}")
+        print_error(f"Temporal refused the request: {exc.status.name}: {exc.message}")
         return ExitCode.INVALID
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause.message if hasattr(exc.cause, "message") else str(exc.cause)
-        error(f"refused by the rollout: {cause}")
+        print_error(f"refused by the rollout: {cause}")
         return ExitCode.INVALID
     except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
-        error(f"the rollout could not answer: {exc}")
+        print_error(f"the rollout could not answer: {exc}")
         return ExitCode.UNREACHABLE
     except WorkflowFailureError as exc:
         cause = getattr(exc.cause, "message", None) or str(exc.cause)
-        error(f"the rollout workflow ended without a report: {cause}")
+        print_error(f"the rollout workflow ended without a report: {cause}")
         return ExitCode.FAILED
 
 
@@ -124,7 +110,7 @@ def _short(exc: BaseException) -> str:
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-async def answered(step: Awaitable[T], settings: Settings, what: str) -> T:
+async def answer_from_worker(step: Awaitable[T], settings: Settings, what: str) -> T:
     """Await a query or update, or fail with exit 3 when no worker answers in time."""
     try:
         return await asyncio.wait_for(step, WORKER_ANSWER_S)

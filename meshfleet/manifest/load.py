@@ -30,12 +30,12 @@ from meshfleet.manifest.problems import (
 )
 from meshfleet.manifest.source import ManifestError, parse_document, read_source
 from meshfleet.models import (
-    ROLLOUT_ID_RE,
     MeshTarget,
     RetryPolicySpec,
     RolloutSpec,
     RolloutStrategy,
 )
+from meshfleet.rollout_id import rollout_id_problem
 
 __all__ = [
     "MAX_TARGETS",
@@ -122,15 +122,9 @@ def validate_document(data: Any, rollout_id: str | None = None) -> RolloutSpec:
     strategy = _strategy(data.get("strategy"), problems)
     defaults = _defaults(data.get("defaults"), problems)
     targets = _TargetChecker(defaults, problems).check(data.get("targets"), "targets" in data)
-    if rollout_id is not None and not (
-        # fullmatch: the model's `$` would let a trailing newline into the workflow id.
-        isinstance(rollout_id, str) and ROLLOUT_ID_RE.fullmatch(rollout_id)
-    ):
-        problems.add(
-            "rollout_id",
-            f"{shown(rollout_id)} must be 1-128 letters, digits, '.', '_', ':' or '-', "
-            "starting with a letter or digit",
-        )
+    problem = None if rollout_id is None else rollout_id_problem(rollout_id)
+    if problem is not None:
+        problems.add("rollout_id", problem)
     if problems or strategy is None:
         raise ManifestError(problems.lines or ["strategy: invalid"])
     return RolloutSpec(

@@ -6,13 +6,14 @@ import json
 from typing import Any
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from meshfleet.asm.models import MeshPhase, mesh_name_problem
+from meshfleet.asm.models import MeshPhase
+from meshfleet.asm.rules import MeshName, ProjectId
 from meshfleet.simulator.context import state_of
 from meshfleet.simulator.responses import ALREADY_EXISTS, INVALID_REQUEST, error, json_response
 from meshfleet.simulator.state import DEFAULT_VERSION, MeshConflictError
-from meshfleet.simulator.validation import PROJECT_ID_RE, describe
+from meshfleet.simulator.validation import describe
 
 
 class SeedMeshRequest(BaseModel):
@@ -20,26 +21,11 @@ class SeedMeshRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    project_id: str
-    name: str
+    project_id: ProjectId
+    name: MeshName
     cluster_ids: list[str] = Field(default_factory=list)
     phase: MeshPhase = MeshPhase.RUNNING
     version: str = DEFAULT_VERSION
-
-    @field_validator("project_id")
-    @classmethod
-    def _project_id_shape(cls, project_id: str) -> str:
-        if not PROJECT_ID_RE.fullmatch(project_id):
-            raise ValueError("must be 32 lower-case hexadecimal characters")
-        return project_id
-
-    @field_validator("name")
-    @classmethod
-    def _name_rule(cls, name: str) -> str:
-        problem = mesh_name_problem(name)
-        if problem:
-            raise ValueError(problem)
-        return name
 
 
 async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:

@@ -9,10 +9,10 @@ from typing import Any
 
 from aiohttp import web
 
+from meshfleet.asm.rules import PROJECT_ID
 from meshfleet.simulator.context import state_of
 from meshfleet.simulator.responses import iam_error, json_response
 from meshfleet.simulator.state import SimulatorState
-from meshfleet.simulator.validation import PROJECT_ID_RE
 
 SUBJECT_TOKEN_HEADER = "X-Subject-Token"  # noqa: S105 - a header name, not a secret
 _WRONG_CREDENTIALS = "The username or password is wrong."
@@ -71,8 +71,8 @@ async def issue_token(request: web.Request) -> web.Response:
         return iam_error(400, "Bad Request", str(exc))
     except ValueError:
         return iam_error(400, "Bad Request", "the request body is not valid JSON")
-    if not PROJECT_ID_RE.fullmatch(project_id):
-        return iam_error(400, "Bad Request", "auth.scope.project.id is not a project id")
+    if not PROJECT_ID.matches(project_id):
+        return iam_error(400, "Bad Request", f"auth.scope.project.id {PROJECT_ID.message}")
     if not _password_ok(state, user, password, domain):
         return iam_error(401, "Unauthorized", _WRONG_CREDENTIALS)
 

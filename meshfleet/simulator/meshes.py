@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from meshfleet.asm.models import CreateMeshRequest
+from meshfleet.asm.rules import MESH_ID, PROJECT_ID
 from meshfleet.simulator import faults
 from meshfleet.simulator.auth import authentication_problem
 from meshfleet.simulator.context import state_of
@@ -22,7 +23,7 @@ from meshfleet.simulator.responses import (
     json_response,
 )
 from meshfleet.simulator.state import MeshConflictError, SimulatorState
-from meshfleet.simulator.validation import MESH_ID_RE, PROJECT_ID_RE, describe
+from meshfleet.simulator.validation import describe
 
 
 async def _admit(
@@ -35,16 +36,15 @@ async def _admit(
     problem = authentication_problem(state, request, project_id, body)
     if problem is not None:
         return error(401, AUTH_FAILED, problem)
-    if not PROJECT_ID_RE.fullmatch(project_id):
-        return error(
-            400, INVALID_REQUEST, "project_id must be 32 lower-case hexadecimal characters"
-        )
+    if not PROJECT_ID.matches(project_id):
+        # The rule without the value: whatever was in the path stays out of the answer.
+        return error(400, INVALID_REQUEST, f"{PROJECT_ID.field} {PROJECT_ID.message}")
     return state, project_id
 
 
 def _not_found(mesh_id: str) -> web.Response:
     # Echo the id only when it has the shape of one; anything else stays out of the answer.
-    shown = f"mesh {mesh_id}" if MESH_ID_RE.fullmatch(mesh_id) else "the mesh"
+    shown = f"mesh {mesh_id}" if MESH_ID.matches(mesh_id) else "the mesh"
     return error(404, NOT_FOUND, f"{shown} does not exist in this project")
 
 

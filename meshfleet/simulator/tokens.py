@@ -47,6 +47,10 @@ class TokenStore:
         )
         return value
 
+    def issued(self) -> list[str]:
+        """Every token value issued so far, expired or not, in the order of issue."""
+        return list(self._tokens)
+
     def get(self, value: str) -> IssuedToken | None:
         """The token's record, expired or not; None if the simulator never issued it."""
         return self._tokens.get(value)

@@ -1,15 +1,13 @@
-"""What the simulator refuses with 400: id shapes, and pydantic errors as one ``errorMsg`` line."""
+"""Pydantic errors as the one ``errorMsg`` line of a 400.
+
+The id shapes the simulator refuses are the client's own rules (``meshfleet.asm.rules``).
+"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from pydantic import ValidationError
-
-# fullmatch over explicit ASCII classes: a project id goes into paths and token scopes.
-PROJECT_ID_RE = re.compile(r"[0-9a-f]{32}")
-MESH_ID_RE = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 _VALUE_ERROR_PREFIX = "Value error, "
 

@@ -17,15 +17,14 @@ from meshfleet.contract.payloads import AwaitTargetInput
 
 
 async def test_a_running_target_is_looked_at_again_and_a_terminated_one_fails(
-    client: Client, monkeypatch: pytest.MonkeyPatch
+    client: Client,
 ) -> None:
     # A workflow no worker polls for stays Running: a stand-in for a mesh still being created.
     workflow_id = f"mesh/ap-southeast-3/{'0' * 32}/await-{uuid.uuid4().hex[:8]}"
     handle = await client.start_workflow(
         "CreateMeshWorkflow", id=workflow_id, task_queue=f"nobody-{uuid.uuid4()}"
     )
-    monkeypatch.setattr(targets, "AWAIT_SLICE_S", 0.5)
-    watch = TargetWatchActivities(client)
+    watch = TargetWatchActivities(client, slice_s=0.5)
     env = ActivityEnvironment()
     inp = AwaitTargetInput(workflow_id=workflow_id, run_id=handle.first_execution_run_id)
 

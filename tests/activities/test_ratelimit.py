@@ -8,6 +8,7 @@ import pytest
 
 from activities.ratelimit import Pacer
 from meshfleet.settings import Settings
+from tests.helpers.eventually import eventually
 
 
 async def test_callers_are_spaced_in_arrival_order() -> None:
@@ -50,24 +51,24 @@ def test_the_pace_comes_from_the_environment() -> None:
 
 async def test_a_cancelled_last_caller_gives_its_slot_back() -> None:
     now = [100.0]
-    release = asyncio.Event()
+    slept: list[float] = []
+    hold = asyncio.Event()  # set: callers' sleeps block until cancelled
 
     async def sleep(seconds: float) -> None:
-        await release.wait()
+        slept.append(round(seconds, 6))
+        if hold.is_set():
+            await asyncio.Event().wait()
 
     pacer = Pacer(10, clock=lambda: now[0], sleep=sleep)
     await pacer.wait()  # the first caller goes at once and takes the slot at 100.0
+    hold.set()
     waiting = asyncio.create_task(pacer.wait())  # queued for 100.1
-    await asyncio.sleep(0)
+    await eventually(lambda: slept == [0.1], 5, "the second caller asleep until its slot")
     waiting.cancel()
     with pytest.raises(asyncio.CancelledError):
         await waiting
-    slept: list[float] = []
+    hold.clear()
 
-    async def record(seconds: float) -> None:
-        slept.append(round(seconds, 6))
-
-    pacer._sleep = record
     await pacer.wait()
     # It gets the cancelled caller's slot, 0.1 s after the first, not 0.2 s.
-    assert slept == [0.1]
+    assert slept == [0.1, 0.1]

@@ -32,6 +32,7 @@ from meshfleet.asm.errors import (
 )
 from meshfleet.asm.models import CreateMeshRequest
 from meshfleet.asm.signer import AccessKey, SignatureError, parse_authorization, verify_request
+from meshfleet.asm.transport import Request, Transport
 from meshfleet.simulator.config import SimulatorConfig
 from meshfleet.simulator.testing import ManualClock, RunningSimulator, serve
 
@@ -46,6 +47,12 @@ PASSWORD = "pw-SECRET-iam-password-0123"
 SECRETS = (TOKEN, SK, PASSWORD)
 # The create request example of the published API page (tests/asm/fixtures/README.md).
 FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _request_to(
+    session: aiohttp.ClientSession, method: str = "GET", body: bytes = b"", project: str = PROJECT
+) -> Request:
+    return Request(method, URL, project, REGION, Transport(session), body)
 
 
 def _assert_no_secret(*texts: str) -> None:
@@ -174,7 +181,7 @@ def test_iam_identity_must_be_complete() -> None:
 async def test_static_token_header_and_no_renewal() -> None:
     auth = StaticTokenAuth(TOKEN)
     async with aiohttp.ClientSession() as session:
-        headers = await auth.headers(session, "GET", URL, b"", PROJECT, REGION)
+        headers = await auth.headers(_request_to(session))
     assert headers == {"X-Auth-Token": TOKEN}
     assert await auth.invalidate(PROJECT) is False
 
@@ -184,7 +191,7 @@ async def test_aksk_signs_project_header_and_verifies() -> None:
     auth = AkSkAuth(AccessKey(AK, SK), now=lambda: when)
     body = b'{"a":1}'
     async with aiohttp.ClientSession() as session:
-        headers = await auth.headers(session, "POST", URL, body, PROJECT, REGION)
+        headers = await auth.headers(_request_to(session, "POST", body))
     assert headers["X-Project-Id"] == PROJECT
     assert headers["X-Sdk-Date"] == "20261125T120000Z"
     assert headers["Host"] == "127.0.0.1:9"
@@ -206,12 +213,6 @@ USER = "ops-user"
 DOMAIN = "acme"
 OTHER_PROJECT = "fedcba9876543210fedcba9876543210"
 DAY = 24 * 3600.0
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    """The simulator's time, so token expiry needs no sleeping."""
-    return ManualClock()
 
 
 @asynccontextmanager
@@ -382,13 +383,13 @@ async def test_waiters_share_a_failed_fetch() -> None:
         auth = IamPasswordAuth(USER, PASSWORD, DOMAIN, iam_url)
         async with aiohttp.ClientSession() as session:
             first = await asyncio.gather(
-                *(auth.headers(session, "GET", URL, b"", PROJECT, REGION) for _ in range(6)),
+                *(auth.headers(_request_to(session)) for _ in range(6)),
                 return_exceptions=True,
             )
             assert asked == 1
             # A call after the failure is a new attempt (Temporal's retry), so it asks again.
             second = await asyncio.gather(
-                auth.headers(session, "GET", URL, b"", PROJECT, REGION), return_exceptions=True
+                auth.headers(_request_to(session)), return_exceptions=True
             )
     assert asked == 2
     for outcome in [*first, *second]:
@@ -418,9 +419,7 @@ async def test_once_the_password_is_proven_queued_projects_fetch_side_by_side() 
     async with _stub_iam(issue) as iam_url:
         auth = IamPasswordAuth(USER, PASSWORD, DOMAIN, iam_url)
         async with aiohttp.ClientSession() as session:
-            await asyncio.gather(
-                *(auth.headers(session, "GET", URL, b"", p, REGION) for p in projects)
-            )
+            await asyncio.gather(*(auth.headers(_request_to(session, project=p)) for p in projects))
     assert asked == len(projects)
     # The first project asks alone; the five queued behind it need not stay in line after it.
     assert most >= 2, f"after the first token, fetches still went one at a time ({most})"

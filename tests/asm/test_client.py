@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from meshfleet.asm.auth import AkSkAuth, StaticTokenAuth
-from meshfleet.asm.client import AsmClient, check_mesh_id, check_project_id, error_from_response
+from meshfleet.asm.client import AsmClient
 from meshfleet.asm.endpoints import endpoint_for, iam_endpoint_for
 from meshfleet.asm.errors import (
     AsmAuthenticationError,
@@ -27,9 +27,12 @@ from meshfleet.asm.errors import (
     AsmStatusError,
     AsmThrottledError,
     AsmValidationError,
+    error_from_response,
 )
 from meshfleet.asm.models import CreateMeshRequest, MeshMetadata, MeshPhase
+from meshfleet.asm.rules import check_mesh_id, check_project_id
 from meshfleet.asm.signer import AccessKey
+from meshfleet.asm.transport import Request
 from meshfleet.simulator.config import SimulatorConfig
 from meshfleet.simulator.testing import ManualClock, RunningSimulator, serve
 from tests.helpers.ports import free_port
@@ -315,7 +318,7 @@ async def test_own_session_is_closed() -> None:
     async with client:
         with pytest.raises(AsmConnectionError):
             await client.meshes(PROJECT, REGION)
-        session = client._session
+        session = client._transport._session
         assert session is not None
     assert session.closed
 
@@ -336,12 +339,6 @@ def mesh_request(name: str = "mesh-a", cluster_id: str = "cluster-a") -> CreateM
     body["metadata"]["name"] = name
     body["spec"]["extendParams"]["clusters"][0]["clusterID"] = cluster_id
     return CreateMeshRequest.model_validate(body)
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    """The simulator's time: phases move only when a test advances it."""
-    return ManualClock()
 
 
 @pytest.fixture
@@ -545,15 +542,7 @@ class _AlwaysStale:
     def __init__(self) -> None:
         self.invalidations = 0
 
-    async def headers(
-        self,
-        session: aiohttp.ClientSession,
-        method: str,
-        url: str,
-        body: bytes,
-        project_id: str,
-        region: str,
-    ) -> dict[str, str]:
+    async def headers(self, request: Request) -> dict[str, str]:
         return {"X-Auth-Token": "stale"}
 
     async def invalidate(self, project_id: str) -> bool:

@@ -22,9 +22,9 @@ from meshfleet.asm.models import (
     MeshMetadata,
     MeshPhase,
     Selector,
-    mesh_name_problem,
     version_tuple,
 )
+from meshfleet.asm.rules import mesh_name_problem
 
 # The request and response examples of the published create API page
 # (tests/asm/fixtures/README.md).

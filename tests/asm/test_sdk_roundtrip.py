@@ -79,12 +79,6 @@ def connections(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    """Simulator time, advanced by the test between SDK calls."""
-    return ManualClock()
-
-
-@pytest.fixture
 async def sim(clock: ManualClock) -> AsyncIterator[RunningSimulator]:
     """A simulator that accepts only the AK/SK pair of these tests."""
     config = SimulatorConfig(

@@ -68,7 +68,7 @@ def test_validate_reads_stdin_and_checks_the_rollout_id() -> None:
     assert ok.stdout.rstrip().endswith("rollout id rel-2026.11.25")
     bad = runner.invoke(app, ["validate", "-", "--rollout-id", "no spaces"], input=text)
     assert bad.exit_code == ExitCode.INVALID
-    assert "-: rollout_id: 'no spaces' must be" in bad.stderr
+    assert "-: rollout_id: 'no spaces' is not a rollout id" in bad.stderr
 
 
 def test_validate_of_a_missing_file_is_a_bad_input_not_a_traceback(tmp_path: Path) -> None:

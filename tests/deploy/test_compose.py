@@ -221,10 +221,13 @@ def test_env_files_exist_or_are_optional_and_never_in_the_image(
 
 def test_scaling_the_worker_is_possible(services: dict[str, dict[str, Any]]) -> None:
     worker = services["worker"]
-    # `--scale worker=3` fails with a fixed container name or a published host port.
-    assert "container_name" not in worker
-    assert "ports" not in worker
-    assert "docker compose up --scale worker=3" in COMPOSE.read_text()
+    # `--scale worker=3` fails with a fixed container name, host name or published host port.
+    assert not {"container_name", "hostname", "ports"} & set(worker)
+    # Metrics stay reachable on the compose network from every replica.
+    assert {str(p) for p in worker["expose"]} == {
+        worker["environment"]["MESHFLEET_METRICS_PORT"],
+        worker["environment"]["MESHFLEET_SDK_METRICS_PORT"],
+    }
     # The grace period covers the worker's own drain time.
     grace = int(worker["stop_grace_period"].rstrip("s"))
     assert grace > int(worker["environment"]["MESHFLEET_GRACEFUL_SHUTDOWN"])
@@ -298,9 +301,15 @@ def test_scripts_are_valid_posix_sh(script: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
+def script_commands(name: str) -> str:
+    """A setup script without its comments: what it runs, not what it says it runs."""
+    lines = (SCRIPTS / name).read_text().splitlines()
+    return "\n".join(line for line in lines if not line.lstrip().startswith("#"))
+
+
 def test_schema_job_sets_up_both_databases() -> None:
-    text = (SCRIPTS / "setup-schema.sh").read_text()
-    for step in ("create", "setup-schema -v 0.0", "update-schema -d"):
+    text = script_commands("setup-schema.sh")
+    for step in (" create", "setup-schema -v 0.0", "update-schema -d"):
         assert step in text
     assert "--plugin postgres12" in text
     assert "$SCHEMA/temporal/versioned" in text
@@ -309,7 +318,7 @@ def test_schema_job_sets_up_both_databases() -> None:
 
 
 def test_setup_job_registers_exactly_our_search_attributes() -> None:
-    text = (SCRIPTS / "setup-namespace.sh").read_text()
+    text = script_commands("setup-namespace.sh")
     listed = re.search(r'SEARCH_ATTRIBUTES="([^"]+)"', text)
     assert listed is not None
     assert listed.group(1).split() == [key.name for key in sa.ALL]

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,14 +24,11 @@ from meshfleet.asm.auth import StaticTokenAuth
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmAuthenticationError
 from meshfleet.contract import search_attributes as sa
-from meshfleet.dev.stack import (
-    DevStack,
-    DevStackError,
-    PortInUseError,
-    StackConfig,
-    check_ports_free,
-    processes_of,
-)
+from meshfleet.dev.config import StackConfig
+from meshfleet.dev.errors import DevStackError, PortInUseError
+from meshfleet.dev.ports import check_ports_free
+from meshfleet.dev.processes import processes_of
+from meshfleet.dev.stack import DevStack
 from meshfleet.manifest.load import load_manifest
 from meshfleet.rollouts import registered_search_attributes
 from meshfleet.temporal import connect
@@ -159,18 +157,29 @@ def _run_dev(state_dir: Path, cfg: StackConfig) -> subprocess.Popen[str]:
 
 
 def _wait_for_line(process: subprocess.Popen[str], text: str, timeout_s: float = 45) -> str:
-    assert process.stdout is not None
-    seen = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        line = process.stdout.readline()
-        if not line and process.poll() is not None:
-            break
-        seen.append(line)
-        if text in line:
-            return "".join(seen)
+    """The output up to the first line holding ``text``; fails naming it after ``timeout_s``.
+
+    A blocked ``readline`` cannot watch a clock, so a thread reads and this one waits on it.
+    """
+    stdout = process.stdout
+    assert stdout is not None
+    seen: list[str] = []
+    found = threading.Event()
+
+    def read() -> None:
+        for line in stdout:  # ends at EOF: the process is gone
+            seen.append(line)
+            if text in line:
+                found.set()
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout_s)
+    if found.is_set():
+        return "".join(seen)
     process.kill()
-    pytest.fail(f"never printed {text!r}; output:\n{''.join(seen)}")
+    pytest.fail(f"never printed {text!r} within {timeout_s:g} s; output:\n{''.join(seen)}")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

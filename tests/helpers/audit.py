@@ -8,18 +8,23 @@ counters.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import (
+    Client,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+)
 
 from meshfleet.contract.payloads import AWAIT_TARGET, CREATE_MESH_WORKFLOW, rollout_workflow_id
 from meshfleet.models import MeshTarget, RolloutProgress, RolloutState, TargetOutcome
 from meshfleet.simulator.state import SimulatorState
+from tests.helpers.eventually import eventually_value
 
 _CHILD_CLOSED = {
     EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED,
@@ -56,14 +61,18 @@ class Audit:
 async def audit_rollout(client: Client, rollout_id: str, total: int, limit_s: float = 60) -> Audit:
     """Read every child of the rollout and every outcome its runs received, once all are visible."""
     query = f'MeshRolloutId = "{rollout_id}" AND WorkflowType = "{CREATE_MESH_WORKFLOW}"'
-    async with asyncio.timeout(limit_s):
-        while True:
-            # Visibility trails history a little: wait until every child shows as closed.
-            children = [execution async for execution in client.list_workflows(query)]
-            closed = [c for c in children if c.status != WorkflowExecutionStatus.RUNNING]
-            if len(closed) >= total and len(closed) == len(children):
-                break
-            await asyncio.sleep(0.2)
+
+    async def listed() -> list[WorkflowExecution]:
+        return [execution async for execution in client.list_workflows(query)]
+
+    def all_closed(children: list[WorkflowExecution]) -> bool:
+        closed = [c for c in children if c.status != WorkflowExecutionStatus.RUNNING]
+        return len(closed) >= total and len(closed) == len(children)
+
+    # Visibility trails history a little: wait until every child shows as closed.
+    children = await eventually_value(
+        listed, all_closed, limit_s, f"{total} children of {rollout_id} closed", interval=0.2
+    )
     outcomes: dict[str, TargetOutcome] = {}
     for child in children:
         handle = client.get_workflow_handle(

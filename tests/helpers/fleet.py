@@ -18,6 +18,16 @@ from worker import build_worker
 REGIONS = ("ap-southeast-1", "ap-southeast-3", "cn-north-4")
 
 
+SAMPLE_TARGET = MeshTarget(
+    project_id="0123456789abcdef0123456789abcdef",
+    region="ap-southeast-3",
+    cluster_id="cluster-a",
+    mesh_name="mesh-a",
+    node_ids=["node-1"],
+)
+"""One plain target, for tests about what happens to a single mesh."""
+
+
 def project(i: int) -> str:
     """A valid 32-hex project id, distinct per ``i``."""
     return f"{i:032x}"

@@ -6,7 +6,6 @@ failing test leaves nothing running.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -26,8 +25,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from meshfleet.contract import search_attributes as sa
-from meshfleet.dev.stack import temporal_cli
+from meshfleet.dev.binaries import temporal_cli
 from tests.helpers.cli_run import env_without_settings
+from tests.helpers.eventually import NotYetError, eventually, eventually_value
 from tests.helpers.fleet import SIM_TOKEN
 from tests.helpers.paths import REPO
 from tests.helpers.ports import free_port
@@ -70,11 +70,10 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 async def _exit_code(proc: subprocess.Popen[bytes], limit_s: float) -> int:
     # Poll rather than block: the event loop of the test also serves the simulator.
-    deadline = time.monotonic() + limit_s
-    while (code := proc.poll()) is None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"pid {proc.pid} still running after {limit_s:g} s")
-        await asyncio.sleep(0.02)
+    code = await eventually_value(
+        proc.poll, lambda c: c is not None, limit_s, f"pid {proc.pid} exits", interval=0.02
+    )
+    assert code is not None
     return code
 
 
@@ -166,14 +165,14 @@ async def wait_for_poller(
         task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
     )
     identity = f"{worker.pid}@"
-    async with asyncio.timeout(limit_s):
-        while True:
-            if worker.proc.poll() is not None:
-                raise RuntimeError(f"worker exited with {worker.proc.returncode}:\n{worker.log()}")
-            pollers = (await client.workflow_service.describe_task_queue(request)).pollers
-            if any(p.identity.startswith(identity) for p in pollers):
-                return
-            await asyncio.sleep(0.1)
+
+    async def polling() -> bool:
+        if worker.proc.poll() is not None:
+            raise RuntimeError(f"worker exited with {worker.proc.returncode}:\n{worker.log()}")
+        pollers = (await client.workflow_service.describe_task_queue(request)).pollers
+        return any(p.identity.startswith(identity) for p in pollers)
+
+    await eventually(polling, limit_s, f"worker {worker.pid} polls {task_queue}", interval=0.1)
 
 
 class DevServer:
@@ -218,19 +217,22 @@ class DevServer:
 
     async def start(self, ready_s: float = 60) -> Client:
         """Start the server; return a client once it answers."""
-        self.proc = spawn(self._argv(), self.log_path)
-        deadline = time.monotonic() + ready_s
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"temporal exited with {self.proc.returncode}")
+        proc = self.proc = spawn(self._argv(), self.log_path)
+
+        async def answering() -> Client:
+            if proc.poll() is not None:
+                raise ProcessLookupError(f"temporal exited with {proc.returncode}")
             try:
                 client = await Client.connect(self.address, data_converter=pydantic_data_converter)
                 await client.count_workflows()  # the namespace answers, not only the port
-                return client
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                await asyncio.sleep(0.2)
+            except Exception as err:
+                # Refused or not ready yet: the server is still starting.
+                raise NotYetError(err) from err
+            return client
+
+        return await eventually_value(
+            answering, lambda _: True, ready_s, f"dev server on {self.address}", interval=0.2
+        )
 
     async def stop(self, limit_s: float = 30) -> tuple[int, float]:
         """SIGTERM and wait: (exit status, seconds it took)."""

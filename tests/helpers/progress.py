@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from meshfleet.simulator.state import SimulatorState
+from tests.helpers.eventually import eventually
 
 
 def creations(state: SimulatorState) -> int:
@@ -14,15 +14,10 @@ def creations(state: SimulatorState) -> int:
 
 
 async def wait_until(ok: Callable[[], bool], limit_s: float, what: str) -> None:
-    """Return as soon as ``ok()`` holds; fail after ``limit_s`` naming ``what``."""
-    try:
-        async with asyncio.timeout(limit_s):
-            while not ok():
-                await asyncio.sleep(0.02)
-    except TimeoutError:
-        raise AssertionError(f"not within {limit_s:g} s: {what}") from None
+    """``eventually`` under its former name, kept for callers not yet moved to it."""
+    await eventually(ok, limit_s, what)
 
 
 async def wait_for_creations(state: SimulatorState, count: int, limit_s: float) -> None:
     """Return once the simulator has created ``count`` meshes."""
-    await wait_until(lambda: creations(state) >= count, limit_s, f"{count} meshes created")
+    await eventually(lambda: creations(state) >= count, limit_s, f"{count} meshes created")

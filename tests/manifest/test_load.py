@@ -13,7 +13,10 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
+from meshfleet.asm.endpoints import endpoint_for
+from meshfleet.asm.errors import AsmValidationError
 from meshfleet.manifest.durations import format_duration, parse_duration
 from meshfleet.manifest.load import (
     MAX_TARGETS,
@@ -106,7 +109,7 @@ def test_top_level_strategy_and_defaults_problems_have_their_paths() -> None:
         "strategy.max_failures: 'lots' is not a count or a percentage like '5%'",
         "defaults.mesh_name: must be set per target, not in defaults",
         "defaults.colour: unknown field",
-        "defaults.region: 'Mars' is not a region name like ap-southeast-3",
+        "defaults.region: 'Mars' is not a region name like ap-southeast-3 (at most 40 characters)",
     ]
 
 
@@ -354,14 +357,39 @@ def test_the_derived_rollout_id_is_stable_and_follows_the_content() -> None:
 def test_an_explicit_rollout_id_is_used_and_checked() -> None:
     doc = manifest()
     assert validate_document(doc, rollout_id="rel-2026.11.25").rollout_id == "rel-2026.11.25"
-    with pytest.raises(ManifestError, match=re.escape("rollout_id: 'rel-1\\n' must be")):
+    with pytest.raises(ManifestError, match=re.escape("rollout_id: 'rel-1\\n' is not a rollout")):
         validate_document(doc, rollout_id="rel-1\n")
     with pytest.raises(ManifestError) as caught:
         validate_document(doc, rollout_id="rel 2026/11")
     assert caught.value.problems == [
-        "rollout_id: 'rel 2026/11' must be 1-128 letters, digits, '.', '_', ':' or '-', "
-        "starting with a letter or digit"
+        "rollout_id: 'rel 2026/11' is not a rollout id: 1-128 letters, digits, '.', '_', ':' "
+        "or '-', starting with a letter or digit"
     ]
+
+
+def test_the_model_and_the_manifest_refuse_a_rollout_id_alike() -> None:
+    spec = validate_document(manifest())
+    with pytest.raises(ValidationError) as refused:
+        RolloutSpec.model_validate(spec.model_dump() | {"rollout_id": "rel 2026/11"})
+    with pytest.raises(ManifestError) as caught:
+        validate_document(manifest(), rollout_id="rel 2026/11")
+    (error,) = refused.value.errors()
+    assert caught.value.problems == [f"rollout_id: {error['ctx']['error']}"]
+
+
+def test_a_region_too_long_for_a_host_name_is_refused_as_the_client_refuses_it() -> None:
+    # Shaped like a region, but 47 characters: more than a host name label of ASM may carry.
+    region = "eu-west-" + "a" * 39
+    assert len(region) == 47
+    with pytest.raises(ManifestError) as caught:
+        validate_document(manifest(defaults={"region": region}))
+    with pytest.raises(AsmValidationError) as refused:
+        endpoint_for(region)
+    (line,) = caught.value.problems
+    path, _, message = line.partition(": ")
+    assert path == "defaults.region"
+    # The client's error is the field's name and then the very same message.
+    assert str(refused.value) == f"region {message}"
 
 
 def test_too_many_targets_are_refused_before_validating_them() -> None:

@@ -18,9 +18,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from meshfleet.asm.client import AsmClient, check_mesh_id, check_project_id, error_from_response
-from meshfleet.asm.errors import MAX_RETRY_AFTER_S, AsmError, AsmStatusError, AsmValidationError
+from meshfleet.asm.client import parse_body
+from meshfleet.asm.errors import (
+    MAX_RETRY_AFTER_S,
+    AsmError,
+    AsmStatusError,
+    AsmValidationError,
+    error_from_response,
+)
 from meshfleet.asm.models import CreateMeshRequest, Mesh, MeshList
+from meshfleet.asm.rules import check_mesh_id, check_project_id
 
 _FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -138,8 +145,8 @@ def test_one_bad_field_of_a_create_request_is_named(
 @given(_json)
 def test_any_response_body_is_a_mesh_or_an_asm_error(body: Any) -> None:
     for parse in (
-        lambda: AsmClient._parse(Mesh, body, "fuzz"),
-        lambda: AsmClient._parse(MeshList, body, "fuzz"),
+        lambda: parse_body(Mesh, body, "fuzz"),
+        lambda: parse_body(MeshList, body, "fuzz"),
     ):
         try:
             parsed = parse()

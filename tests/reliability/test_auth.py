@@ -4,7 +4,6 @@ that expires mid-rollout is renewed and the rollout goes on."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 from collections import Counter
 
@@ -14,11 +13,13 @@ from temporalio.client import Client
 from meshfleet import rollouts
 from meshfleet.asm.auth import AkSkAuth, Auth, IamPasswordAuth, StaticTokenAuth
 from meshfleet.asm.signer import AccessKey
+from meshfleet.asm.transport import Request
 from meshfleet.models import RolloutState
 from meshfleet.simulator.clock import ManualClock
 from meshfleet.simulator.config import DEFAULT_TOKEN_TTL_SECONDS, FaultConfig, SimulatorConfig
 from meshfleet.simulator.stats import CREATE, IAM_TOKEN
 from tests.helpers.audit import assert_created_once, assert_reported_once, audit_rollout
+from tests.helpers.eventually import eventually
 from tests.helpers.fleet import SIM_TOKEN, project, running_worker, spec, target
 from tests.helpers.progress import wait_for_creations
 from tests.helpers.simulator_site import SimulatorSite, simulator_site
@@ -47,6 +48,24 @@ def _bad_auth(kind: str, site: SimulatorSite) -> Auth:
     if kind == "wrong-sk":
         return AkSkAuth(AccessKey(AK, SK[::-1]))
     return IamPasswordAuth(USER, PASSWORD + "-old", DOMAIN, site.url)
+
+
+class _Asking:
+    """An ``Auth`` that counts the requests waiting for their headers at this moment."""
+
+    def __init__(self, inner: Auth) -> None:
+        self.inner = inner
+        self.asking = 0
+
+    async def headers(self, request: Request) -> dict[str, str]:
+        self.asking += 1
+        try:
+            return await self.inner.headers(request)
+        finally:
+            self.asking -= 1
+
+    async def invalidate(self, project_id: str) -> bool:
+        return await self.inner.invalidate(project_id)
 
 
 @pytest.mark.parametrize("kind", ["invalid-token", "wrong-sk", "wrong-iam-password"])
@@ -102,18 +121,19 @@ async def test_a_wrong_iam_password_is_tried_once(client: Client, task_queue: st
         target(82_000 + i).model_copy(update={"project_id": project(200 + i)}) for i in range(size)
     ]
     async with simulator_site(_config()) as site:
-        auth = IamPasswordAuth(USER, PASSWORD + "-old", DOMAIN, site.url)
+        auth = _Asking(IamPasswordAuth(USER, PASSWORD + "-old", DOMAIN, site.url))
         site.hold(IAM_TOKEN)
         async with running_worker(client, task_queue, site.url, auth):
             await rollouts.start_rollout(
                 client, spec("auth-once", fleet, window=size), task_queue=task_queue
             )
-            # Let every token request that the worker is going to send arrive before IAM answers
-            # the first; a worker that asks once reaches one, and the 3 s pass.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(3):
-                    while site.held < size:
-                        await asyncio.sleep(0.02)
+            # IAM answers nothing until every target's request is asking for a token, so a
+            # worker that does not serialise the asking sends all of them before the refusal.
+            await eventually(
+                lambda: auth.asking == size and site.held >= 1,
+                30,
+                f"{size} requests asking for a token, one held at IAM",
+            )
             site.release()
             report = await asyncio.wait_for(rollouts.wait_for_report(client, "auth-once"), 30)
     assert report.failed == size

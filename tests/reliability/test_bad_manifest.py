@@ -23,6 +23,7 @@ from temporalio.testing import WorkflowEnvironment
 from meshfleet.manifest.load import MAX_TARGETS, ManifestError, load_manifest
 from meshfleet.manifest.source import MAX_BYTES
 from tests.helpers.cli_invoke import TRACEBACK, Outcome, invoke, meshfleet_process, problem_lines
+from tests.helpers.eventually import eventually
 from tests.helpers.processes import clean_env
 
 P0, P1 = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
@@ -203,9 +204,11 @@ async def _only_the_control_starts(
     assert started.code == 0, started
     query = f'TaskQueue = "{task_queue}"'
     try:
-        async with asyncio.timeout(10):
-            while (await client.count_workflows(query)).count < 1:
-                await asyncio.sleep(0.1)
+
+        async def control_visible() -> bool:
+            return (await client.count_workflows(query)).count >= 1
+
+        await eventually(control_visible, 10, f"{rollout_id} visible in {task_queue}", interval=0.1)
         # Visibility is written in order: the junk's starts would show by now.
         assert [w.id async for w in client.list_workflows(query)] == [f"rollout/{rollout_id}"]
     finally:

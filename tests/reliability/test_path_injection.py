@@ -35,6 +35,7 @@ from meshfleet.models import MeshTarget
 from meshfleet.simulator.config import SimulatorConfig
 from meshfleet.simulator.stats import CREATE
 from tests.helpers.cli_invoke import invoke, problem_lines
+from tests.helpers.eventually import eventually
 from tests.helpers.fleet import SIM_TOKEN, running_worker, spec, target
 from tests.helpers.processes import clean_env
 from tests.helpers.simulator_site import Handler, SimulatorSite, simulator_site
@@ -205,12 +206,13 @@ async def test_a_forged_workflow_input_is_refused_by_the_worker(
             )
             try:
                 # The worker decodes the input, refuses it, and fails the workflow task.
-                async with asyncio.timeout(30):
-                    while not any(
+                async def task_failed() -> bool:
+                    return any(
                         e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
                         for e in (await handle.fetch_history()).events
-                    ):
-                        await asyncio.sleep(0.1)
+                    )
+
+                await eventually(task_failed, 30, "a failed workflow task", interval=0.1)
             finally:
                 await handle.terminate("forged input")
         assert _requests(site) == 0

@@ -19,6 +19,7 @@ from tests.helpers.audit import (
     assert_all_created_once,
     audit_rollout,
 )
+from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, spec, target
 from tests.helpers.processes import worker_env, worker_process
 from tests.helpers.progress import creations, wait_for_creations
@@ -55,14 +56,18 @@ async def pending_activities(client: Client, rollout_id: str) -> dict[str, list[
 async def _only_polls_pending(client: Client, rollout_id: str) -> None:
     # Paused: no new target starts. Wait until every running target is in its poll: a target
     # between two steps (or not yet at its first) could still send a POST.
-    async with asyncio.timeout(60):
-        while True:
-            running = await pending_activities(client, rollout_id)
-            if running and all(
-                [p.activity for p in pending] == [WAIT_FOR_MESH] for pending in running.values()
-            ):
-                return
-            await asyncio.sleep(0.2)
+    def only_polls(running: dict[str, list[PendingActivity]]) -> bool:
+        return bool(running) and all(
+            [p.activity for p in pending] == [WAIT_FOR_MESH] for pending in running.values()
+        )
+
+    await eventually_value(
+        lambda: pending_activities(client, rollout_id),
+        only_polls,
+        60,
+        "every running target in its poll",
+        interval=0.2,
+    )
 
 
 def _taken_over(log: str) -> set[str]:

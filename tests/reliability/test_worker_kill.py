@@ -19,9 +19,10 @@ from tests.helpers.audit import (
     assert_reported_once,
     audit_rollout,
 )
+from tests.helpers.eventually import eventually
 from tests.helpers.fleet import SIM_TOKEN, spec, target
 from tests.helpers.processes import worker_env, worker_process
-from tests.helpers.progress import creations, wait_for_creations, wait_until
+from tests.helpers.progress import creations, wait_for_creations
 from tests.helpers.simulator_site import simulator_site
 
 # create_mesh is a local activity: a POST killed with its worker is run again by the next worker
@@ -44,12 +45,12 @@ async def test_worker_killed_with_creates_in_flight_in_a_rollout_of_200(
             await wait_for_creations(sim.state, 70, 90)
             # Strike at the worst moment: POSTs the server has received but not yet answered.
             sim.hold()
-            await wait_until(lambda: sim.held >= 3, 30, "3 creates in flight")
+            await eventually(lambda: sim.held >= 3, 30, "3 creates in flight")
             assert first.kill() == -signal.SIGKILL
         held = set(sim.held_names)
         # The held POSTs now complete on the server: meshes created, answers lost with the worker.
         sim.release()
-        await wait_until(lambda: sim.held == 0, 10, "held creates done")
+        await eventually(lambda: sim.held == 0, 10, "held creates done")
         assert 70 <= creations(sim.state) < size
 
         killed = time.monotonic()

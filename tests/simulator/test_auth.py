@@ -84,19 +84,6 @@ def transcript() -> Transcript:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain aiohttp session."""
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    """Simulator time, so token expiry needs no sleeping."""
-    return ManualClock()
-
-
-@pytest.fixture
 async def sim(clock: ManualClock) -> AsyncIterator[RunningSimulator]:
     """Auth on: one static token, one AK/SK pair, one IAM user in domain acme."""
     config = SimulatorConfig(

@@ -136,19 +136,6 @@ def config(**changes: Any) -> SimulatorConfig:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    """A plain aiohttp session (no AsmClient: the simulator is tested on the wire)."""
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    """Simulator time that moves only when a test advances it."""
-    return ManualClock()
-
-
-@pytest.fixture
 async def sim(clock: ManualClock) -> AsyncIterator[RunningSimulator]:
     """A fresh simulator on the manual clock."""
     async with serve(config(), clock=clock) as running:

@@ -41,7 +41,7 @@ from temporalio.client import (
 from temporalio.service import RPCError
 
 from meshfleet.asm.models import CreateMeshRequest
-from meshfleet.dev.stack import temporal_cli
+from meshfleet.dev.binaries import temporal_cli
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.state import MeshRecord, SimulatorState
 from tests.helpers.fleet import SIM_TOKEN

@@ -28,7 +28,7 @@ from meshfleet import __version__, rollouts
 from meshfleet.asm.auth import StaticTokenAuth
 from meshfleet.asm.client import AsmClient
 from meshfleet.contract.payloads import TARGET_PAGE_WORKFLOW, TargetPage, rollout_workflow_id
-from meshfleet.dev.stack import temporal_cli
+from meshfleet.dev.binaries import temporal_cli
 from meshfleet.models import MeshTarget
 from meshfleet.settings import Settings
 from meshfleet.simulator.config import SimulatorConfig

@@ -12,11 +12,9 @@ from meshfleet import rollouts
 from meshfleet.models import RolloutState, TargetOutcome
 from meshfleet.simulator.config import SimulatorConfig
 from meshfleet.simulator.testing import serve
+from tests.helpers.eventually import eventually
 from tests.helpers.fleet import SIM_TOKEN, running_worker, spec, target
-from tests.helpers.paths import REPO
 from tests.helpers.processes import spawn_worker
-
-ROOT = REPO
 
 
 async def test_killed_worker_poll_resumes_from_heartbeat(
@@ -32,9 +30,9 @@ async def test_killed_worker_poll_resumes_from_heartbeat(
                 spec("crash", [mesh], first_poll_s=0.3, poll_interval_s=0.3, heartbeat_timeout_s=1),
                 task_queue=task_queue,
             )
-            async with asyncio.timeout(60):
-                while sim.state.stats.requests["show"] < 4:
-                    await asyncio.sleep(0.05)
+            await eventually(
+                lambda: sim.state.stats.requests["show"] >= 4, 60, "4 polls of the mesh"
+            )
             proc.send_signal(signal.SIGKILL)
             assert proc.wait(timeout=10) == -signal.SIGKILL
             shows_at_kill = sim.state.stats.requests["show"]

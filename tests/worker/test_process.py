@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import time
+import subprocess
 
 import aiohttp
+import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -17,6 +18,10 @@ from meshfleet.simulator.testing import serve
 from tests.helpers.fleet import SIM_TOKEN, spec, target
 from tests.helpers.ports import free_port
 from tests.helpers.processes import spawn_worker
+
+# Far below the worker's default 30 s drain (MESHFLEET_GRACEFUL_SHUTDOWN): an idle worker that
+# takes longer is not honouring SIGTERM promptly.
+STOP_LIMIT_S = 15
 
 
 async def scrape(http: aiohttp.ClientSession, port: int) -> str:
@@ -57,10 +62,13 @@ async def test_worker_process_serves_metrics_and_stops_on_sigterm(
             assert sample(mine, "meshfleet_asm_calls_total", operation="create", status="201") == 3
             assert sample(theirs, "meshfleet_meshes", outcome="created") == 3
 
-            began = time.monotonic()
+            # Idle, the worker has nothing to drain: it must exit cleanly well within its grace.
             proc.send_signal(signal.SIGTERM)
-            assert await asyncio.to_thread(proc.wait, 30) == 0
-            assert time.monotonic() - began < 30
+            try:
+                code = await asyncio.to_thread(proc.wait, STOP_LIMIT_S)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"the worker was still running {STOP_LIMIT_S:g} s after SIGTERM")
+            assert code == 0, f"the worker exited with {code} on SIGTERM"
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -6,9 +6,10 @@ import asyncio
 from collections.abc import Callable
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from meshfleet import __version__, rollouts
-from meshfleet.contract.payloads import RolloutInput
+from meshfleet.contract.payloads import PHASE_QUERY, RolloutInput
 from meshfleet.models import RolloutProgress, RolloutState
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import serve
@@ -222,6 +223,34 @@ async def test_next_rollout_of_the_same_meshes_adopts_them_right_after(client: C
                 assert report.created == 12
         assert (report.adopted, report.failed) == (12, 0), report.failures
         assert all(sim.state.stats.creations(t.project_id, t.mesh_name) == 1 for t in fleet)
+
+
+async def test_a_target_terminated_while_its_rollout_waits_fails_by_that_name(
+    client: Client, task_queue: str
+) -> None:
+    # The run that started the target awaits it: its end arrives as a ChildWorkflowError whose
+    # cause names the failure, as await_target names it for a run that inherited the target.
+    doomed = target(700, "terminated-00")
+    async with serve(SimulatorConfig(create_seconds=60.0, tokens=(SIM_TOKEN,))) as sim:
+        async with running_worker(client, task_queue, sim.url):
+            await rollouts.start_rollout(
+                client, spec("terminated", [doomed]), task_queue=task_queue
+            )
+            child = client.get_workflow_handle(doomed.workflow_id)
+            async with asyncio.timeout(30):
+                while True:
+                    try:
+                        if await child.query(PHASE_QUERY) == "Creating":
+                            break
+                    except RPCError:
+                        pass  # not started yet
+                    await asyncio.sleep(0.1)
+            await child.terminate("operator gave up")
+            report = await asyncio.wait_for(rollouts.wait_for_report(client, "terminated"), 60)
+        assert (report.state, report.failed, report.created) == (RolloutState.COMPLETED, 1, 0)
+        [failure] = report.failures
+        assert (failure.mesh_name, failure.error_code) == (doomed.mesh_name, "TerminatedError")
+        assert sim.state.stats.creations(doomed.project_id, doomed.mesh_name) == 1
 
 
 async def test_targets_in_flight_at_continue_as_new_are_awaited_by_the_next_run(

@@ -1,0 +1,23 @@
+"""``MeshApi``: the ASM calls a rollout makes, as a protocol ``AsmClient`` satisfies.
+
+The activities, the metrics wrapper and ``meshfleet plan`` depend on this rather than on the
+client, so tests and wrappers can stand in for it. Types only: no aiohttp.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from meshfleet.asm.models import CreateMeshRequest, Mesh
+
+
+class MeshApi(Protocol):
+    """Create, show and list: what creating a mesh, polling it and planning a rollout need."""
+
+    async def create_mesh(
+        self, project_id: str, region: str, request: CreateMeshRequest
+    ) -> Mesh: ...
+
+    async def mesh(self, project_id: str, region: str, mesh_id: str) -> Mesh: ...
+
+    async def meshes(self, project_id: str, region: str) -> list[Mesh]: ...

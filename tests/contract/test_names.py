@@ -1,0 +1,46 @@
+"""The names running executions, older clients and the UI's saved views know: they never change."""
+
+from __future__ import annotations
+
+import pytest
+from temporalio import workflow
+
+from meshfleet.contract import payloads
+from workflows.registry import ALL_WORKFLOWS, VERSIONED_WORKFLOWS
+
+# Queries and updates each workflow type registers; none registers a signal.
+HANDLERS: dict[str, tuple[set[str], set[str]]] = {
+    payloads.ROLLOUT_WORKFLOW: (
+        {payloads.PROGRESS_QUERY},
+        {payloads.PAUSE_UPDATE, payloads.RESUME_UPDATE, payloads.CANCEL_UPDATE},
+    ),
+    payloads.CREATE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
+    payloads.TARGET_PAGE_WORKFLOW: (set(), set()),
+}
+
+
+@pytest.mark.parametrize("cls", ALL_WORKFLOWS + VERSIONED_WORKFLOWS, ids=lambda c: c.__name__)
+def test_workflows_answer_the_queries_and_updates_clients_call(cls: type) -> None:
+    defn = workflow._Definition.must_from_class(cls)
+    queries, updates = HANDLERS[str(defn.name)]
+    assert (set(defn.queries), set(defn.updates), set(defn.signals)) == (queries, updates, set())
+
+
+def test_names_are_those_release_0_1_0_used() -> None:
+    assert (payloads.PROGRESS_QUERY, payloads.PHASE_QUERY) == ("progress", "phase")
+    assert (payloads.PAUSE_UPDATE, payloads.RESUME_UPDATE, payloads.CANCEL_UPDATE) == (
+        "pause",
+        "resume",
+        "cancel",
+    )
+    assert (
+        payloads.ROLLOUT_WORKFLOW,
+        payloads.CREATE_MESH_WORKFLOW,
+        payloads.TARGET_PAGE_WORKFLOW,
+    ) == ("MeshRolloutWorkflow", "CreateMeshWorkflow", "RolloutTargetPageWorkflow")
+    assert (
+        payloads.CREATE_MESH,
+        payloads.WAIT_FOR_MESH,
+        payloads.LOAD_TARGET_PAGE,
+        payloads.AWAIT_TARGET,
+    ) == ("create_mesh", "wait_for_mesh", "load_target_page", "await_target")

@@ -1,0 +1,62 @@
+"""``judge``: the one adopt-or-conflict rule behind ``meshfleet plan`` and ``create_mesh``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meshfleet.adoption import Verdict, judge
+from meshfleet.asm.models import Mesh
+from meshfleet.plan import classify
+from tests.helpers.fleet import SAMPLE_TARGET
+
+TARGET = SAMPLE_TARGET
+
+
+def _mesh(name: str, *clusters: str, uid: str = "uid-1", phase: str = "Running") -> Mesh:
+    spec: dict[str, Any] = {"extendParams": {"clusters": [{"clusterID": c} for c in clusters]}}
+    return Mesh.model_validate(
+        {"metadata": {"name": name, "uid": uid}, "spec": spec, "status": {"phase": phase}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("meshes", "verdict", "mesh_name"),
+    [
+        ([], "create", None),
+        ([_mesh("mesh-other", "cluster-b")], "create", None),
+        ([_mesh("mesh-a", "cluster-a")], "adopt", "mesh-a"),
+        # ASM echoes no clusters: nothing says the mesh is elsewhere, so it is ours to adopt.
+        ([_mesh("mesh-a")], "adopt", "mesh-a"),
+        ([_mesh("mesh-a", "cluster-b", "cluster-c")], "name_conflict", "mesh-a"),
+        ([_mesh("mesh-other", "cluster-a")], "cluster_conflict", "mesh-other"),
+        # The name decides before the cluster: a mesh of our name on our cluster is adopted even
+        # when listed after another mesh that also names the cluster.
+        (
+            [_mesh("mesh-other", "cluster-a"), _mesh("mesh-a", "cluster-a")],
+            "adopt",
+            "mesh-a",
+        ),
+    ],
+)
+def test_judge(meshes: list[Mesh], verdict: Verdict, mesh_name: str | None) -> None:
+    judged = judge(TARGET, meshes)
+    assert judged.verdict == verdict
+    assert (judged.mesh.metadata.name if judged.mesh else None) == mesh_name
+
+
+@pytest.mark.parametrize(
+    ("meshes", "described"),
+    [
+        ([], "create"),
+        ([_mesh("mesh-a", "cluster-a", phase="Creating")], "adopt (exists, phase Creating)"),
+        (
+            [_mesh("mesh-a", "cluster-b", "cluster-c")],
+            "conflict (name used by a mesh on cluster cluster-b, cluster-c)",
+        ),
+        ([_mesh("mesh-other", "cluster-a")], "conflict (cluster in mesh mesh-other)"),
+    ],
+)
+def test_the_plan_says_what_judge_decided(meshes: list[Mesh], described: str) -> None:
+    assert classify(TARGET, meshes).describe() == described
