@@ -19,6 +19,7 @@ from meshfleet.cli.output import FAILURE_KEYS, REPORT_KEYS
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import serve
 from tests.helpers.cli_run import Run, cli_env, manifest_target, meshfleet, write_manifest
+from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, running_worker
 
 P1 = "1111111111111111111111111111111a"
@@ -49,12 +50,13 @@ async def wait_for_cli_state(
     env: dict[str, str], rollout_id: str, state: str, limit_s: float = 30
 ) -> Run:
     """Poll ``status --json`` until the rollout reports ``state``."""
-    async with asyncio.timeout(limit_s):
-        while True:
-            run = await meshfleet("status", rollout_id, "--json", env=env)
-            if run.code in (0, 1) and run.json()["state"] == state:
-                return run
-            await asyncio.sleep(0.3)
+    return await eventually_value(
+        lambda: meshfleet("status", rollout_id, "--json", env=env),
+        lambda run: run.code in (0, 1) and run.json()["state"] == state,
+        limit_s,
+        f"meshfleet status {rollout_id} says {state}",
+        interval=0.3,
+    )
 
 
 def assert_contract(document: dict[str, Any]) -> None:
@@ -248,9 +250,12 @@ async def test_pause_and_cancel_leave_the_rest_reported(
             await meshfleet("start", str(path), "--rollout-id", rollout_id, env=env)
             paused = await meshfleet("pause", rollout_id, "--json", env=env)
             status = await wait_for_cli_state(env, rollout_id, "paused")
-            async with asyncio.timeout(30):  # let the targets started before the pause finish
-                while (await rollouts.progress(client, rollout_id)).in_flight:
-                    await asyncio.sleep(0.1)
+            await eventually_value(  # let the targets started before the pause finish
+                lambda: rollouts.progress(client, rollout_id),
+                lambda progress: progress.in_flight == 0,
+                30,
+                "the targets started before the pause finished",
+            )
             posts_at_pause = sum(
                 sim.state.stats.posts(t["project_id"], t["mesh_name"]) for t in fleet
             )

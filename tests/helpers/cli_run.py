@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,33 +48,44 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
-async def meshfleet(
-    *args: str, env: dict[str, str], stdin: bytes | None = None, limit_s: float = 120
+async def run_process(
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path = REPO,
+    stdin: bytes | None = None,
+    limit_s: float = 120,
 ) -> Run:
-    """Run ``python -m meshfleet ARGS`` to its end without blocking the event loop.
+    """Run ``argv`` to its end without blocking the event loop; killed if it outlasts ``limit_s``.
 
     The event loop stays free, so an in-process simulator or worker keeps serving meanwhile.
     """
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "meshfleet",
-        *args,
-        stdin=asyncio.subprocess.PIPE,
+        *argv,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=env,
-        cwd=REPO,
+        env=dict(env),
+        cwd=cwd,
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(stdin), limit_s)
     finally:
-        # A timeout or a cancelled test must not leave the CLI running.
+        # A timeout or a cancelled test must not leave the process running.
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
     assert proc.returncode is not None
     return Run(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
+
+
+async def meshfleet(
+    *args: str, env: dict[str, str], stdin: bytes | None = None, limit_s: float = 120
+) -> Run:
+    """Run ``python -m meshfleet ARGS`` of this checkout to its end."""
+    return await run_process(
+        [sys.executable, "-m", "meshfleet", *args], env=env, stdin=stdin, limit_s=limit_s
+    )
 
 
 FAST_STRATEGY: dict[str, Any] = {

@@ -44,6 +44,7 @@ from meshfleet.asm.models import CreateMeshRequest
 from meshfleet.dev.binaries import temporal_cli
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.state import MeshRecord, SimulatorState
+from tests.helpers.cli_run import FAST_STRATEGY as CLI_FAST_STRATEGY
 from tests.helpers.fleet import SIM_TOKEN
 from tests.helpers.paths import REPO
 from tests.helpers.processes import (
@@ -101,16 +102,7 @@ SCENARIOS: dict[str, str] = {
 }
 
 # Timings shrunk from Terraform's minutes to fractions of a second (manifest form).
-FAST_STRATEGY: dict[str, Any] = {
-    "window": 10,
-    "waves": ["100%"],
-    "max_failures": "100%",
-    "first_poll": "200ms",
-    "poll_interval": "200ms",
-    "timeout": "1m",
-    "heartbeat_timeout": "5s",
-    "create_retry": {"initial": "100ms", "maximum": "500ms", "max_attempts": 10},
-}
+FAST_STRATEGY: dict[str, Any] = CLI_FAST_STRATEGY | {"window": 10}
 
 CREATE_SECONDS = 0.5
 # Meshes whose names start with these stay Creating this long; "stuck-" until settled by hand.
@@ -291,9 +283,12 @@ os._exit(code)
 _STARTER = """
 import asyncio, os, sys
 from meshfleet import rollouts
-from meshfleet.manifest.load import load_manifest
 from meshfleet.settings import Settings
 from meshfleet.temporal import connect
+try:
+    from meshfleet.manifest.load import load_manifest
+except ImportError:  # releases before the manifest became a package
+    from meshfleet.manifest import load_manifest
 
 async def main(path, rollout_id, page_size, max_starts):
     spec = load_manifest(path, rollout_id)
@@ -307,6 +302,7 @@ async def main(path, rollout_id, page_size, max_starts):
     return 0 if started.started else 1
 
 code = asyncio.run(main(*sys.argv[1:]))
+# The release's own interpreter runs this: it may predate meshfleet.process_exit.
 sys.stdout.flush()
 os._exit(code)
 """

@@ -24,7 +24,7 @@ from temporalio.client import Client
 from meshfleet import rollouts
 from meshfleet.contract.payloads import CREATE_MESH_WORKFLOW, page_workflow_id, rollout_workflow_id
 from meshfleet.models import RolloutProgress
-from tests.helpers.cli_run import Run
+from tests.helpers.cli_run import Run, run_process
 from tests.helpers.processes import DevServer, WorkerProcess, wait_for_poller
 from tests.upgrade.releases import ReleaseInstall
 
@@ -80,23 +80,12 @@ async def release_cli(
     release: ReleaseInstall, *args: str, env: Mapping[str, str], limit_s: float = 60
 ) -> Run:
     """The release's own ``meshfleet ARGS``, run from its source tree to its end."""
-    proc = await asyncio.create_subprocess_exec(
-        str(release.python.parent / "meshfleet"),
-        *args,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    return await run_process(
+        [str(release.python.parent / "meshfleet"), *args],
         env=release_env(env),
         cwd=release.source,
+        limit_s=limit_s,
     )
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), limit_s)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return Run(proc.returncode, out.decode(errors="replace"), err.decode(errors="replace"))
 
 
 def _spawn_release_worker(

@@ -29,6 +29,7 @@ from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.state import SimulatorState
 from tests.helpers.audit import assert_created_once, assert_reported_once, audit_rollout
 from tests.helpers.cli_run import cli_env, manifest_target, write_manifest
+from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, project
 from tests.helpers.processes import WorkerProcess, worker_env, worker_process
 from tests.helpers.progress import creations
@@ -133,18 +134,17 @@ async def _until_mid_rollout(
 ) -> None:
     # Mid-rollout: the share of meshes created, and the release has continued as new at least
     # once, so the next worker meets a run whose input the release wrote.
-    try:
-        async with asyncio.timeout(scale.limit_s):
-            while not (
-                creations(state) >= scale.stop_at * scale.targets
-                and await rollout_runs(client, rollout_id) >= 2
-            ):
-                await asyncio.sleep(0.1)
-    except TimeoutError:
-        raise AssertionError(
-            f"not mid-rollout within {scale.limit_s:g} s: {creations(state)} meshes created, "
-            f"{await rollout_runs(client, rollout_id)} runs"
-        ) from None
+
+    async def created_and_runs() -> tuple[int, int]:
+        return creations(state), await rollout_runs(client, rollout_id)
+
+    await eventually_value(
+        created_and_runs,
+        lambda seen: seen[0] >= scale.stop_at * scale.targets and seen[1] >= 2,
+        scale.limit_s,
+        "mid-rollout: (meshes created, runs)",
+        interval=0.1,
+    )
 
 
 def _figures(

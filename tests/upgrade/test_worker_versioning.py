@@ -34,6 +34,8 @@ from meshfleet.settings import Settings
 from meshfleet.simulator.config import SimulatorConfig
 from meshfleet.simulator.stats import CREATE
 from tests.helpers.audit import assert_all_created_once, audit_rollout
+from tests.helpers.cli_run import run_process
+from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, running_worker, spec, target
 from tests.helpers.processes import DevServer, clean_env, worker_env, worker_process
 from tests.helpers.progress import wait_for_creations, wait_until
@@ -94,26 +96,9 @@ class DeploymentCli:
 
     async def run(self, *args: str, limit_s: float = 30) -> tuple[int, str, str]:
         """Exit status, standard output and standard error of one command."""
-        proc = await asyncio.create_subprocess_exec(
-            temporal_cli(),
-            "worker",
-            "deployment",
-            *args,
-            "--address",
-            self.address,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self.env,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), limit_s)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        assert proc.returncode is not None
-        return proc.returncode, out.decode(errors="replace"), err.decode(errors="replace")
+        argv = [str(temporal_cli()), "worker", "deployment", *args, "--address", self.address]
+        done = await run_process(argv, env=self.env, limit_s=limit_s)
+        return done.code, done.out, done.err
 
     async def must(self, *args: str) -> str:
         """Run a command that has to succeed; its standard output."""
@@ -128,9 +113,13 @@ class DeploymentCli:
         moment after the poll the test saw: until then the CLI refuses the version.
         """
         args = ("set-current-version", "--deployment-name", DEPLOYMENT, "--build-id", build_id)
-        async with asyncio.timeout(limit_s):
-            while (await self.run(*args, "--yes"))[0] != 0:
-                await asyncio.sleep(0.2)
+        await eventually_value(
+            lambda: self.run(*args, "--yes"),
+            lambda done: done[0] == 0,
+            limit_s,
+            f"{build_id} set current",
+            interval=0.2,
+        )
 
     async def describe_version(self, build_id: str) -> dict[str, Any]:
         """``describe-version -o json`` of one build of the deployment."""
@@ -153,13 +142,13 @@ class DeploymentCli:
 
     async def wait_for_drainage(self, build_id: str, status: str, limit_s: float) -> None:
         """Return once the version's drainage status is ``status``."""
-        try:
-            async with asyncio.timeout(limit_s):
-                while await self.drainage(build_id) != status:
-                    await asyncio.sleep(0.3)
-        except TimeoutError:
-            last = await self.drainage(build_id)
-            raise AssertionError(f"{build_id} not {status} within {limit_s:g} s: {last}") from None
+        await eventually_value(
+            lambda: self.drainage(build_id),
+            lambda seen: seen == status,
+            limit_s,
+            f"{build_id} {status}",
+            interval=0.3,
+        )
 
 
 def task_builds(events: Iterable[HistoryEvent]) -> list[str]:
@@ -200,25 +189,25 @@ async def running(client: Client, targets: Iterable[MeshTarget]) -> list[str]:
 
 async def wait_until_closed(client: Client, targets: list[MeshTarget], limit_s: float) -> None:
     """Return once the workflow of every one of ``targets`` has closed."""
-    try:
-        async with asyncio.timeout(limit_s):
-            while await running(client, targets):
-                await asyncio.sleep(0.2)
-    except TimeoutError:
-        left = await running(client, targets)
-        raise AssertionError(f"still running after {limit_s:g} s: {left}") from None
+    await eventually_value(
+        lambda: running(client, targets),
+        lambda left: not left,
+        limit_s,
+        "every target's workflow closed",
+        interval=0.2,
+    )
 
 
 async def wait_for_listed(client: Client, query: str, ids: set[str], limit_s: float = 30) -> None:
     """Return once the visibility query lists exactly the workflow ids ``ids``."""
-    found: set[str] = set()
-    try:
-        async with asyncio.timeout(limit_s):
-            # Visibility trails history: wait for it to catch up.
-            while (found := {w.id async for w in client.list_workflows(query)}) != ids:
-                await asyncio.sleep(0.2)
-    except TimeoutError:
-        raise AssertionError(f"{query}: {sorted(found)}, not {sorted(ids)}") from None
+
+    async def listed() -> set[str]:
+        return {w.id async for w in client.list_workflows(query)}
+
+    # Visibility trails history: wait for it to catch up.
+    await eventually_value(
+        listed, lambda found: found == ids, limit_s, f"{query} lists {sorted(ids)}", interval=0.2
+    )
 
 
 def _started_line(log: str) -> dict[str, Any]:

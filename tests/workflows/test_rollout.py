@@ -14,6 +14,7 @@ from meshfleet.models import RolloutProgress, RolloutState
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import serve
 from tests.helpers.audit import assert_reported_once, audit_rollout
+from tests.helpers.eventually import eventually, eventually_value
 from tests.helpers.fleet import SIM_TOKEN, history_bytes, running_worker, spec, target
 
 
@@ -182,7 +183,9 @@ async def test_pause_holds_new_starts_and_cancel_reports_the_rest(
             assert posted == 12 - held.pending
 
             await rollouts.resume(client, "steer")
-            await _wait_until(client, "steer", lambda p: p.created > held.created)
+            await _wait_until(
+                client, "steer", lambda p: p.created > held.created, "a mesh after the resume"
+            )
             await rollouts.cancel(client, "steer")
             report = await asyncio.wait_for(rollouts.wait_for_report(client, "steer"), 60)
         assert report.state == RolloutState.CANCELLED
@@ -194,18 +197,15 @@ async def test_pause_holds_new_starts_and_cancel_reports_the_rest(
 
 
 async def _wait_until(
-    client: Client, rollout_id: str, ok: Callable[[RolloutProgress], bool]
+    client: Client, rollout_id: str, ok: Callable[[RolloutProgress], bool], what: str
 ) -> RolloutProgress:
-    async with asyncio.timeout(60):
-        while True:
-            current = await rollouts.progress(client, rollout_id)
-            if ok(current):
-                return current
-            await asyncio.sleep(0.1)
+    return await eventually_value(
+        lambda: rollouts.progress(client, rollout_id), ok, 60, f"rollout {rollout_id}: {what}"
+    )
 
 
 async def _wait_for_state(client: Client, rollout_id: str, state: RolloutState) -> RolloutProgress:
-    return await _wait_until(client, rollout_id, lambda p: p.state == state)
+    return await _wait_until(client, rollout_id, lambda p: p.state == state, f"state {state}")
 
 
 async def test_next_rollout_of_the_same_meshes_adopts_them_right_after(client: Client) -> None:
@@ -237,14 +237,13 @@ async def test_a_target_terminated_while_its_rollout_waits_fails_by_that_name(
                 client, spec("terminated", [doomed]), task_queue=task_queue
             )
             child = client.get_workflow_handle(doomed.workflow_id)
-            async with asyncio.timeout(30):
-                while True:
-                    try:
-                        if await child.query(PHASE_QUERY) == "Creating":
-                            break
-                    except RPCError:
-                        pass  # not started yet
-                    await asyncio.sleep(0.1)
+            await eventually_value(
+                lambda: child.query(PHASE_QUERY),
+                lambda phase: phase == "Creating",
+                30,
+                "the target's mesh is Creating",
+                retry_on=(RPCError,),  # the child has not started yet
+            )
             await child.terminate("operator gave up")
             report = await asyncio.wait_for(rollouts.wait_for_report(client, "terminated"), 60)
         assert (report.state, report.failed, report.created) == (RolloutState.COMPLETED, 1, 0)
@@ -274,9 +273,7 @@ async def test_targets_in_flight_at_continue_as_new_are_awaited_by_the_next_run(
                 runs = [r async for r in client.list_workflows('WorkflowId = "rollout/carried"')]
                 return len(runs) >= 2
 
-            async with asyncio.timeout(30):
-                while not await handed_over():
-                    await asyncio.sleep(0.1)
+            await eventually(handed_over, 30, "the rollout continued as new")
             await client.get_workflow_handle(doomed.workflow_id).terminate("operator gave up")
             report = await asyncio.wait_for(rollouts.wait_for_report(client, "carried"), 90)
         audit = await audit_rollout(client, "carried", len(fleet))
