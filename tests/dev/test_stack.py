@@ -152,7 +152,6 @@ def _run_dev(state_dir: Path, cfg: StackConfig) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
 
 
@@ -278,7 +277,6 @@ def test_demo_rolls_out_the_example_fleet_and_leaves_nothing_behind(tmp_path: Pa
         text=True,
         timeout=120,
         check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     elapsed = time.monotonic() - started
 

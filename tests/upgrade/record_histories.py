@@ -55,7 +55,7 @@ from tests.helpers.processes import (
     worker_env,
 )
 from tests.helpers.simulator_site import SimulatorSite
-from tests.upgrade.releases import RELEASES, ReleaseInstall, install_release
+from tests.upgrade.releases import RELEASES, ReleaseInstall, install_release, release_env
 
 T = TypeVar("T")
 
@@ -225,16 +225,9 @@ async def eventually(
         await asyncio.sleep(every_s)
 
 
-# Variables that would let this checkout's modules (or another interpreter's) into the release.
-_FOREIGN_PYTHON = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
-
-
-def _for_release(env: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k not in _FOREIGN_PYTHON}
-
-
+# A clean environment for a release process, its module path its own.
 def _release_env(**extra: str) -> dict[str, str]:
-    return _for_release(clean_env(**extra))
+    return release_env(clean_env(**extra))
 
 
 def _spawn_worker(release: ReleaseInstall, env: dict[str, str], log_path: Path) -> WorkerProcess:
@@ -242,7 +235,7 @@ def _spawn_worker(release: ReleaseInstall, env: dict[str, str], log_path: Path) 
         proc = subprocess.Popen(
             release.worker_argv(),
             cwd=release.source,
-            env=_for_release(env),
+            env=release_env(env),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,15 @@ class ReleaseInstall:
     def worker_argv(self) -> list[str]:
         """The release's own ``python worker.py`` (run it with ``cwd=source``)."""
         return [str(self.python), str(self.source / "worker.py")]
+
+
+# Variables that would let this checkout's modules (or another interpreter's) into a release.
+_FOREIGN_PYTHON = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV")
+
+
+def release_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` for a release's process: nothing on the module path but the release itself."""
+    return {k: v for k, v in env.items() if k not in _FOREIGN_PYTHON}
 
 
 def _export(commit: str, dest: Path) -> None:

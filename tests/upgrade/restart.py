@@ -26,10 +26,8 @@ from meshfleet.contract.payloads import CREATE_MESH_WORKFLOW, page_workflow_id, 
 from meshfleet.models import RolloutProgress
 from tests.helpers.cli_run import Run, run_process
 from tests.helpers.processes import DevServer, WorkerProcess, wait_for_poller
-from tests.upgrade.releases import ReleaseInstall
+from tests.upgrade.releases import ReleaseInstall, release_env
 
-# Variables that would let this checkout's modules (or another interpreter's) into the release.
-_FOREIGN_PYTHON = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
 # A rollout task tried this often without success is worth a look at the run's history.
 _STUCK_ATTEMPTS = 3
 # Created meshes, as a worker logs them: by a 201, or by a POST whose answer a 500 hid.
@@ -55,11 +53,6 @@ class SuggestingDevServer(DevServer):
             "--dynamic-config-value",
             f"limit.historyCount.suggestContinueAsNew={self.events}",
         ]
-
-
-def release_env(env: Mapping[str, str]) -> dict[str, str]:
-    """``env`` for a release's process: nothing on the module path but the release itself."""
-    return {k: v for k, v in env.items() if k not in _FOREIGN_PYTHON}
 
 
 def release_version(release: ReleaseInstall, env: Mapping[str, str]) -> str:
