@@ -260,11 +260,17 @@ class RolloutState(StrEnum):
     CANCELLING = "cancelling"
     CANCELLED = "cancelled"
     COMPLETED = "completed"
+    FAILED = "failed"
+    """Every target done, but more of them failed than the budget allowed."""
 
     @property
     def finished(self) -> bool:
         """The rollout will start no more targets and has none in flight."""
-        return self in (RolloutState.CANCELLED, RolloutState.COMPLETED)
+        return self in FINAL_STATES
+
+
+FINAL_STATES = (RolloutState.CANCELLED, RolloutState.COMPLETED, RolloutState.FAILED)
+"""The states a rollout ends in (docs/rollout-states.md)."""
 
 
 class OutcomeCounts(BaseModel):

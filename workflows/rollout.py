@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         TargetPage,
     )
     from meshfleet.models import (
+        FINAL_STATES,
         MAX_REPORTED_FAILURES,
         MeshTarget,
         RolloutProgress,
@@ -49,6 +50,9 @@ with workflow.unsafe.imports_passed_through():
 
 # About a minute of patience (1+2+4+8+15+15+15 s) for a mesh whose workflow id is taken.
 BUSY_START_ATTEMPTS = 7
+
+# Executions whose history already ended "completed" over budget replay that ending.
+PATCH_FAILED_OVER_BUDGET = "final-state-failed-over-budget"
 
 
 @workflow.defn(name=ROLLOUT_WORKFLOW)
@@ -182,6 +186,12 @@ class MeshRolloutWorkflow:
             carry.counts.cancelled += not_started
             carry.next_index = self._inp.total
             carry.state = RolloutState.CANCELLED
+        elif carry.counts.failed > carry.allowed_failures and workflow.patched(
+            PATCH_FAILED_OVER_BUDGET
+        ):
+            # Every target had started before the budget ran out, so nothing was held back, but
+            # the rollout did not go as planned: say so rather than "completed".
+            carry.state = RolloutState.FAILED
         else:
             carry.state = RolloutState.COMPLETED
         self._publish_state()
@@ -335,7 +345,7 @@ class MeshRolloutWorkflow:
 
     @pause.validator
     def _validate_pause(self) -> None:
-        self._refuse_when(RolloutState.CANCELLING, RolloutState.CANCELLED, RolloutState.COMPLETED)
+        self._refuse_when(RolloutState.CANCELLING, *FINAL_STATES)
 
     @workflow.update(name=RESUME_UPDATE)
     def resume(self) -> RolloutProgress:
@@ -351,7 +361,7 @@ class MeshRolloutWorkflow:
 
     @resume.validator
     def _validate_resume(self) -> None:
-        self._refuse_when(RolloutState.CANCELLING, RolloutState.CANCELLED, RolloutState.COMPLETED)
+        self._refuse_when(RolloutState.CANCELLING, *FINAL_STATES)
 
     @workflow.update(name=CANCEL_UPDATE)
     def cancel(self) -> RolloutProgress:
@@ -361,7 +371,7 @@ class MeshRolloutWorkflow:
 
     @cancel.validator
     def _validate_cancel(self) -> None:
-        self._refuse_when(RolloutState.CANCELLED, RolloutState.COMPLETED)
+        self._refuse_when(*FINAL_STATES)
 
     def _refuse_when(self, *states: RolloutState) -> None:
         if self._carry.state in states:

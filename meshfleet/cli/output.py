@@ -14,7 +14,13 @@ from meshfleet.plan import PLAN_ACTIONS, PlannedTarget
 # The --json contract: pipelines parse it, so keys are only ever added, and only by agreement.
 REPORT_KEYS = ("rollout_id", "state", "total", "created", "adopted", "failed", "pending")
 FAILURE_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "error_code", "message")
-_STOPPED = (RolloutState.HALTED, RolloutState.CANCELLING, RolloutState.CANCELLED)
+# States that exit 1 whatever the counts say (docs/rollout-states.md).
+_NOT_AS_PLANNED = (
+    RolloutState.HALTED,
+    RolloutState.CANCELLING,
+    RolloutState.CANCELLED,
+    RolloutState.FAILED,
+)
 
 
 def manifest_summary(source: str, spec: RolloutSpec) -> str:
@@ -100,8 +106,8 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
 
 
 def rollout_exit_code(progress: RolloutProgress) -> ExitCode:
-    """1 when a target failed or the rollout halted or was cancelled, else 0."""
-    if progress.failed or progress.state in _STOPPED:
+    """1 when a target failed or the rollout halted, failed or was cancelled, else 0."""
+    if progress.failed or progress.state in _NOT_AS_PLANNED:
         return ExitCode.FAILED
     if progress.state == RolloutState.COMPLETED and not progress.succeeded:
         return ExitCode.FAILED
@@ -141,6 +147,11 @@ def report_lines(progress: RolloutProgress) -> list[str]:
         lines.append(
             f"halted: {p.failed} failures exceed the budget of {p.failure_budget}; "
             f"`meshfleet resume {p.rollout_id}` goes on, `meshfleet cancel {p.rollout_id}` stops"
+        )
+    if p.state == RolloutState.FAILED:
+        lines.append(
+            f"failed: {p.failed} failures exceed the budget of {p.failure_budget} "
+            "(every target had started)"
         )
     if p.finished_at:
         lines.append(f"finished {p.finished_at} after {format_duration(p.seconds)}")

@@ -462,3 +462,33 @@ async def test_a_mesh_that_stays_taken_fails_as_busy_without_halting_the_others(
     assert [(f.mesh_name, f.error_code) for f in report.failures] == [(taken.mesh_name, "MeshBusy")]
     # The taken mesh was never POSTed by this rollout; the free one was, once.
     assert api.started() == [free.mesh_name]
+
+
+async def test_a_rollout_that_ends_over_its_budget_ends_failed(
+    client: Client, task_queue: str, stubs: StubMeshApi
+) -> None:
+    # Every target starts at once (one wave, a window for all), so the budget can only be
+    # exceeded after nothing is left to hold back: the end must still say it went wrong.
+    targets = fleet(8)
+    n = names(targets)
+    stubs.refused.update(n[:3])
+    handle = await start(client, task_queue, targets, window=8, waves=["100%"], max_failures=1)
+    await started(stubs, n)
+    stubs.release_all()
+    report = await handle.result()
+
+    assert (report.state, report.created, report.failed) == (RolloutState.FAILED, 5, 3)
+    assert report.finished_at is not None
+    assert sorted(f.mesh_name for f in report.failures) == sorted(n[:3])
+
+
+async def test_a_rollout_within_its_budget_still_ends_completed(
+    client: Client, task_queue: str, stubs: StubMeshApi
+) -> None:
+    targets = fleet(4)
+    stubs.refused.add(targets[0].mesh_name)
+    handle = await start(client, task_queue, targets, window=4, waves=["100%"], max_failures=1)
+    stubs.release_all()
+    report = await handle.result()
+
+    assert (report.state, report.created, report.failed) == (RolloutState.COMPLETED, 3, 1)
