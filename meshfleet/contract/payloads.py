@@ -21,7 +21,6 @@ CREATE_MESH = "create_mesh"
 WAIT_FOR_MESH = "wait_for_mesh"
 LOAD_TARGET_PAGE = "load_target_page"
 AWAIT_TARGET = "await_target"
-VERIFY_WAVE = "verify_wave"
 
 ROLLOUT_WORKFLOW = "MeshRolloutWorkflow"
 CREATE_MESH_WORKFLOW = "CreateMeshWorkflow"
@@ -33,7 +32,6 @@ PHASE_QUERY = "phase"  # of a target
 PAUSE_UPDATE = "pause"  # these three: of a rollout
 RESUME_UPDATE = "resume"
 CANCEL_UPDATE = "cancel"
-APPROVE_UPDATE = "approve"
 
 # Above this many targets the workflow input would pass Temporal's 256 KB payload warning, so
 # targets travel in pages stored as their own small workflows (see ``TargetPage``).
@@ -138,67 +136,6 @@ class LoadPageInput(_Contract):
     page: int
 
 
-class VerifyWaveInput(_Contract):
-    """Input of ``verify_wave``: the targets of one finished wave, by index, to read again.
-
-    The targets travel as an index range (``start``..``end``) and are read from the inline list
-    or the stored pages, so a wave of thousands never becomes one large payload.
-    """
-
-    rollout_id: str
-    wave: int = Field(description="The wave's number, 1-based (within its region, if any).")
-    region: str | None = None
-    start: int
-    end: int
-    targets: list[MeshTarget] | None = Field(
-        default=None, description="Inline targets of the wave (start..end), when not paged."
-    )
-    page_size: int = PAGE_SIZE
-    skip: list[int] = Field(
-        default_factory=list, description="Indexes that already failed: not read again."
-    )
-    webhook: str | None = None
-
-
-class VerifiedFailure(_Contract):
-    """A mesh of the wave that is gone or no longer Running."""
-
-    index: int
-    error_code: str = Field(description="MeshGone, or MeshNot<phase> (e.g. MeshNotRunning).")
-    message: str
-    phase: str | None = None
-
-
-class WebhookVerdict(_Contract):
-    """The verify webhook's answer."""
-
-    passed: bool
-    status: int | None = Field(default=None, description="HTTP status; None: no answer.")
-    excerpt: str = Field(default="", description="The start of the body, or why none came.")
-
-
-class VerifyWaveResult(_Contract):
-    """Result of ``verify_wave``."""
-
-    checked: int
-    failures: list[VerifiedFailure] = Field(default_factory=list)
-    webhook: WebhookVerdict | None = None
-
-
-class ApproveInput(_Contract):
-    """Argument of the ``approve`` update."""
-
-    by: str | None = Field(default=None, description="Who approves (recorded in the history).")
-
-
-class RegionSegment(_Contract):
-    """The targets of one region, ``start``..``end`` in the rollout's order."""
-
-    region: str
-    start: int
-    end: int
-
-
 class AwaitTargetInput(_Contract):
     """Input of ``await_target``: a target workflow an earlier run of the rollout started."""
 
@@ -250,10 +187,5 @@ class RolloutInput(_Contract):
     search_attributes: bool = True
     max_starts_per_run: int | None = Field(
         default=None, ge=1, description="Continue as new after this many starts (tests)."
-    )
-    segments: list[RegionSegment] | None = Field(
-        default=None,
-        description="With strategy.regions: the targets grouped by region in its order, as the "
-        "starter sorted them; None without regions.",
     )
     carry: RolloutCarry | None = None
