@@ -20,7 +20,13 @@ Admin API (no auth):
 
 from meshfleet.simulator.app import build_app
 from meshfleet.simulator.clock import Clock, ManualClock, SystemClock
-from meshfleet.simulator.config import FaultAction, FaultConfig, NameRule, SimulatorConfig
+from meshfleet.simulator.config import (
+    FaultAction,
+    FaultConfig,
+    LeaveRule,
+    NameRule,
+    SimulatorConfig,
+)
 from meshfleet.simulator.state import MeshConflictError, MeshRecord, SimulatorState
 from meshfleet.simulator.stats import NameStats, Stats
 
@@ -28,6 +34,7 @@ __all__ = [
     "Clock",
     "FaultAction",
     "FaultConfig",
+    "LeaveRule",
     "ManualClock",
     "MeshConflictError",
     "MeshRecord",

@@ -19,6 +19,7 @@ from meshfleet.simulator.config import (
     DEFAULT_DELETE_SECONDS,
     DEFAULT_TOKEN_TTL_SECONDS,
     FaultConfig,
+    LeaveRule,
     NameRule,
     SimulatorConfig,
 )
@@ -47,6 +48,13 @@ def _seconds(text: str) -> float:
 def _rule(text: str) -> NameRule:
     try:
         return NameRule.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _leave_rule(text: str) -> LeaveRule:
+    try:
+        return LeaveRule.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -178,6 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-name fault, e.g. 'fail-*=create-failed', 'flaky-*=500-before:2'; "
         "actions: create-failed, 500-before, 500-after, 429",
     )
+    chaos.add_argument(
+        "--leave",
+        type=_leave_rule,
+        action="append",
+        default=[],
+        metavar="GLOB=PHASE[@S]",
+        help="a created mesh leaves Running S seconds after reaching it, e.g. "
+        "'canary-*=Unknown@2'; PHASE 'gone' makes it disappear",
+    )
     chaos.add_argument("--seed", type=int, default=None, help="seed of the fault RNG")
     return parser
 
@@ -218,6 +235,7 @@ def config_from_args(
                 latency=args.latency,
                 latency_jitter=args.latency_jitter,
                 rules=args.rule,
+                leave=args.leave,
             ),
             seed=args.seed,
         )

@@ -73,6 +73,52 @@ class NameRule(BaseModel):
         return f"{self.pattern}={self.action.value}{suffix}"
 
 
+GONE = "gone"
+"""What a ``LeaveRule`` names for a mesh that disappears instead of changing phase."""
+
+
+class LeaveRule(BaseModel):
+    """A mesh that leaves ``Running`` some time after reaching it, e.g. ``canary-*=Unknown@2``.
+
+    What a canary that breaks after it was created looks like to whoever reads it again: its
+    phase changes (to ``Unknown``, ``UpgradeFailed``, any phase the API may report), or it is
+    gone (``gone``: the list no longer holds it and show answers 404). Applies to meshes a
+    client's POST creates, not to seeded ones.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    pattern: str = Field(min_length=1, description="fnmatch glob on metadata.name.")
+    to: str = Field(
+        pattern=r"^[A-Za-z]+$", description="The phase it moves to, or 'gone' to disappear."
+    )
+    after_s: float = Field(default=0.0, ge=0, description="Seconds after it became Running.")
+
+    @classmethod
+    def parse(cls, text: str) -> LeaveRule:
+        """Parse ``PATTERN=PHASE[@SECONDS]`` such as ``canary-*=Unknown@2``, ``a-*=gone``.
+
+        Raises:
+            ValueError: the text does not have that shape.
+        """
+        pattern, sep, rest = text.partition("=")
+        to, _, after = rest.strip().partition("@")
+        if not sep or not pattern.strip() or not to.strip():
+            raise ValueError(f"rule {text!r} is not PATTERN=PHASE[@SECONDS]")
+        try:
+            seconds = float(after) if after else 0.0
+        except ValueError:
+            raise ValueError(f"rule {text!r}: SECONDS {after!r} is not a number") from None
+        return cls(pattern=pattern.strip(), to=to.strip(), after_s=seconds)
+
+    def matches(self, name: str) -> bool:
+        """Whether the rule's glob matches a mesh name."""
+        return fnmatch.fnmatchcase(name, self.pattern)
+
+    def __str__(self) -> str:
+        return f"{self.pattern}={self.to}@{self.after_s:g}"
+
+
 Probability = float
 
 
@@ -105,6 +151,11 @@ class FaultConfig(BaseModel):
         default=0.0, ge=0, description="Up to this many extra seconds, uniformly drawn."
     )
     rules: list[NameRule] = Field(default_factory=list, description="Per-name rules, in order.")
+    leave: list[LeaveRule] = Field(
+        default_factory=list,
+        description="Meshes that leave Running (or vanish) a while after reaching it; the first "
+        "matching rule applies.",
+    )
 
     @field_validator("rules", mode="before")
     @classmethod
@@ -113,6 +164,17 @@ class FaultConfig(BaseModel):
         if isinstance(value, list):
             return [NameRule.parse(v) if isinstance(v, str) else v for v in value]
         return value
+
+    @field_validator("leave", mode="before")
+    @classmethod
+    def _leave_from_text(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [LeaveRule.parse(v) if isinstance(v, str) else v for v in value]
+        return value
+
+    def leave_rule(self, name: str) -> LeaveRule | None:
+        """The first ``leave`` rule whose pattern matches ``name``, if any."""
+        return next((r for r in self.leave if r.matches(name)), None)
 
     def rules_for(self, name: str, action: FaultAction) -> list[NameRule]:
         """The rules of one action whose pattern matches ``name``."""

@@ -12,11 +12,13 @@ from typing import Any
 
 from meshfleet.asm.models import CreateMeshRequest, MeshPhase
 from meshfleet.simulator.clock import Clock, SystemClock
-from meshfleet.simulator.config import FaultConfig, SimulatorConfig
+from meshfleet.simulator.config import GONE, FaultConfig, LeaveRule, SimulatorConfig
 from meshfleet.simulator.stats import Stats
 from meshfleet.simulator.tokens import TokenStore
 
 DEFAULT_VERSION = "1.18.7-r5"
+LEAVE_RUNNING = "leave-running"
+"""Stats key: meshes a ``LeaveRule`` will move out of Running (or make disappear)."""
 
 
 class MeshConflictError(Exception):
@@ -45,23 +47,32 @@ class MeshRecord:
     final_phase: MeshPhase
     deleting_since: float | None = None
     gone_at: float | None = field(default=None)
+    leaves_at: float | None = None
+    """Monotonic time at which a Running mesh moves on to ``left_to`` (a ``LeaveRule``)."""
+    left_to: str | None = None
 
-    def phase(self, now: float) -> MeshPhase:
+    def phase(self, now: float) -> MeshPhase | str:
         """The phase at monotonic time ``now`` (a gone mesh reads ``Deleting`` to the end)."""
         if self.deleting_since is not None:
             return MeshPhase.DELETING
-        return MeshPhase.CREATING if now < self.settles_at else self.final_phase
+        if now < self.settles_at:
+            return MeshPhase.CREATING
+        if self.left_to is not None and self.leaves_at is not None and now >= self.leaves_at:
+            return self.left_to
+        return self.final_phase
 
     def _changed_at(self, now: float) -> float:
         if self.deleting_since is not None:
             return self.deleting_since
+        if self.leaves_at is not None and self.left_to is not None and now >= self.leaves_at:
+            return self.leaves_at
         return self.settles_at if now >= self.settles_at else self.created_mono
 
     def to_json(self, now: float, *, created: bool = False) -> dict[str, Any]:
         """The mesh as the API returns it; ``created`` gives the 201 form (phase only in status)."""
         # 201 means the task was accepted: its body says Creating even when create_seconds is 0.
         phase = MeshPhase.CREATING if created else self.phase(now)
-        status: dict[str, Any] = {"phase": phase.value}
+        status: dict[str, Any] = {"phase": str(phase)}
         if not created:
             changed = self.created_wall + timedelta(
                 seconds=self._changed_at(now) - self.created_mono
@@ -235,7 +246,21 @@ class SimulatorState:
         final = MeshPhase.CREATE_FAILED if fails else MeshPhase.RUNNING
         record = self._insert(project_id, name, echoed_spec(request), clusters, final, True)
         self.stats.name(project_id, name).creations += 1
+        rule = self.faults.leave_rule(name)
+        if rule is not None and final is MeshPhase.RUNNING:
+            self._leave_running(record, rule)
         return record
+
+    def _leave_running(self, record: MeshRecord, rule: LeaveRule) -> None:
+        self.stats.faults[LEAVE_RUNNING] += 1
+        leaves_at = record.settles_at + rule.after_s
+        if rule.to == GONE:
+            # Gone without a Deleting phase, as a mesh someone else deleted looks to a reader
+            # that was not watching.
+            record.gone_at = leaves_at
+            heapq.heappush(self._leaving, (leaves_at, record.uid))
+        else:
+            record.leaves_at, record.left_to = leaves_at, rule.to
 
     def seed_mesh(
         self,
@@ -316,6 +341,6 @@ class SimulatorState:
         now = self.now()
         counts: dict[str, int] = {}
         for record in self._meshes.values():
-            phase = record.phase(now).value
+            phase = str(record.phase(now))
             counts[phase] = counts.get(phase, 0) + 1
         return dict(sorted(counts.items()))

@@ -148,7 +148,7 @@ def assert_created_once(
         assert state.stats.creations(t.project_id, t.mesh_name) == 1, t.mesh_name
         record = state.find_mesh(t.project_id, t.mesh_name)
         assert record is not None, t.mesh_name
-        assert record.phase(state.now()).value == phase, (t.mesh_name, record.phase(state.now()))
+        assert str(record.phase(state.now())) == phase, (t.mesh_name, record.phase(state.now()))
 
 
 def assert_all_created_once(

@@ -20,7 +20,7 @@ import pytest
 from multidict import CIMultiDict
 
 from meshfleet.asm.models import Mesh, MeshList, MeshPhase
-from meshfleet.simulator import FaultConfig, NameRule, SimulatorConfig
+from meshfleet.simulator import FaultConfig, LeaveRule, NameRule, SimulatorConfig
 from meshfleet.simulator.__main__ import build_parser, config_from_args, main
 from meshfleet.simulator.testing import ManualClock, RunningSimulator, serve
 from tests.helpers.paths import REPO
@@ -537,6 +537,41 @@ async def test_rule_counts_are_per_project(
         for _ in range(2)
     ]
     assert (mine, theirs) == ([429, 201], [429, 201])
+
+
+async def test_leave_rules_move_a_running_mesh_on_or_make_it_vanish(
+    http: aiohttp.ClientSession, sim: RunningSimulator, clock: ManualClock
+) -> None:
+    sim.state.update_faults(leave=["canary-*=Unknown@10", "gone-*=gone@10"])
+    broken = (await create(http, sim, "canary-a", clusters=["c-1"])).body["metadata"]["uid"]
+    vanished = (await create(http, sim, "gone-a", clusters=["c-2"])).body["metadata"]["uid"]
+    kept = (await create(http, sim, "mesh-a", clusters=["c-3"])).body["metadata"]["uid"]
+
+    async def phases() -> dict[str, str]:
+        listed = (await call(http, "GET", sim.mesh_url(PROJECT))).body["items"]
+        return {m["metadata"]["uid"]: m["status"]["phase"] for m in listed}
+
+    # Created as usual, Running for the rule's seconds after create_seconds.
+    clock.advance(CREATE_S + 9.9)
+    assert await phases() == {broken: "Running", vanished: "Running", kept: "Running"}
+    clock.advance(0.1)
+    assert await phases() == {broken: "Unknown", kept: "Running"}
+    shown = await call(http, "GET", sim.mesh_url(PROJECT, vanished))
+    assert shown.status == 404
+    assert (await call(http, "GET", sim.mesh_url(PROJECT, broken))).body["status"][
+        "phase"
+    ] == "Unknown"
+    assert sim.state.stats.faults["leave-running"] == 2
+
+
+def test_leave_rule_parsing() -> None:
+    assert LeaveRule.parse("canary-*=Unknown@2.5") == LeaveRule(
+        pattern="canary-*", to="Unknown", after_s=2.5
+    )
+    assert str(LeaveRule.parse("a-*=gone")) == "a-*=gone@0"
+    for bad in ("nonsense", "a-*=", "a-*=Unknown@soon", "=gone", "a-*=Not Running"):
+        with pytest.raises(ValueError, match=r"rule|pattern"):
+            LeaveRule.parse(bad)
 
 
 async def _outcomes(http: aiohttp.ClientSession, seed: int) -> list[int]:
