@@ -27,6 +27,7 @@ from temporalio.worker import Worker, WorkerDeploymentConfig
 from activities.mesh import MeshActivities
 from activities.pages import TargetPageActivities
 from activities.targets import TargetWatchActivities
+from activities.verify import VerifyActivities
 from meshfleet import __version__, logs, metrics
 from meshfleet.asm.auth import auth_from_env
 from meshfleet.asm.calls import MeshApi
@@ -34,6 +35,7 @@ from meshfleet.asm.client import AsmClient
 from meshfleet.process_exit import flush_and_exit
 from meshfleet.settings import Settings
 from meshfleet.temporal import connect
+from meshfleet.webhook import VerifyHook
 from workflows.registry import ALL_WORKFLOWS, VERSIONED_WORKFLOWS
 
 log = structlog.get_logger("meshfleet.worker")
@@ -64,11 +66,19 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig:
     )
 
 
-def build_worker(client: Client, settings: Settings, api: MeshApi) -> Worker:
+VERIFY_TOKEN_ENV = "MESHFLEET_VERIFY_TOKEN"  # noqa: S105 (a variable name, not a secret)
+"""The verify webhook's bearer token: read by the worker alone, so it never enters a manifest,
+a workflow input or the history."""
+
+
+def build_worker(
+    client: Client, settings: Settings, api: MeshApi, hook: VerifyHook | None = None
+) -> Worker:
     """A worker for every meshfleet workflow and activity on ``settings.task_queue``."""
     mesh = MeshActivities(api, creates_per_second=settings.max_creates_per_second)
     pages = TargetPageActivities(client)
     watch = TargetWatchActivities(client)
+    verify = VerifyActivities(api, client, hook or VerifyHook())
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -80,6 +90,7 @@ def build_worker(client: Client, settings: Settings, api: MeshApi) -> Worker:
             mesh.wait_for_mesh,
             pages.load_target_page,
             watch.await_target,
+            verify.verify_wave,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
@@ -135,7 +146,8 @@ async def run_worker(
     async with AsmClient(
         auth, endpoint=settings.asm_endpoint, request_timeout=settings.asm_request_timeout_s
     ) as asm:
-        worker = build_worker(client, settings, metrics.InstrumentedMeshApi(asm))
+        hook = VerifyHook(env.get(VERIFY_TOKEN_ENV, "").strip() or None)
+        worker = build_worker(client, settings, metrics.InstrumentedMeshApi(asm), hook)
         versioning = (
             {"deployment_name": settings.deployment_name, "build_id": settings.build_id}
             if settings.versioned

@@ -29,26 +29,36 @@ class TargetPageActivities:
         Raises:
             ApplicationError: non-retryable when the page belongs to another rollout.
         """
-        handle = self._client.get_workflow_handle(
-            page_workflow_id(inp.rollout_id, inp.page), result_type=TargetPage
+        return await read_page(self._client, inp)
+
+
+async def read_page(client: Client, inp: LoadPageInput) -> TargetPage:
+    """One stored page of a rollout's targets, read from its page workflow's result.
+
+    Raises:
+        ApplicationError: non-retryable when the page is no longer stored or belongs to another
+            rollout.
+    """
+    handle = client.get_workflow_handle(
+        page_workflow_id(inp.rollout_id, inp.page), result_type=TargetPage
+    )
+    try:
+        page: TargetPage = await handle.result()
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # Retrying cannot bring a page back: its workflow was deleted or outlived retention.
+        raise ApplicationError(
+            f"page {inp.page} of rollout {inp.rollout_id} is no longer stored in Temporal "
+            f"({exc.message}); start the rollout again under a new rollout id",
+            type=errors.INVALID_TARGET,
+            non_retryable=True,
+        ) from exc
+    if page.rollout_id != inp.rollout_id or page.page != inp.page:
+        raise ApplicationError(
+            f"stored page {inp.page} of rollout {inp.rollout_id} holds page {page.page} of "
+            f"{page.rollout_id}",
+            type=errors.INVALID_TARGET,
+            non_retryable=True,
         )
-        try:
-            page: TargetPage = await handle.result()
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-            # Retrying cannot bring a page back: its workflow was deleted or outlived retention.
-            raise ApplicationError(
-                f"page {inp.page} of rollout {inp.rollout_id} is no longer stored in Temporal "
-                f"({exc.message}); start the rollout again under a new rollout id",
-                type=errors.INVALID_TARGET,
-                non_retryable=True,
-            ) from exc
-        if page.rollout_id != inp.rollout_id or page.page != inp.page:
-            raise ApplicationError(
-                f"stored page {inp.page} of rollout {inp.rollout_id} holds page {page.page} of "
-                f"{page.rollout_id}",
-                type=errors.INVALID_TARGET,
-                non_retryable=True,
-            )
-        return page
+    return page

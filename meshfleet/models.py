@@ -108,6 +108,63 @@ def _default_waves() -> list[int | str]:
     return [1, "10%", "100%"]
 
 
+class VerifySpec(_Model):
+    """``strategy.verify``: re-read each wave's meshes after its soak; optionally ask a webhook."""
+
+    webhook: str | None = Field(
+        default=None,
+        description="POSTed {rollout_id, wave, meshes[]} after the re-read; 2xx passes. A bearer "
+        "token comes from the worker's MESHFLEET_VERIFY_TOKEN, never from the manifest.",
+    )
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+            raise ValueError(f"{value!r} is not an http(s) URL")
+        return value
+
+
+RegionMode = Literal["sequential", "parallel"]
+
+
+class RegionOrder(_Model):
+    """``strategy.regions``: regions in order, each with a failure budget of its own.
+
+    sequential: a region starts only when the one before it has finished, and the waves apply
+    within each region (every region has its own canary). parallel: the waves run across the
+    whole fleet as without ``regions``. Either way a region whose failures exceed its own budget
+    halts the rollout, naming the region.
+    """
+
+    order: list[Region] = Field(min_length=1)
+    mode: RegionMode = "sequential"
+    max_failures: int | str | None = Field(
+        default=None,
+        description="Per region, N or 'P%' of the region's targets; default: the "
+        "strategy's max_failures applied to each region.",
+    )
+
+    @field_validator("order")
+    @classmethod
+    def _distinct(cls, order: list[str]) -> list[str]:
+        seen = [r for i, r in enumerate(order) if r in order[:i]]
+        if seen:
+            raise ValueError(f"{seen[0]!r} is listed twice")
+        return order
+
+    @field_validator("max_failures")
+    @classmethod
+    def _region_budget(cls, value: int | str | None) -> int | str | None:
+        return None if value is None else _check_budget(value)
+
+    def budget(self, strategy_max_failures: int | str, targets: int) -> int:
+        """How many failed targets one region of ``targets`` tolerates before the rollout halts."""
+        return _budget(
+            self.max_failures if self.max_failures is not None else strategy_max_failures, targets
+        )
+
+
 class RolloutStrategy(_Model):
     """How a rollout walks its targets; timings default to Terraform's waiter."""
 
@@ -121,6 +178,16 @@ class RolloutStrategy(_Model):
         default=30.0, ge=1, description="How soon a poll on a dead worker moves elsewhere."
     )
     create_retry: RetryPolicySpec = Field(default_factory=RetryPolicySpec)
+    soak_s: float = Field(
+        default=0.0, ge=0, description="After each wave, wait this long before the next starts."
+    )
+    verify: VerifySpec | None = None
+    approve_after: list[int] = Field(
+        default_factory=list,
+        description="Wave numbers (1-based, within each region) after which the rollout waits "
+        "for `meshfleet approve`.",
+    )
+    regions: RegionOrder | None = None
 
     @field_validator("waves")
     @classmethod
@@ -137,14 +204,15 @@ class RolloutStrategy(_Model):
     @field_validator("max_failures")
     @classmethod
     def _max_failures(cls, value: int | str) -> int | str:
-        if isinstance(value, int):
-            if value < 0:
-                raise ValueError("must be a count >= 0 or a percentage")
-            return value
-        match = PERCENT_RE.match(value.strip())
-        if not match or float(match.group(1)) > 100:
-            raise ValueError(f"{value!r} is not a count or a percentage like '5%'")
-        return value
+        return _check_budget(value)
+
+    @field_validator("approve_after")
+    @classmethod
+    def _approve_after(cls, waves: list[int]) -> list[int]:
+        for i, wave in enumerate(waves):
+            if wave < 1:
+                raise ValueError(f"approve_after[{i}]: wave numbers start at 1")
+        return sorted(set(waves))
 
     def wave_ends(self, total: int) -> list[int]:
         """Cumulative end index of each wave for ``total`` targets; the last ends at ``total``."""
@@ -159,9 +227,26 @@ class RolloutStrategy(_Model):
 
     def failure_budget(self, total: int) -> int:
         """How many failed targets the rollout tolerates before it halts."""
-        if isinstance(self.max_failures, int):
-            return self.max_failures
-        return math.floor(total * float(PERCENT_RE.match(self.max_failures.strip()).group(1)) / 100)  # type: ignore[union-attr]
+        return _budget(self.max_failures, total)
+
+
+def _check_budget(value: int | str) -> int | str:
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("must be a count >= 0 or a percentage")
+        return value
+    match = PERCENT_RE.match(value.strip())
+    if not match or float(match.group(1)) > 100:
+        raise ValueError(f"{value!r} is not a count or a percentage like '5%'")
+    return value
+
+
+def _budget(max_failures: int | str, total: int) -> int:
+    if isinstance(max_failures, int):
+        return max_failures
+    match = PERCENT_RE.match(max_failures.strip())
+    assert match is not None  # checked by _check_budget when the strategy was read
+    return math.floor(total * float(match.group(1)) / 100)
 
 
 class RolloutSpec(_Model):
@@ -258,6 +343,12 @@ class RolloutState(StrEnum):
     PAUSED = "paused"
     HALTED = "halted"
     CANCELLING = "cancelling"
+    SOAKING = "soaking"
+    """A wave finished; the next waits until ``soaking_until``."""
+    VERIFYING = "verifying"
+    """The wave's meshes are read again (and the verify webhook asked)."""
+    AWAITING_APPROVAL = "awaiting_approval"
+    """A gate of ``approve_after``: waits for ``meshfleet approve``."""
     CANCELLED = "cancelled"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -296,6 +387,17 @@ class OutcomeCounts(BaseModel):
 MAX_REPORTED_FAILURES = 200
 
 
+class Approval(_Model):
+    """One approval gate passed (``meshfleet approve``)."""
+
+    wave: int
+    """The wave after which the gate stood (1-based, within its region)."""
+    region: str | None = None
+    by: str
+    at: str
+    """When the approval arrived (ISO 8601, UTC, workflow time)."""
+
+
 class RolloutProgress(_Model):
     """The ``progress`` query and the final report share this shape.
 
@@ -319,6 +421,16 @@ class RolloutProgress(_Model):
     started_at: str | None = None
     finished_at: str | None = None
     seconds: float = 0.0
+    region: str | None = None
+    """The region whose waves run now (``strategy.regions`` sequential), else None."""
+    soaking_until: str | None = None
+    """While ``soaking``: when the next wave may start (ISO 8601, UTC)."""
+    halted_region: str | None = None
+    """The region whose failures exceeded its own budget and halted the rollout."""
+    halt_reason: str | None = None
+    """Why the rollout halted, when not only the failure count: e.g. the verify webhook's answer."""
+    approvals: list[Approval] = Field(default_factory=list)
+    """Every gate passed: which wave, who approved it and when."""
 
     @property
     def succeeded(self) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import bisect
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -11,6 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
+    ApplicationError,
     ChildWorkflowError,
     WorkflowAlreadyStartedError,
 )
@@ -20,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from meshfleet.contract import search_attributes as sa
     from meshfleet.contract.failures import failure_type
     from meshfleet.contract.payloads import (
+        APPROVE_UPDATE,
         AWAIT_TARGET,
         CANCEL_UPDATE,
         CREATE_MESH_WORKFLOW,
@@ -28,17 +32,24 @@ with workflow.unsafe.imports_passed_through():
         PROGRESS_QUERY,
         RESUME_UPDATE,
         ROLLOUT_WORKFLOW,
+        VERIFY_WAVE,
+        ApproveInput,
         AwaitTargetInput,
         CreateMeshInput,
         LoadPageInput,
         MeshTiming,
+        RegionSegment,
         RolloutCarry,
         RolloutInput,
         TargetPage,
+        VerifiedFailure,
+        VerifyWaveInput,
+        VerifyWaveResult,
     )
     from meshfleet.models import (
         FINAL_STATES,
         MAX_REPORTED_FAILURES,
+        Approval,
         MeshTarget,
         RolloutProgress,
         RolloutState,
@@ -53,6 +64,36 @@ BUSY_START_ATTEMPTS = 7
 
 # Executions whose history already ended "completed" over budget replay that ending.
 PATCH_FAILED_OVER_BUDGET = "final-state-failed-over-budget"
+
+# Progressive delivery. Each id guards the commands of one behaviour, asked only by rollouts whose
+# strategy uses it, so a rollout without these settings issues exactly the commands it did before.
+PATCH_SOAK = "soak-timer-between-waves"
+PATCH_VERIFY = "verify-wave-activity-after-soak"
+PATCH_APPROVAL = "approval-gate-between-waves"
+PATCH_REGIONS = "region-order-and-region-budgets"
+
+# What runs after a wave has finished and before the next one starts, in this order.
+CHECKS = ("soak", "verify", "approval")
+# The states of those checks: the rollout starts nothing in them, and only cancel ends them early.
+GATE_STATES = (RolloutState.SOAKING, RolloutState.VERIFYING, RolloutState.AWAITING_APPROVAL)
+# verify_wave's own errors (the ASM API or the webhook unreachable) are retried this often, then
+# the rollout halts with the error rather than guessing the wave is fine.
+VERIFY_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class _Wave:
+    """One step of the walk: targets ``start``..``end``, wave ``number`` of ``count``.
+
+    With regions in sequential order the waves repeat within each region (``region`` set);
+    otherwise they span the whole fleet.
+    """
+
+    start: int
+    end: int
+    number: int
+    count: int
+    region: str | None = None
 
 
 @workflow.defn(name=ROLLOUT_WORKFLOW)
@@ -70,7 +111,15 @@ class MeshRolloutWorkflow:
         carry = inp.carry or RolloutCarry(allowed_failures=inp.strategy.failure_budget(inp.total))
         self._inp = inp
         self._carry = carry
-        self._wave_ends = inp.strategy.wave_ends(inp.total)
+        strategy = inp.strategy
+        self._has_checks = (
+            strategy.soak_s > 0 or strategy.verify is not None or bool(strategy.approve_after)
+        )
+        self._segments: list[RegionSegment] = []
+        self._sequential = False
+        self._waves: list[_Wave] = []
+        self._wave_ends: list[int] = []
+        self._lay_out()
         self._page: TargetPage | None = None
         self._starts_this_run = 0
         self._wake_run_loop = False
@@ -85,6 +134,15 @@ class MeshRolloutWorkflow:
         carry = self._carry
         if carry.started_at is None:
             carry.started_at = workflow.now().isoformat()
+        if inp.carry is None and inp.strategy.regions is not None:
+            # Decided once, by the first run: a rollout never changes its walk half-way.
+            if inp.segments:
+                carry.by_region = workflow.patched(PATCH_REGIONS)
+                self._lay_out()
+            else:
+                workflow.logger.warning(
+                    "strategy.regions without segments from the starter: regions are ignored"
+                )
         self._publish_state()
         for workflow_id, index in list(carry.in_flight.items()):
             self._track(self._await_carried(workflow_id, index), f"carried-{index}")
@@ -109,6 +167,8 @@ class MeshRolloutWorkflow:
 
     async def _step(self) -> None:
         carry = self._carry
+        if self._checks_due():
+            await self._between_waves()
         self._advance_wave()
         while self._can_start():
             index = carry.next_index
@@ -141,8 +201,13 @@ class MeshRolloutWorkflow:
             and carry.next_index >= self._wave_ends[carry.wave]
             and not carry.in_flight
             and carry.wave < len(self._wave_ends) - 1
+            and not self._checks_pending()
         ):
             carry.wave += 1
+            # What the checks tracked belongs to the wave that just passed them.
+            carry.checks_passed = []
+            carry.step_failed = []
+            carry.step_adopted = []
             self._publish_state()
 
     def _can_start(self) -> bool:
@@ -152,6 +217,253 @@ class MeshRolloutWorkflow:
             and carry.next_index < self._wave_ends[carry.wave]
             and len(carry.in_flight) < self._inp.strategy.window
         )
+
+    # --- layout --------------------------------------------------------------------------------
+
+    def _lay_out(self) -> None:
+        """The steps of the walk: the strategy's waves, within each region when in sequence."""
+        inp = self._inp
+        regions = inp.strategy.regions
+        self._segments = self._region_segments() if self._carry.by_region else []
+        self._sequential = bool(self._segments) and (
+            regions is not None and regions.mode == "sequential"
+        )
+        groups: list[tuple[str | None, int, int]] = (
+            [(s.region, s.start, s.end) for s in self._segments]
+            if self._sequential
+            else [(None, 0, inp.total)]
+        )
+        waves: list[_Wave] = []
+        for region, start, end in groups:
+            ends = inp.strategy.wave_ends(end - start)
+            begin = start
+            for number, wave_end in enumerate(ends, 1):
+                waves.append(_Wave(begin, start + wave_end, number, len(ends), region))
+                begin = start + wave_end
+        self._waves = waves
+        self._wave_ends = [w.end for w in waves]
+
+    def _region_segments(self) -> list[RegionSegment]:
+        inp = self._inp
+        segments = [s for s in inp.segments or [] if s.end > s.start]
+        covered = 0
+        for segment in segments:
+            if segment.start != covered:
+                break
+            covered = segment.end
+        if not segments or covered != inp.total:
+            # The starter sorts the targets by region and cuts them into segments; a gap or an
+            # overlap means the targets are not in the order the regions promise.
+            raise ApplicationError(
+                f"the region segments do not cover targets 0..{inp.total} in order: "
+                + ", ".join(f"{s.region} {s.start}..{s.end}" for s in segments),
+                type="InvalidRegionSegments",
+                non_retryable=True,
+            )
+        return segments
+
+    def _region_of(self, index: int) -> RegionSegment | None:
+        if not self._segments:
+            return None
+        starts = [s.start for s in self._segments]
+        return self._segments[bisect.bisect_right(starts, index) - 1]
+
+    def _region_budget(self, region: str) -> int:
+        strategy = self._inp.strategy
+        if strategy.regions is None:
+            return 0
+        size = sum(s.end - s.start for s in self._segments if s.region == region)
+        return strategy.regions.budget(strategy.max_failures, size)
+
+    def _region_allowed(self, region: str) -> int:
+        allowed = self._carry.region_allowed.get(region)
+        return self._region_budget(region) if allowed is None else allowed
+
+    # --- between waves: soak, verify, approval ---------------------------------------------------
+
+    def _wave_done(self) -> bool:
+        carry = self._carry
+        return (
+            carry.next_index >= self._wave_ends[carry.wave]
+            and not carry.in_flight
+            and carry.wave < len(self._wave_ends) - 1
+        )
+
+    def _checks_pending(self) -> bool:
+        return self._has_checks and len(self._carry.checks_passed) < len(CHECKS)
+
+    def _checks_due(self) -> bool:
+        return (
+            self._checks_pending()
+            and self._carry.state in (RolloutState.RUNNING, *GATE_STATES)
+            and self._wave_done()
+        )
+
+    async def _between_waves(self) -> None:
+        """Soak, verify and the approval gate of the finished wave, each once, in order.
+
+        Every check is recorded in the carry as it passes, so a run that continues as new in the
+        middle goes on where this one stopped (a soak with its end, a gate still closed).
+        """
+        carry = self._carry
+        checks: dict[str, Callable[[], Awaitable[bool]]] = {
+            "soak": self._soak,
+            "verify": self._verify,
+            "approval": self._approval,
+        }
+        for name in CHECKS:
+            if name in carry.checks_passed:
+                continue
+            if carry.state not in (RolloutState.RUNNING, *GATE_STATES):
+                return  # halted by verify, or cancelling
+            if not await checks[name]():
+                return
+            if name not in carry.checks_passed:
+                carry.checks_passed.append(name)
+        if carry.state in GATE_STATES:
+            self._set_state(RolloutState.RUNNING)
+
+    async def _soak(self) -> bool:
+        soak_s = self._inp.strategy.soak_s
+        if soak_s <= 0 or not workflow.patched(PATCH_SOAK):
+            return True
+        carry = self._carry
+        if carry.soaking_until is None:
+            carry.soaking_until = (workflow.now() + timedelta(seconds=soak_s)).isoformat()
+        if carry.state != RolloutState.SOAKING:
+            self._set_state(RolloutState.SOAKING)
+        until = datetime.fromisoformat(carry.soaking_until)
+        remaining = (until - workflow.now()).total_seconds()
+        if remaining > 0:
+            wave = self._waves[carry.wave]
+            try:
+                # A durable timer that cancel (or a hand-over to the next run) ends early.
+                await workflow.wait_condition(
+                    lambda: carry.state != RolloutState.SOAKING or self._should_continue_as_new(),
+                    timeout=remaining,
+                    timeout_summary=f"soak after {self._wave_name(wave)}",
+                )
+            except TimeoutError:
+                pass
+            else:
+                return False
+        carry.soaking_until = None
+        return True
+
+    async def _verify(self) -> bool:
+        spec = self._inp.strategy.verify
+        if spec is None or not workflow.patched(PATCH_VERIFY):
+            return True
+        carry = self._carry
+        wave = self._waves[carry.wave]
+        if carry.state != RolloutState.VERIFYING:
+            self._set_state(RolloutState.VERIFYING)
+        inline = self._inp.targets
+        handle = workflow.start_activity(
+            VERIFY_WAVE,
+            VerifyWaveInput(
+                rollout_id=self._inp.rollout_id,
+                wave=wave.number,
+                region=wave.region,
+                start=wave.start,
+                end=wave.end,
+                targets=inline[wave.start : wave.end] if inline is not None else None,
+                page_size=self._inp.page_size,
+                skip=sorted(carry.step_failed),
+                webhook=spec.webhook,
+            ),
+            result_type=VerifyWaveResult,
+            # A wave of thousands is read again mesh by mesh, through the gateway's rate limit.
+            start_to_close_timeout=timedelta(minutes=15),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=2),
+                maximum_interval=timedelta(seconds=60),
+                maximum_attempts=VERIFY_ATTEMPTS,
+            ),
+            summary=f"verify {self._wave_name(wave)}",
+        )
+        try:
+            await workflow.wait_condition(
+                lambda: handle.done() or carry.state != RolloutState.VERIFYING
+            )
+        except asyncio.CancelledError:
+            handle.cancel()
+            raise
+        if not handle.done():
+            handle.cancel()  # cancelled: the rollout reads nothing more
+            return False
+        try:
+            result = await handle
+        except ActivityError as err:
+            self._halt_with(f"verify_wave failed: {err.cause or err}")
+            return True
+        for failure in result.failures:
+            await self._fail_verified(failure, wave)
+        verdict = result.webhook
+        if verdict is not None and not verdict.passed:
+            answer = (
+                f"answered {verdict.status}" if verdict.status is not None else "gave no answer"
+            )
+            self._halt_with(f"verify webhook {answer}: {verdict.excerpt}")
+        return True
+
+    async def _fail_verified(self, failure: VerifiedFailure, wave: _Wave) -> None:
+        carry = self._carry
+        index = failure.index
+        if not wave.start <= index < wave.end or index in carry.step_failed:
+            return  # not a target of this wave, or one already counted as failed
+        counts = carry.counts
+        if index in carry.step_adopted:
+            carry.step_adopted.remove(index)
+            counts.adopted -= 1
+        elif counts.created > 0:
+            counts.created -= 1
+        counts.failed += 1
+        carry.step_failed.append(index)
+        if len(carry.failures) < MAX_REPORTED_FAILURES:
+            target = await self._target(index)
+            carry.failures.append(
+                TargetFailure(
+                    project_id=target.project_id,
+                    region=target.region,
+                    cluster_id=target.cluster_id,
+                    mesh_name=target.mesh_name,
+                    error_code=failure.error_code,
+                    message=failure.message,
+                )
+            )
+        self._count_failure(index)
+        self._show_details()
+
+    def _halt_with(self, reason: str) -> None:
+        carry = self._carry
+        if carry.state not in (RolloutState.VERIFYING, RolloutState.HALTED):
+            return  # cancelling: nothing is left to hold back
+        carry.halt_reason = reason
+        if carry.state == RolloutState.HALTED:
+            self._show_details()
+        else:
+            self._set_state(RolloutState.HALTED)
+
+    async def _approval(self) -> bool:
+        carry = self._carry
+        wave = self._waves[carry.wave]
+        if wave.number not in self._inp.strategy.approve_after or not workflow.patched(
+            PATCH_APPROVAL
+        ):
+            return True
+        if carry.state != RolloutState.AWAITING_APPROVAL:
+            self._set_state(RolloutState.AWAITING_APPROVAL)
+        # A gate may stand for days: hand over to a new run if the history grows large meanwhile.
+        await workflow.wait_condition(
+            lambda: carry.state != RolloutState.AWAITING_APPROVAL or self._should_continue_as_new()
+        )
+        return "approval" in carry.checks_passed
+
+    @staticmethod
+    def _wave_name(wave: _Wave) -> str:
+        where = f" of {wave.region}" if wave.region else ""
+        return f"wave {wave.number}/{wave.count}{where}"
 
     def _finished(self) -> bool:
         carry = self._carry
@@ -186,9 +498,7 @@ class MeshRolloutWorkflow:
             carry.counts.cancelled += not_started
             carry.next_index = self._inp.total
             carry.state = RolloutState.CANCELLED
-        elif carry.counts.failed > carry.allowed_failures and workflow.patched(
-            PATCH_FAILED_OVER_BUDGET
-        ):
+        elif self._over_budget() and workflow.patched(PATCH_FAILED_OVER_BUDGET):
             # Every target had started before the budget ran out, so nothing was held back, but
             # the rollout did not go as planned: say so rather than "completed".
             carry.state = RolloutState.FAILED
@@ -295,20 +605,44 @@ class MeshRolloutWorkflow:
         carry = self._carry
         # Count a target once, whatever path its outcome took.
         carry.run_ids.pop(outcome.workflow_id, None)
-        if carry.in_flight.pop(outcome.workflow_id, None) is None:
+        index = carry.in_flight.pop(outcome.workflow_id, None)
+        if index is None:
             return
         carry.counts.add(outcome.outcome)
+        if self._inp.strategy.verify is not None:
+            # Only targets of the current wave are in flight: what its verify must know.
+            if outcome.outcome == "adopted":
+                carry.step_adopted.append(index)
+            elif outcome.outcome == "failed":
+                carry.step_failed.append(index)
         if outcome.outcome == "failed":
             if len(carry.failures) < MAX_REPORTED_FAILURES:
                 carry.failures.append(TargetFailure.of(outcome))
-            if carry.counts.failed > carry.allowed_failures and carry.state in (
-                RolloutState.RUNNING,
-                RolloutState.PAUSED,
-            ):
-                carry.state = RolloutState.HALTED
-                self._publish_state()
+            self._count_failure(index)
         self._wake_run_loop = True
         self._show_details()
+
+    def _count_failure(self, index: int) -> None:
+        """Count one more failed target against the budgets; halt when one of them is spent."""
+        carry = self._carry
+        segment = self._region_of(index)
+        region = segment.region if segment is not None else None
+        if region is not None:
+            carry.region_failed[region] = carry.region_failed.get(region, 0) + 1
+        if carry.state not in (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.VERIFYING):
+            return
+        if region is not None and carry.region_failed[region] > self._region_allowed(region):
+            carry.halted_region = region
+        elif carry.counts.failed <= carry.allowed_failures:
+            return
+        carry.state = RolloutState.HALTED
+        self._publish_state()
+
+    def _over_budget(self) -> bool:
+        carry = self._carry
+        return carry.counts.failed > carry.allowed_failures or any(
+            failed > self._region_allowed(region) for region, failed in carry.region_failed.items()
+        )
 
     # --- handlers ------------------------------------------------------------------------------
 
@@ -317,6 +651,7 @@ class MeshRolloutWorkflow:
         """Counts by outcome, in flight, pending, wave and state."""
         carry = self._carry
         counts = carry.counts
+        wave = self._waves[carry.wave]
         return RolloutProgress(
             rollout_id=self._inp.rollout_id,
             state=carry.state,
@@ -327,13 +662,18 @@ class MeshRolloutWorkflow:
             cancelled=counts.cancelled,
             in_flight=len(carry.in_flight),
             pending=self._inp.total - carry.next_index,
-            wave=carry.wave + 1,
-            waves=len(self._wave_ends),
+            wave=wave.number,
+            waves=wave.count,
             failure_budget=self._inp.strategy.failure_budget(self._inp.total),
             failures=list(carry.failures),
             started_at=carry.started_at,
             finished_at=workflow.now().isoformat() if carry.state.finished else None,
             seconds=self._elapsed(),
+            region=wave.region,
+            soaking_until=carry.soaking_until if carry.state == RolloutState.SOAKING else None,
+            halted_region=carry.halted_region,
+            halt_reason=carry.halt_reason,
+            approvals=list(carry.approvals),
         )
 
     @workflow.update(name=PAUSE_UPDATE)
@@ -346,6 +686,7 @@ class MeshRolloutWorkflow:
     @pause.validator
     def _validate_pause(self) -> None:
         self._refuse_when(RolloutState.CANCELLING, *FINAL_STATES)
+        self._refuse_at_gate("there is nothing to pause")
 
     @workflow.update(name=RESUME_UPDATE)
     def resume(self) -> RolloutProgress:
@@ -355,6 +696,11 @@ class MeshRolloutWorkflow:
             carry.allowed_failures = carry.counts.failed + self._inp.strategy.failure_budget(
                 self._inp.total
             )
+            for region, failed in carry.region_failed.items():
+                if failed > self._region_allowed(region):
+                    carry.region_allowed[region] = failed + self._region_budget(region)
+            carry.halted_region = None
+            carry.halt_reason = None
         if carry.state in (RolloutState.PAUSED, RolloutState.HALTED):
             self._set_state(RolloutState.RUNNING)
         return self.progress()
@@ -362,6 +708,30 @@ class MeshRolloutWorkflow:
     @resume.validator
     def _validate_resume(self) -> None:
         self._refuse_when(RolloutState.CANCELLING, *FINAL_STATES)
+        self._refuse_at_gate("it goes on by itself")
+
+    @workflow.update(name=APPROVE_UPDATE)
+    def approve(self, inp: ApproveInput) -> RolloutProgress:
+        """Open the approval gate the rollout waits at; who approved and when is recorded."""
+        carry = self._carry
+        wave = self._waves[carry.wave]
+        carry.approvals.append(
+            Approval(
+                wave=wave.number,
+                region=wave.region,
+                by=inp.by or "unknown",
+                at=workflow.now().isoformat(),
+            )
+        )
+        carry.checks_passed.append("approval")
+        self._set_state(RolloutState.RUNNING)
+        return self.progress()
+
+    @approve.validator
+    def _validate_approve(self, inp: ApproveInput) -> None:
+        state = self._carry.state
+        if state != RolloutState.AWAITING_APPROVAL:
+            raise ValueError(f"rollout is {state.value}, not awaiting approval")
 
     @workflow.update(name=CANCEL_UPDATE)
     def cancel(self) -> RolloutProgress:
@@ -376,6 +746,20 @@ class MeshRolloutWorkflow:
     def _refuse_when(self, *states: RolloutState) -> None:
         if self._carry.state in states:
             raise ValueError(f"rollout is {self._carry.state.value}")
+
+    def _refuse_at_gate(self, outcome: str) -> None:
+        # Between waves nothing starts anyway, and a pause that outlived the gate would hold a
+        # rollout nobody meant to hold: say what the rollout waits for instead.
+        carry = self._carry
+        if carry.state == RolloutState.SOAKING:
+            why = f"nothing starts before {carry.soaking_until}, then {outcome}"
+        elif carry.state == RolloutState.VERIFYING:
+            why = f"nothing starts until the finished wave is verified, then {outcome}"
+        elif carry.state == RolloutState.AWAITING_APPROVAL:
+            why = "nothing starts until `approve`"
+        else:
+            return
+        raise ValueError(f"rollout is {carry.state.value}: {why} (`cancel` stops it)")
 
     def _cancel(self) -> None:
         if not self._carry.state.finished:
@@ -401,11 +785,22 @@ class MeshRolloutWorkflow:
     def _show_details(self) -> None:
         carry = self._carry
         c = carry.counts
+        wave = self._waves[carry.wave]
+        where = f"region {wave.region} " if wave.region else ""
+        notes = ""
+        if carry.state == RolloutState.SOAKING:
+            notes = f" · soaking until {carry.soaking_until}"
+        elif carry.state == RolloutState.AWAITING_APPROVAL:
+            notes = f" · awaiting approval after {self._wave_name(wave)}"
+        if carry.halted_region:
+            notes += f" · region {carry.halted_region} over its failure budget"
+        if carry.halt_reason:
+            notes += f" · {carry.halt_reason}"
         workflow.set_current_details(
-            f"**{carry.state.value}** · wave {carry.wave + 1}/{len(self._wave_ends)} · "
+            f"**{carry.state.value}** · {where}wave {wave.number}/{wave.count} · "
             f"{c.done}/{self._inp.total} done: {c.created} created, {c.adopted} adopted, "
             f"{c.failed} failed, {c.cancelled} cancelled · {len(carry.in_flight)} in flight · "
-            f"{self._inp.total - carry.next_index} pending"
+            f"{self._inp.total - carry.next_index} pending{notes}"
         )
 
     def _elapsed(self) -> float:

@@ -30,6 +30,15 @@ NON_RETRYABLE_TYPES = (
     TARGET_VANISHED,
 )
 
+# What verify found where a Running mesh should be: gone, or in another phase (Mesh<phase>).
+MESH_GONE = "MeshGone"
+
+
+def mesh_seen_in(phase: str | None) -> str:
+    """The error code of a mesh verify read again in ``phase`` instead of Running."""
+    return f"Mesh{phase}" if phase else "MeshWithoutPhase"
+
+
 TRANSIENT = "AsmTransient"
 TARGET_STILL_RUNNING = "TargetStillRunning"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshfleet.models import (
+    Approval,
     MeshTarget,
     OutcomeCounts,
     RetryPolicySpec,
@@ -21,6 +22,7 @@ CREATE_MESH = "create_mesh"
 WAIT_FOR_MESH = "wait_for_mesh"
 LOAD_TARGET_PAGE = "load_target_page"
 AWAIT_TARGET = "await_target"
+VERIFY_WAVE = "verify_wave"
 
 ROLLOUT_WORKFLOW = "MeshRolloutWorkflow"
 CREATE_MESH_WORKFLOW = "CreateMeshWorkflow"
@@ -32,6 +34,7 @@ PHASE_QUERY = "phase"  # of a target
 PAUSE_UPDATE = "pause"  # these three: of a rollout
 RESUME_UPDATE = "resume"
 CANCEL_UPDATE = "cancel"
+APPROVE_UPDATE = "approve"
 
 # Above this many targets the workflow input would pass Temporal's 256 KB payload warning, so
 # targets travel in pages stored as their own small workflows (see ``TargetPage``).
@@ -136,6 +139,69 @@ class LoadPageInput(_Contract):
     page: int
 
 
+class VerifyWaveInput(_Contract):
+    """Input of ``verify_wave``: the targets of one finished wave, by index, to read again.
+
+    The targets travel as an index range (``start``..``end``) and are read from the inline list
+    or the stored pages, so a wave of thousands never becomes one large payload.
+    """
+
+    rollout_id: str
+    wave: int = Field(description="The wave's number, 1-based (within its region, if any).")
+    region: str | None = None
+    start: int
+    end: int
+    targets: list[MeshTarget] | None = Field(
+        default=None, description="Inline targets of the wave (start..end), when not paged."
+    )
+    page_size: int = PAGE_SIZE
+    skip: list[int] = Field(
+        default_factory=list, description="Indexes that already failed: not read again."
+    )
+    webhook: str | None = None
+
+
+class VerifiedFailure(_Contract):
+    """A mesh of the wave that is gone or no longer Running."""
+
+    index: int
+    error_code: str = Field(
+        description="MeshGone, or Mesh<phase> as read (e.g. MeshUnknown, MeshUpgradeFailed)."
+    )
+    message: str
+    phase: str | None = None
+
+
+class WebhookVerdict(_Contract):
+    """The verify webhook's answer."""
+
+    passed: bool
+    status: int | None = Field(default=None, description="HTTP status; None: no answer.")
+    excerpt: str = Field(default="", description="The start of the body, or why none came.")
+
+
+class VerifyWaveResult(_Contract):
+    """Result of ``verify_wave``."""
+
+    checked: int
+    failures: list[VerifiedFailure] = Field(default_factory=list)
+    webhook: WebhookVerdict | None = None
+
+
+class ApproveInput(_Contract):
+    """Argument of the ``approve`` update."""
+
+    by: str | None = Field(default=None, description="Who approves (recorded in the history).")
+
+
+class RegionSegment(_Contract):
+    """The targets of one region, ``start``..``end`` in the rollout's order."""
+
+    region: str
+    start: int
+    end: int
+
+
 class AwaitTargetInput(_Contract):
     """Input of ``await_target``: a target workflow an earlier run of the rollout started."""
 
@@ -170,6 +236,25 @@ class RolloutCarry(BaseModel):
     runs: int = 1
     written_by: str | None = None
     """The meshfleet version of the worker that continued the rollout as new; None: 0.1.0."""
+    by_region: bool = False
+    """Region order and budgets (``strategy.regions``) apply; False: written by a release, or a
+    run, that walked the fleet without them, which the rest of the rollout keeps doing."""
+    region_failed: dict[str, int] = Field(default_factory=dict)
+    """Region -> failed targets of that region so far."""
+    region_allowed: dict[str, int] = Field(default_factory=dict)
+    """Region -> failures it tolerates, once ``resume`` granted it a fresh budget."""
+    checks_passed: list[str] = Field(default_factory=list)
+    """What already ran after the current wave finished: ``soak``, ``verify``, ``approval``."""
+    soaking_until: str | None = None
+    """While soaking: when the soak ends (ISO 8601, UTC), so the next run waits only the rest."""
+    step_failed: list[int] = Field(default_factory=list)
+    """Indexes of the current wave's targets that failed: verify does not read them again."""
+    step_adopted: list[int] = Field(default_factory=list)
+    """Indexes of the current wave's targets that were adopted, so a target verify finds broken
+    moves out of the right count."""
+    halted_region: str | None = None
+    halt_reason: str | None = None
+    approvals: list[Approval] = Field(default_factory=list)
 
 
 class RolloutInput(_Contract):
@@ -187,5 +272,10 @@ class RolloutInput(_Contract):
     search_attributes: bool = True
     max_starts_per_run: int | None = Field(
         default=None, ge=1, description="Continue as new after this many starts (tests)."
+    )
+    segments: list[RegionSegment] | None = Field(
+        default=None,
+        description="With strategy.regions: the targets grouped by region in its order, as the "
+        "starter sorted them; None without regions.",
     )
     carry: RolloutCarry | None = None

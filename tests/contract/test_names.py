@@ -12,7 +12,12 @@ from workflows.registry import ALL_WORKFLOWS, VERSIONED_WORKFLOWS
 HANDLERS: dict[str, tuple[set[str], set[str]]] = {
     payloads.ROLLOUT_WORKFLOW: (
         {payloads.PROGRESS_QUERY},
-        {payloads.PAUSE_UPDATE, payloads.RESUME_UPDATE, payloads.CANCEL_UPDATE},
+        {
+            payloads.PAUSE_UPDATE,
+            payloads.RESUME_UPDATE,
+            payloads.CANCEL_UPDATE,
+            payloads.APPROVE_UPDATE,
+        },
     ),
     payloads.CREATE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
     payloads.TARGET_PAGE_WORKFLOW: (set(), set()),
