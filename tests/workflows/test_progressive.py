@@ -38,19 +38,19 @@ from meshfleet.contract.payloads import (
     VerifyWaveInput,
     VerifyWaveResult,
     WebhookVerdict,
-    rollout_workflow_id,
 )
 from meshfleet.models import MeshTarget, RolloutProgress, RolloutState
 from tests.helpers.eventually import eventually
-from tests.helpers.fleet import REGIONS, fast_strategy, target
-from tests.workflows.test_rollout_logic import (
+from tests.helpers.fleet import REGIONS, target
+from tests.helpers.rollout_stubs import (
     REFUSED_CODE,
     WAIT_S,
     StubMeshApi,
-    _runs,
     fleet,
     names,
     progress_when,
+    runs,
+    start,
     started,
     update,
 )
@@ -136,33 +136,6 @@ def regional_fleet(*sizes: int) -> tuple[list[MeshTarget], list[RegionSegment]]:
             targets.append(target(start + i, name).model_copy(update={"region": region}))
         segments.append(RegionSegment(region=region, start=start, end=len(targets)))
     return targets, segments
-
-
-async def start(
-    client: Client,
-    task_queue: str,
-    targets: list[MeshTarget],
-    *,
-    segments: list[RegionSegment] | None = None,
-    max_starts_per_run: int | None = None,
-    **strategy: object,
-) -> WorkflowHandle[Any, RolloutProgress]:
-    rollout_id = f"prog-{uuid.uuid4().hex[:8]}"
-    inp = RolloutInput(
-        rollout_id=rollout_id,
-        strategy=fast_strategy(**strategy),
-        total=len(targets),
-        targets=targets,
-        segments=segments,
-        max_starts_per_run=max_starts_per_run,
-    )
-    return await client.start_workflow(
-        ROLLOUT_WORKFLOW,
-        inp,
-        id=rollout_workflow_id(rollout_id),
-        task_queue=task_queue,
-        result_type=RolloutProgress,
-    )
 
 
 async def approve(handle: WorkflowHandle[Any, RolloutProgress], by: str | None) -> RolloutProgress:
@@ -366,7 +339,7 @@ async def test_continue_as_new_carries_the_gate_and_its_approvals(
     await started(stubs.api, n[:1])
     stubs.api.release(n[0])
     first = await progress_when(handle, state_is(RolloutState.AWAITING_APPROVAL), "gate 1")
-    assert await _runs(client, handle) >= 2
+    assert await runs(client, handle) >= 2
     assert (first.wave, first.created) == (1, 1)
 
     await approve(handle, "alice")
@@ -375,7 +348,7 @@ async def test_continue_as_new_carries_the_gate_and_its_approvals(
     second = await progress_when(
         handle, lambda p: p.state == RolloutState.AWAITING_APPROVAL and p.wave == 2, "gate 2"
     )
-    assert await _runs(client, handle) >= 3
+    assert await runs(client, handle) >= 3
     assert [(a.wave, a.by) for a in second.approvals] == [(1, "alice")]
     assert stubs.api.started() == n[:2]
 
@@ -423,7 +396,7 @@ async def test_continue_as_new_while_awaiting_approval_keeps_the_gate(
 
     async def third_run_waits() -> bool:
         p: RolloutProgress = await handle.query("progress", result_type=RolloutProgress)
-        return p.state == RolloutState.AWAITING_APPROVAL and await _runs(client, handle) >= 3
+        return p.state == RolloutState.AWAITING_APPROVAL and await runs(client, handle) >= 3
 
     await eventually(third_run_waits, WAIT_S, "a gate handed over twice")
     assert stubs.api.started() == n[:1]
