@@ -26,6 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from meshfleet.contract import search_attributes as sa
 from meshfleet.contract.payloads import (
+    APPROVE_UPDATE,
     CANCEL_UPDATE,
     INLINE_TARGETS_MAX,
     PAGE_SIZE,
@@ -34,12 +35,15 @@ from meshfleet.contract.payloads import (
     RESUME_UPDATE,
     ROLLOUT_WORKFLOW,
     TARGET_PAGE_WORKFLOW,
+    ApproveInput,
+    RegionSegment,
     RolloutInput,
     TargetPage,
     page_workflow_id,
     rollout_workflow_id,
 )
-from meshfleet.models import RolloutProgress, RolloutSpec
+from meshfleet.manifest.schedule import order_targets
+from meshfleet.models import MeshTarget, RolloutProgress, RolloutSpec, RolloutState
 
 RolloutHandle = WorkflowHandle[Any, RolloutProgress]
 
@@ -85,13 +89,15 @@ async def register_search_attributes(client: Client) -> list[str]:
     return [key.name for key in missing]
 
 
-async def _store_pages(client: Client, spec: RolloutSpec, task_queue: str, size: int) -> None:
+async def _store_pages(
+    client: Client, spec: RolloutSpec, targets: list[MeshTarget], task_queue: str, size: int
+) -> None:
     starts = []
-    for page_no, first in enumerate(range(0, len(spec.targets), size)):
+    for page_no, first in enumerate(range(0, len(targets), size)):
         page = TargetPage(
             rollout_id=spec.rollout_id,
             page=page_no,
-            targets=spec.targets[first : first + size],
+            targets=targets[first : first + size],
         )
         starts.append(
             client.start_workflow(
@@ -133,19 +139,15 @@ async def start_rollout(
     if use_search_attributes is None:
         use_search_attributes = len(await registered_search_attributes(client)) == len(sa.ALL)
     workflow_id = rollout_workflow_id(spec.rollout_id)
-    inline = len(spec.targets) <= min(page_size, INLINE_TARGETS_MAX)
-    inp = RolloutInput(
-        rollout_id=spec.rollout_id,
-        strategy=spec.strategy,
-        total=len(spec.targets),
-        targets=list(spec.targets) if inline else None,
+    targets, inp = rollout_input(
+        spec,
         page_size=page_size,
-        search_attributes=use_search_attributes,
+        use_search_attributes=use_search_attributes,
         max_starts_per_run=max_starts_per_run,
     )
     try:
-        if not inline:
-            await _store_pages(client, spec, task_queue, page_size)
+        if inp.targets is None:
+            await _store_pages(client, spec, targets, task_queue, page_size)
         await client.start_workflow(
             ROLLOUT_WORKFLOW,
             inp,
@@ -167,6 +169,42 @@ async def start_rollout(
     except WorkflowAlreadyStartedError:
         return StartedRollout(spec.rollout_id, workflow_id, False, use_search_attributes)
     return StartedRollout(spec.rollout_id, workflow_id, True, use_search_attributes)
+
+
+def rollout_input(
+    spec: RolloutSpec,
+    *,
+    page_size: int = PAGE_SIZE,
+    use_search_attributes: bool = True,
+    max_starts_per_run: int | None = None,
+) -> tuple[list[MeshTarget], RolloutInput]:
+    """The targets in rollout order, and the workflow's input for them.
+
+    With ``strategy.regions`` the targets are grouped by the regions' order (each region keeps
+    the manifest's order) before anything is written, and ``segments`` says where each region's
+    targets lie; the pages hold them in that order too. Without regions the input is exactly
+    the manifest's, as before regions existed.
+
+    Raises:
+        ValueError: a target's region is not in ``strategy.regions.order``.
+    """
+    targets, parts = order_targets(spec.strategy, spec.targets)
+    inline = len(targets) <= min(page_size, INLINE_TARGETS_MAX)
+    inp = RolloutInput(
+        rollout_id=spec.rollout_id,
+        strategy=spec.strategy,
+        total=len(targets),
+        targets=list(targets) if inline else None,
+        page_size=page_size,
+        search_attributes=use_search_attributes,
+        max_starts_per_run=max_starts_per_run,
+        segments=(
+            [RegionSegment(region=p.region, start=p.start, end=p.end) for p in parts]
+            if spec.strategy.regions is not None
+            else None
+        ),
+    )
+    return targets, inp
 
 
 def rollout_handle(client: Client, rollout_id: str) -> RolloutHandle:
@@ -192,21 +230,51 @@ async def progress(client: Client, rollout_id: str) -> RolloutProgress:
     return cast(RolloutProgress, await handle.query(PROGRESS_QUERY, result_type=RolloutProgress))
 
 
+def at_gate(progress: RolloutProgress) -> bool:
+    """The rollout waits at an approval gate: only ``approve`` (or ``cancel``) moves it on."""
+    return progress.state == RolloutState.AWAITING_APPROVAL
+
+
+def waits_for_a_person(progress: RolloutProgress) -> bool:
+    """Nothing moves the rollout on but an operator: at a gate, or halted with no target left
+    in flight (``resume`` or ``cancel``). A caller waiting for the end would wait forever."""
+    halted = progress.state == RolloutState.HALTED and progress.in_flight == 0
+    return at_gate(progress) or halted
+
+
 async def wait_for_report(
     client: Client,
     rollout_id: str,
     on_progress: Callable[[RolloutProgress], None] | None = None,
     interval_s: float = 1.0,
+    *,
+    stop_when: Callable[[RolloutProgress], bool] | None = None,
 ) -> RolloutProgress:
-    """Wait until the rollout ends, calling ``on_progress`` every ``interval_s`` meanwhile."""
+    """Wait until the rollout ends, calling ``on_progress`` every ``interval_s`` meanwhile.
+
+    Args:
+        client: A client using the pydantic data converter.
+        rollout_id: The rollout.
+        on_progress: Called with each progress seen, and with the report.
+        interval_s: Between progress queries.
+        stop_when: Return the progress as soon as this says so (``at_gate``: a rollout that
+            waits for a person would otherwise keep the caller waiting without end).
+    """
     handle = rollout_handle(client, rollout_id)
     result = asyncio.ensure_future(handle.result())
     try:
         while not result.done():
-            if on_progress is not None:
+            if on_progress is not None or stop_when is not None:
+                current: RolloutProgress | None = None
                 # A missed progress tick is harmless; the final report is not optional.
                 with contextlib.suppress(Exception):
-                    on_progress(await progress(client, rollout_id))
+                    current = await progress(client, rollout_id)
+                if current is not None:
+                    if on_progress is not None:
+                        with contextlib.suppress(Exception):
+                            on_progress(current)
+                    if stop_when is not None and stop_when(current):
+                        return current
             await asyncio.wait({result}, timeout=interval_s)
         report = result.result()
     finally:
@@ -236,6 +304,18 @@ async def resume(client: Client, rollout_id: str) -> RolloutProgress:
 async def cancel(client: Client, rollout_id: str) -> RolloutProgress:
     """Start nothing more; in-flight targets finish; the rest are reported cancelled."""
     return await _update(client, rollout_id, CANCEL_UPDATE)
+
+
+async def approve(client: Client, rollout_id: str, by: str) -> RolloutProgress:
+    """Pass the approval gate the rollout waits at, in the name of ``by``.
+
+    Raises:
+        temporalio.client.WorkflowUpdateFailedError: the rollout refused (not at a gate).
+    """
+    result = await rollout_handle(client, rollout_id).execute_update(
+        APPROVE_UPDATE, ApproveInput(by=by), result_type=RolloutProgress
+    )
+    return cast(RolloutProgress, result)
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,17 @@ from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmConnectionError, AsmValidationError
 from meshfleet.cli import rollouts as cli_rollouts
 from meshfleet.cli.exit_codes import ExitCode, print_error
-from meshfleet.cli.output import manifest_summary, plan_counts, plan_document, plan_table
+from meshfleet.cli.output import (
+    manifest_summary,
+    plan_counts,
+    plan_document,
+    plan_table,
+    schedule_lines,
+)
 from meshfleet.cli.rollouts import emit_json, note
 from meshfleet.cli.temporal import run_with_temporal
 from meshfleet.manifest.load import ManifestError, load_manifest
+from meshfleet.manifest.schedule import schedule_of
 from meshfleet.models import RolloutSpec
 from meshfleet.plan import PlannedTarget, plan_rollout
 from meshfleet.process_exit import flush_and_exit
@@ -28,8 +35,9 @@ app = typer.Typer(
     name="meshfleet",
     help=(
         "Roll out Huawei Cloud ASM service meshes across a fleet, durably, on Temporal.\n\n"
-        "Exit codes: 0 every target Running; 1 some target failed, or the rollout halted or "
-        "was cancelled; 2 invalid input or usage; 3 Temporal or the ASM API unreachable."
+        "Exit codes: 0 every target Running; 1 some target failed, or the rollout halted, "
+        "failed or was cancelled; 2 invalid input or usage; 3 Temporal or the ASM API "
+        "unreachable; 4 the rollout waits at an approval gate (`meshfleet approve ID`)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -53,7 +61,8 @@ JsonFlag = Annotated[
     typer.Option(
         "--json",
         help="Print one JSON document: rollout_id, state, total, created, adopted, failed, "
-        "pending, failures[{project_id, region, cluster_id, mesh_name, error_code, message}].",
+        "pending, failures[{project_id, region, cluster_id, mesh_name, error_code, message}], "
+        "region, soaking_until, halted_region, halt_reason, approvals[{wave, region, by, at}].",
     ),
 ]
 
@@ -115,27 +124,44 @@ def validate(file: ManifestFile, rollout_id: RolloutIdOption = None) -> None:
 
 
 @app.command()
-def plan(file: ManifestFile, as_json: JsonFlag = False) -> None:
+def plan(
+    file: ManifestFile,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON document: rollout_id, total, the count of each action, "
+            "targets[] in rollout order, schedule{mode, regions, waves, failure_budget, soak_s, "
+            "verify, webhook_host, approve_after}.",
+        ),
+    ] = False,
+) -> None:
     """Dry run: what each target would meet, from one list call per project and region.
 
-    Per target: create, adopt (exists, phase X), conflict (cluster in mesh Y, or the name used
-    on another cluster), or error (the list call was refused). Nothing is created. Reads
-    ASM_ENDPOINT and the ASM credentials like the worker. Exit 0; 1 when a list call was
-    refused; 2 for a bad manifest or settings; 3 when ASM does not answer.
+    Per target, in the order the rollout walks them: create, adopt (exists, phase X), conflict
+    (cluster in mesh Y, or the name used on another cluster), or error (the list call was
+    refused). Then the schedule on standard error: regions in order, the waves within them,
+    soak, verification and approval gates. Nothing is created. Reads ASM_ENDPOINT and the ASM
+    credentials like the worker. Exit 0; 1 when a list call was refused; 2 for a bad manifest
+    or settings; 3 when ASM does not answer.
     """
     spec = _load(file)
     settings = _settings()
+    schedule = schedule_of(spec.strategy, spec.targets)
+    ordered = spec.model_copy(update={"targets": schedule.targets})
     try:
-        planned = asyncio.run(_plan(spec, settings))
+        planned = asyncio.run(_plan(ordered, settings))
     except AsmConnectionError as exc:
         raise _fail(ExitCode.UNREACHABLE, f"ASM unreachable: {exc}") from None
     except AsmValidationError as exc:  # missing credentials, a malformed ASM_ENDPOINT
         raise _fail(ExitCode.INVALID, str(exc)) from None
     if as_json:
-        emit_json(plan_document(spec, planned))
+        emit_json(plan_document(spec, planned, schedule))
     else:
+        # The table's lines stay as they were (pipelines read them); the schedule is for people.
         print("\n".join(plan_table(planned)))
         note(plan_counts(planned))
+        note("\n".join(schedule_lines(schedule)))
     if any(p.action == "error" for p in planned):
         raise typer.Exit(ExitCode.FAILED)
 
@@ -164,7 +190,9 @@ def start(
 
     The manifest is validated completely first; nothing starts if anything is wrong (exit 2).
     Prints the rollout's Temporal UI address. With --wait, shows live progress (a bar on a
-    terminal, plain lines otherwise, on standard error) and prints the report.
+    terminal, plain lines otherwise, on standard error) and prints the report when the rollout
+    ends, or when it waits at an approval gate (exit 4; `meshfleet approve ID`, then
+    `meshfleet wait ID`).
     """
     spec = _load(file, rollout_id)
     run_with_temporal(
@@ -174,9 +202,19 @@ def start(
     )
 
 
+@app.command(name="wait")
+def wait_(rollout_id: RolloutIdArg, as_json: JsonFlag = False) -> None:
+    """Attach to a rollout and watch it as `start --wait` does: the same progress, report and
+    exit codes (4 when it waits at an approval gate; an ended rollout's report at once)."""
+    run_with_temporal(
+        lambda client, settings: cli_rollouts.wait(client, settings, rollout_id, as_json=as_json)
+    )
+
+
 @app.command()
 def status(rollout_id: RolloutIdArg, as_json: JsonFlag = False) -> None:
-    """Where a rollout stands, in one line (exit 1 once a target failed or it halted)."""
+    """Where a rollout stands, in one line (exit 1 once a target failed or it halted; 4 while
+    it waits at an approval gate)."""
     run_with_temporal(
         lambda client, settings: cli_rollouts.status(client, settings, rollout_id, as_json=as_json)
     )
@@ -216,6 +254,27 @@ def cancel(rollout_id: RolloutIdArg, as_json: JsonFlag = False) -> None:
     run_with_temporal(
         lambda client, settings: cli_rollouts.steer(
             client, settings, "cancel", rollout_id, as_json=as_json
+        )
+    )
+
+
+@app.command()
+def approve(
+    rollout_id: RolloutIdArg,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by", help="Who approves, recorded in the rollout; default: $USER, or 'unknown'."
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Pass the approval gate the rollout waits at (strategy.approve_after); the next wave
+    starts. Exit 0 once accepted; 1 with the reason when the rollout is not awaiting approval."""
+    who = by if by is not None else os.environ.get("USER") or "unknown"
+    run_with_temporal(
+        lambda client, settings: cli_rollouts.approve(
+            client, settings, rollout_id, who, as_json=as_json
         )
     )
 

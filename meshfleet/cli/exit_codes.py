@@ -23,6 +23,8 @@ class ExitCode(IntEnum):
     """Invalid input or usage: a bad manifest, option, rollout id or setting."""
     UNREACHABLE = 3
     """Temporal or the ASM API did not answer."""
+    AWAITING_APPROVAL = 4
+    """The rollout waits at an approval gate (`meshfleet approve`); a pipeline stage may end."""
 
 
 class CommandError(Exception):

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.manifest.durations import format_duration
-from meshfleet.manifest.load import describe_strategy
+from meshfleet.manifest.load import describe_schedule, progressive_parts
+from meshfleet.manifest.schedule import Schedule, ScheduledWave, count_of
 from meshfleet.models import RolloutProgress, RolloutSpec, RolloutState
 from meshfleet.plan import PLAN_ACTIONS, PlannedTarget
 
 # The --json contract: pipelines parse it, so keys are only ever added, and only by agreement.
 REPORT_KEYS = ("rollout_id", "state", "total", "created", "adopted", "failed", "pending")
 FAILURE_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "error_code", "message")
+# Added with progressive delivery, after ``failures``; present in every document (null or []).
+PROGRESSIVE_KEYS = ("region", "soaking_until", "halted_region", "halt_reason", "approvals")
+APPROVAL_KEYS = ("wave", "region", "by", "at")
 # States that exit 1 whatever the counts say (docs/rollout-states.md).
 _NOT_AS_PLANNED = (
     RolloutState.HALTED,
@@ -30,8 +35,64 @@ def manifest_summary(source: str, spec: RolloutSpec) -> str:
     regions = len({t.region for t in targets})
     return (
         f"{source}: valid: {len(targets)} targets in {projects} projects and {regions} regions; "
-        f"{describe_strategy(spec.strategy, len(targets))}; rollout id {spec.rollout_id}"
+        f"{describe_schedule(spec.strategy, targets)}; rollout id {spec.rollout_id}"
     )
+
+
+def schedule_lines(schedule: Schedule) -> list[str]:
+    """The schedule for people: regions in order, the waves within them, soak, verify, gates."""
+    budget = f"failure budget {schedule.failure_budget} for the whole rollout"
+    heading = {
+        "fleet": f"schedule: waves over the whole fleet, {budget}",
+        "sequential": "schedule: regions one after another, each with its own waves and "
+        f"failure budget; {budget}",
+        "parallel": "schedule: waves over the whole fleet, regions in parallel, each with its "
+        f"own failure budget; {budget}",
+    }
+    lines = [heading[schedule.mode]]
+    for number, part in enumerate(schedule.regions, start=1):
+        lines.append(
+            f"  {number}. {part.region}: {count_of(part.size)}, "
+            f"failure budget {part.failure_budget}"
+        )
+        if schedule.mode == "sequential":
+            lines += [_wave_line(w, "     ") for w in schedule.waves if w.region == part.region]
+    if schedule.mode != "sequential":
+        lines += [_wave_line(w, "  ") for w in schedule.waves]
+    lines += [f"  {part}" for part in progressive_parts(schedule)]
+    return lines
+
+
+def _wave_line(wave: ScheduledWave, indent: str) -> str:
+    gate = " · then waits for `meshfleet approve`" if wave.approval else ""
+    where = f"{wave.end}" if wave.size == 1 else f"{wave.start + 1}-{wave.end}"
+    return f"{indent}wave {wave.number}: {count_of(wave.size)} (#{where}){gate}"
+
+
+def schedule_document(schedule: Schedule) -> dict[str, Any]:
+    """The schedule in the plan's ``--json`` document."""
+    return {
+        "mode": schedule.mode,
+        "regions": [
+            {"region": p.region, "targets": p.size, "failure_budget": p.failure_budget}
+            for p in schedule.regions
+        ],
+        "waves": [
+            {
+                "region": w.region,
+                "wave": w.number,
+                "targets": w.size,
+                "end": w.end,
+                "approval": w.approval,
+            }
+            for w in schedule.waves
+        ],
+        "failure_budget": schedule.failure_budget,
+        "soak_s": schedule.soak_s,
+        "verify": schedule.verify,
+        "webhook_host": schedule.webhook_host,
+        "approve_after": schedule.approve_after,
+    }
 
 
 def plan_table(planned: list[PlannedTarget]) -> list[str]:
@@ -61,13 +122,17 @@ def plan_counts(planned: list[PlannedTarget]) -> str:
     return f"{len(planned)} targets: {', '.join(parts)}"
 
 
-def plan_document(spec: RolloutSpec, planned: list[PlannedTarget]) -> dict[str, Any]:
-    """The plan as one JSON document."""
+def plan_document(
+    spec: RolloutSpec, planned: list[PlannedTarget], schedule: Schedule | None = None
+) -> dict[str, Any]:
+    """The plan as one JSON document (targets in rollout order, then the schedule)."""
     counts = Counter(p.action for p in planned)
+    extra = {} if schedule is None else {"schedule": schedule_document(schedule)}
     return {
         "rollout_id": spec.rollout_id,
         "total": len(planned),
         **{action: counts[action] for action in PLAN_ACTIONS},
+        **extra,
         "targets": [
             {
                 "project_id": p.target.project_id,
@@ -102,11 +167,25 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
     document["failures"] = [
         {key: getattr(failure, key) for key in FAILURE_KEYS} for failure in progress.failures
     ]
+    document["region"] = progress.region
+    document["soaking_until"] = progress.soaking_until
+    document["halted_region"] = progress.halted_region
+    document["halt_reason"] = progress.halt_reason
+    document["approvals"] = [
+        {key: getattr(approval, key) for key in APPROVAL_KEYS} for approval in progress.approvals
+    ]
     return document
 
 
 def rollout_exit_code(progress: RolloutProgress) -> ExitCode:
-    """1 when a target failed or the rollout halted, failed or was cancelled, else 0."""
+    """4 at an approval gate; 1 when a target failed or the rollout halted, failed or was
+    cancelled; else 0.
+
+    The gate wins over failures within the budget: the rollout is neither over nor failed, it
+    waits for a person, who sees the failures in the report before approving.
+    """
+    if progress.state == RolloutState.AWAITING_APPROVAL:
+        return ExitCode.AWAITING_APPROVAL
     if progress.failed or progress.state in _NOT_AS_PLANNED:
         return ExitCode.FAILED
     if progress.state == RolloutState.COMPLETED and not progress.succeeded:
@@ -119,6 +198,8 @@ def eta_seconds(progress: RolloutProgress) -> float | None:
     done = progress.created + progress.adopted + progress.failed + progress.cancelled
     if progress.state.finished or not done or progress.seconds <= 0:
         return None
+    if progress.state == RolloutState.AWAITING_APPROVAL:
+        return None  # how long a person takes is not a pace
     return progress.seconds / done * (progress.total - done)
 
 
@@ -129,25 +210,65 @@ def progress_line(progress: RolloutProgress) -> str:
     outcomes = f"created {p.created}, adopted {p.adopted}, failed {p.failed}"
     if p.cancelled:
         outcomes += f", cancelled {p.cancelled}"
-    line = (
-        f"{p.rollout_id}: {p.state.value} · wave {p.wave}/{p.waves} · {done}/{p.total} done "
-        f"({outcomes}) · {p.in_flight} in flight · {p.pending} pending"
-    )
+    line = f"{p.rollout_id}: {p.state.value} · wave {p.wave}/{p.waves}"
+    if p.region:
+        line += f" in {p.region}"
+    line += f" · {done}/{p.total} done ({outcomes}) · {p.in_flight} in flight · {p.pending} pending"
+    if p.state == RolloutState.SOAKING and p.soaking_until:
+        line += f" · soaking until {_moment(p.soaking_until)}"
+    if p.halted_region and p.state in (RolloutState.HALTED, RolloutState.FAILED):
+        line += f" · halted by region {p.halted_region}"
+    if p.halt_reason and p.state in (RolloutState.HALTED, RolloutState.FAILED):
+        line += f" · {_short(p.halt_reason)}"
+    if p.approvals:
+        last = p.approvals[-1]
+        line += f" · approved wave {last.wave}{_in(last.region)} by {last.by}"
     eta = eta_seconds(p)
     if eta is not None:
         line += f" · ETA {format_duration(eta)}"
     return line
 
 
+def _moment(iso: str) -> str:
+    """An ISO 8601 time as ``2026-11-25 10:20:00Z``; as given when it is not one."""
+    try:
+        moment = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _in(region: str | None) -> str:
+    return f" in {region}" if region else ""
+
+
+def _short(text: str, limit: int = 160) -> str:
+    # A webhook's answer can be long: a status line stays one readable line.
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def report_lines(progress: RolloutProgress) -> list[str]:
     """A rollout's progress or final report, for people."""
     p = progress
     lines = [progress_line(p)]
-    if p.state == RolloutState.HALTED:
+    steer = f"`meshfleet resume {p.rollout_id}` goes on, `meshfleet cancel {p.rollout_id}` stops"
+    if p.state == RolloutState.HALTED and (p.halted_region or p.halt_reason):
+        why = p.halt_reason or "its failures exceed the region's own budget"
+        lines.append(f"halted{_in(p.halted_region)}: {why}; {steer}")
+    elif p.state == RolloutState.HALTED:
         lines.append(
-            f"halted: {p.failed} failures exceed the budget of {p.failure_budget}; "
-            f"`meshfleet resume {p.rollout_id}` goes on, `meshfleet cancel {p.rollout_id}` stops"
+            f"halted: {p.failed} failures exceed the budget of {p.failure_budget}; {steer}"
         )
+    if p.state == RolloutState.AWAITING_APPROVAL:
+        lines.append(
+            f"awaiting approval after wave {p.wave}{_in(p.region)}: "
+            f"`meshfleet approve {p.rollout_id}` goes on, `meshfleet cancel {p.rollout_id}` stops"
+        )
+    if p.state == RolloutState.SOAKING and p.soaking_until:
+        lines.append(f"soaking until {_moment(p.soaking_until)}, then the next wave")
     if p.state == RolloutState.FAILED:
         lines.append(
             f"failed: {p.failed} failures exceed the budget of {p.failure_budget} "
@@ -155,6 +276,11 @@ def report_lines(progress: RolloutProgress) -> list[str]:
         )
     if p.finished_at:
         lines.append(f"finished {p.finished_at} after {format_duration(p.seconds)}")
+    if p.approvals:
+        lines.append("approvals:")
+        lines += [
+            f"  wave {a.wave}{_in(a.region)}: by {a.by} at {_moment(a.at)}" for a in p.approvals
+        ]
     if p.failures:
         lines.append("failures:")
         lines += [

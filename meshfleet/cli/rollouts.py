@@ -8,7 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
-from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
+from temporalio.client import (
+    Client,
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+)
 from temporalio.common import SearchAttributeIndexedValueType
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -166,14 +171,41 @@ async def _start_progress(
 
 
 async def watch(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
-    """Show progress on standard error until the rollout ends; print its report; its exit code."""
+    """Show progress on standard error until the rollout ends or waits for a person (at an
+    approval gate, or halted); print its report; its exit code (4 at a gate, 1 halted)."""
     view = progress_view(Console(stderr=True))
     try:
-        report = await rollouts.wait_for_report(client, rollout_id, on_progress=view.show)
+        report = await rollouts.wait_for_report(
+            client, rollout_id, on_progress=view.show, stop_when=rollouts.waits_for_a_person
+        )
     finally:
         view.close()
     _print_report(report, as_json=as_json)
+    if rollouts.at_gate(report):
+        note(
+            f"rollout {rollout_id} waits for approval: `meshfleet approve {rollout_id}`, "
+            f"then `meshfleet wait {rollout_id}`"
+        )
+    elif report.state == RolloutState.HALTED:
+        note(
+            f"rollout {rollout_id} halted: `meshfleet resume {rollout_id}` (then "
+            f"`meshfleet wait {rollout_id}`) or `meshfleet cancel {rollout_id}`"
+        )
     return rollout_exit_code(report)
+
+
+async def wait(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
+    """Attach to a rollout and watch it as ``start --wait`` does: same output, same exit codes."""
+    desc = await _describe(client, check_rollout_id(rollout_id))
+    note(f"Temporal UI: {ui_address(client, settings, rollout_id)}")
+    if desc.status == WorkflowExecutionStatus.RUNNING and not await has_workers(
+        client, desc.task_queue
+    ):
+        note(
+            f"no worker is polling task queue {desc.task_queue!r}: the rollout waits "
+            "until one starts (`meshfleet worker`)"
+        )
+    return await watch(client, settings, rollout_id, as_json=as_json)
 
 
 def _print_report(report: RolloutProgress, *, as_json: bool) -> None:
@@ -214,6 +246,50 @@ async def steer(
         emit_json(report_document(progress))
     else:
         print(f"{action}: {progress_line(progress)}", flush=True)
+    return ExitCode.OK
+
+
+async def approve(
+    client: Client, settings: Settings, rollout_id: str, by: str, *, as_json: bool
+) -> int:
+    """Pass the approval gate the rollout waits at; exit 0 once it accepted.
+
+    A rollout that does not wait at a gate (running, soaking, ended, ...) refuses with the
+    reason and exit 1: a pipeline that approves twice learns the second did nothing.
+    """
+    who = by.strip()
+    if not who:
+        raise CommandError(ExitCode.INVALID, "--by must name who approves")
+    desc = await _describe(client, check_rollout_id(rollout_id))
+    if desc.status != WorkflowExecutionStatus.RUNNING:
+        ended = desc.status.name.lower() if desc.status else "ended"
+        raise CommandError(
+            ExitCode.FAILED,
+            f"cannot approve rollout {rollout_id!r}: it has {ended}, not awaiting approval",
+        )
+    await _check_workers(client, rollout_id, desc)
+    current = await answer_from_worker(rollouts.progress(client, rollout_id), settings, "approve")
+    if not rollouts.at_gate(current):
+        raise CommandError(
+            ExitCode.FAILED,
+            f"cannot approve rollout {rollout_id!r}: it is {current.state.value}, "
+            "not awaiting approval",
+        )
+    try:
+        progress = await answer_from_worker(
+            rollouts.approve(client, rollout_id, who), settings, "approve"
+        )
+    except WorkflowUpdateFailedError as exc:
+        # The state moved between the look and the update (a cancel, another approval): the
+        # rollout's own reason.
+        cause = getattr(exc.cause, "message", None) or str(exc.cause)
+        raise CommandError(
+            ExitCode.FAILED, f"cannot approve rollout {rollout_id!r}: {cause}"
+        ) from exc
+    if as_json:
+        emit_json(report_document(progress))
+    else:
+        print(f"approve: {progress_line(progress)}", flush=True)
     return ExitCode.OK
 
 

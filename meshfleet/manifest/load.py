@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -28,6 +29,7 @@ from meshfleet.manifest.problems import (
     pydantic_problems,
     shown,
 )
+from meshfleet.manifest.schedule import Schedule, count_of, schedule_of
 from meshfleet.manifest.source import ManifestError, parse_document, read_source
 from meshfleet.models import (
     MeshTarget,
@@ -41,6 +43,7 @@ __all__ = [
     "MAX_TARGETS",
     "ManifestError",
     "derive_rollout_id",
+    "describe_schedule",
     "load_manifest",
     "parse_manifest",
     "validate_document",
@@ -66,6 +69,8 @@ _RETRY_DURATIONS = {
 }
 STRATEGY_KEYS = tuple(name.removesuffix("_s") for name in RolloutStrategy.model_fields)
 RETRY_KEYS = tuple(name.removesuffix("_s") for name in RetryPolicySpec.model_fields)
+VERIFY_KEYS = ("webhook",)
+REGIONS_KEYS = ("order", "mode", "max_failures")
 _MANIFEST_NAME = {field: key for key, field in (_STRATEGY_DURATIONS | _RETRY_DURATIONS).items()}
 
 # Version rules live on MeshSpec; a minimal valid cluster list lets them be checked on their own.
@@ -121,7 +126,13 @@ def validate_document(data: Any, rollout_id: str | None = None) -> RolloutSpec:
     problems.unknown_keys("", data, (*TOP_LEVEL_KEYS, *extensions))
     strategy = _strategy(data.get("strategy"), problems)
     defaults = _defaults(data.get("defaults"), problems)
-    targets = _TargetChecker(defaults, problems).check(data.get("targets"), "targets" in data)
+    order = None if strategy is None or strategy.regions is None else strategy.regions.order
+    checker = _TargetChecker(defaults, problems, order)
+    targets = checker.check(data.get("targets"), "targets" in data)
+    if strategy is not None and targets and checker.all_valid:
+        # Waves are counted on the targets (per region with sequential regions): only a
+        # complete list gives the right count, so a gate is judged only then.
+        _check_gates(data.get("strategy"), schedule_of(strategy, targets), problems)
     problem = None if rollout_id is None else rollout_id_problem(rollout_id)
     if problem is not None:
         problems.add("rollout_id", problem)
@@ -162,6 +173,49 @@ def describe_strategy(strategy: RolloutStrategy, total: int) -> str:
         f"failure budget {strategy.failure_budget(total)}, first poll {first}, every {every}, "
         f"timeout {format_duration(strategy.timeout_s)}"
     )
+
+
+def describe_schedule(strategy: RolloutStrategy, targets: Sequence[MeshTarget]) -> str:
+    """``describe_strategy``, with the regions, soak, verification and approval gates."""
+    schedule = schedule_of(strategy, targets)
+    timings = describe_strategy(strategy, len(targets))
+    if schedule.mode == "sequential":
+        ends = {
+            part.region: "/".join(
+                str(w.end - part.start) for w in schedule.waves if w.region == part.region
+            )
+            for part in schedule.regions
+        }
+        regions = ", ".join(
+            f"{part.region} ({count_of(part.size)}, waves ending at {ends[part.region]}, "
+            f"budget {part.failure_budget})"
+            for part in schedule.regions
+        )
+        # Each region walks its own waves: the fleet-wide wave ends would mislead.
+        timings = f"regions one after another: {regions}, " + timings.split(", ", 1)[1]
+    elif schedule.mode == "parallel":
+        regions = ", ".join(
+            f"{part.region} ({count_of(part.size)}, budget {part.failure_budget})"
+            for part in schedule.regions
+        )
+        timings += f", regions in parallel: {regions}"
+    return "; ".join([timings, *progressive_parts(schedule)])
+
+
+def progressive_parts(schedule: Schedule) -> list[str]:
+    """Soak, verification and gates in words (nothing for a strategy without them)."""
+    parts: list[str] = []
+    if schedule.soak_s:
+        parts.append(f"soak {format_duration(schedule.soak_s)} after each wave")
+    if schedule.verify:
+        host = schedule.webhook_host
+        parts.append(f"verify each wave (webhook {host})" if host else "verify each wave")
+    if schedule.approve_after:
+        waves = ", ".join(map(str, schedule.approve_after))
+        within = " of each region" if schedule.mode == "sequential" else ""
+        plural = "s" if len(schedule.approve_after) > 1 else ""
+        parts.append(f"approval after wave{plural} {waves}{within}")
+    return parts
 
 
 # --- strategy ------------------------------------------------------------------------------
@@ -234,7 +288,26 @@ def _strategy(raw: Any, problems: Problems) -> RolloutStrategy | None:
             fields[field] = seconds
     if "create_retry" in raw:
         fields["create_retry"] = _retry(raw["create_retry"], problems)
-    checked = {"window", "waves", "max_failures", "create_retry", *_STRATEGY_DURATIONS}
+    if "verify" in raw:
+        fields["verify"] = _verify(raw["verify"], problems)
+    if "approve_after" in raw:
+        gates = _approve_after(raw["approve_after"], problems)
+        if gates is not None:
+            fields["approve_after"] = gates
+    if "regions" in raw:
+        regions = _regions(raw["regions"], problems)
+        if regions is not None:
+            fields["regions"] = regions
+    checked = {
+        "window",
+        "waves",
+        "max_failures",
+        "create_retry",
+        "verify",
+        "approve_after",
+        "regions",
+        *_STRATEGY_DURATIONS,
+    }
     for key in STRATEGY_KEYS:
         if key in raw and key not in checked:
             fields[key] = raw[key]  # a field added to RolloutStrategy later: its own rules apply
@@ -275,6 +348,118 @@ def _retry(raw: Any, problems: Problems) -> dict[str, Any]:
     return fields
 
 
+def _verify(raw: Any, problems: Problems) -> dict[str, Any] | None:
+    # `verify: true` asks for the re-read alone; a mapping adds the webhook.
+    path = "strategy.verify"
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return {}
+    if not isinstance(raw, dict):
+        problems.add(
+            path, f"must be true, false or a mapping like {{webhook: URL}}, not {kind_of(raw)}"
+        )
+        return None
+    problems.unknown_keys(path, raw, VERIFY_KEYS)
+    webhook = raw.get("webhook")
+    if webhook is None:
+        return {}
+    if not isinstance(webhook, str):
+        problems.add(f"{path}.webhook", f"must be an http(s) URL, not {kind_of(webhook)}")
+        return None
+    try:
+        userinfo = "@" in urlsplit(webhook.strip()).netloc
+    except ValueError:
+        userinfo = False  # not a URL at all: the model says so
+    if userinfo:
+        # The URL lands in the workflow's history: a password there is readable by anyone
+        # who can see the rollout. The worker sends its own MESHFLEET_VERIFY_TOKEN instead.
+        problems.add(
+            f"{path}.webhook",
+            "must not carry a user or password; the worker sends MESHFLEET_VERIFY_TOKEN as a "
+            "bearer token",
+        )
+        return None
+    return {"webhook": webhook}
+
+
+def _approve_after(raw: Any, problems: Problems) -> list[int] | None:
+    path = "strategy.approve_after"
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        problems.add(path, f"must be a list of wave numbers like [1], not {kind_of(raw)}")
+        return None
+    wrong = [i for i, wave in enumerate(raw) if not _is_count(wave)]
+    for i in wrong:
+        problems.add(f"{path}[{i}]", f"must be a wave number like 1, not {kind_of(raw[i])}")
+    return None if wrong else list(raw)
+
+
+def _regions(raw: Any, problems: Problems) -> dict[str, Any] | None:
+    path = "strategy.regions"
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        problems.add(
+            path,
+            "must be a mapping like {order: [ap-southeast-3, eu-west-101], mode: sequential}, "
+            f"not {kind_of(raw)}",
+        )
+        return None
+    problems.unknown_keys(path, raw, REGIONS_KEYS)
+    fields: dict[str, Any] = {}
+    ok = True
+    if "order" in raw:
+        order = raw["order"]
+        if not isinstance(order, list):
+            problems.add(f"{path}.order", f"must be a list of regions, not {kind_of(order)}")
+            ok = False
+        else:
+            for i, region in enumerate(order):
+                if not isinstance(region, str):
+                    problems.add(f"{path}.order[{i}]", f"must be a region, not {kind_of(region)}")
+                    ok = False
+            fields["order"] = order
+    if "mode" in raw:
+        if isinstance(raw["mode"], str):
+            fields["mode"] = raw["mode"]
+        else:
+            problems.add(
+                f"{path}.mode", f"must be sequential or parallel, not {kind_of(raw['mode'])}"
+            )
+            ok = False
+    if "max_failures" in raw:
+        value = raw["max_failures"]
+        if _is_count(value) or isinstance(value, str):
+            fields["max_failures"] = value
+        else:
+            problems.add(
+                f"{path}.max_failures",
+                f"must be a count or a percentage like '5%', not {kind_of(value)}",
+            )
+            ok = False
+    # Missing `order` is left to the model ("required"), with the other fields' problems.
+    return fields if ok else None
+
+
+def _check_gates(raw: Any, schedule: Schedule, problems: Problems) -> None:
+    gates = raw.get("approve_after") if isinstance(raw, dict) else None
+    if not isinstance(gates, list):
+        return
+    most = schedule.max_waves
+    for i, wave in enumerate(gates):
+        if _is_count(wave) and wave > most:
+            if schedule.mode == "sequential":
+                where = f"no region has more than {most} waves"
+            else:
+                ends = "/".join(str(w.end) for w in schedule.waves)
+                where = f"the rollout has {most} waves (ending at {ends})"
+            problems.add(
+                f"strategy.approve_after[{i}]", f"wave {wave} is beyond the last wave: {where}"
+            )
+
+
 # --- defaults and targets ------------------------------------------------------------------
 
 
@@ -294,9 +479,14 @@ def _defaults(raw: Any, problems: Problems) -> dict[str, Any]:
 class _TargetChecker:
     """Validates targets one by one, and across targets: mesh names and clusters used twice."""
 
-    def __init__(self, defaults: dict[str, Any], problems: Problems) -> None:
+    def __init__(
+        self, defaults: dict[str, Any], problems: Problems, region_order: list[str] | None = None
+    ) -> None:
         self.defaults = defaults
         self.problems = problems
+        self.region_order = region_order
+        self.all_valid = True
+        """Every target was valid: cross-target counts (waves per region) can be trusted."""
         self.mesh_names: dict[tuple[str, str, str], int] = {}
         self.clusters: dict[str, int] = {}
         # id of a config mapping -> its validated form and problems; the defaults' config is
@@ -324,6 +514,7 @@ class _TargetChecker:
             target = self._target(index, entry)
             if target is not None:
                 targets.append(target)
+        self.all_valid = self.all_valid and len(targets) == len(raw)
         return targets
 
     def _target(self, index: int, entry: Any) -> MeshTarget | None:
@@ -343,6 +534,14 @@ class _TargetChecker:
             target = MeshTarget.model_validate(merged, extra="forbid")
         except ValidationError as exc:
             found += self._diagnose(exc, merged)
+        region = merged.get("region")
+        if (
+            self.region_order is not None
+            and isinstance(region, str)
+            and region not in self.region_order
+            and not any(loc[:1] == ("region",) for loc, _ in found)
+        ):
+            found.append((("region",), f"{region} is not in strategy.regions.order"))
         for loc, message in found:
             field = loc[0] if loc else None
             inherited = isinstance(field, str) and field not in own and field in merged

@@ -92,6 +92,11 @@ def test_validate_of_a_missing_file_is_a_bad_input_not_a_traceback(tmp_path: Pat
         ["status"],
         ["list", "--limit", "0"],
         ["start", "a.yaml", "--wait=maybe"],
+        ["approve"],
+        ["approve", "a", "b"],
+        ["approve", "a", "--by"],
+        ["wait"],
+        ["wait", "a", "--follow"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str]) -> None:
@@ -112,9 +117,12 @@ def test_every_command_has_help(command: str) -> None:
 def test_the_top_level_help_lists_the_commands_and_exit_codes() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("validate", "plan", "start", "status", "report", "search-attributes"):
+    commands = ("validate", "plan", "start", "wait", "approve", "status", "report")
+    for command in (*commands, "search-attributes"):
         assert command in result.output
-    assert "3 Temporal or the ASM API unreachable" in " ".join(result.output.split())
+    text = " ".join(result.output.split())
+    assert "3 Temporal or the ASM API unreachable" in text
+    assert "4 the rollout waits at an approval gate" in text
 
 
 def test_version_prints_the_installed_package_version() -> None:
@@ -168,11 +176,25 @@ async def test_plan_classifies_create_adopt_and_conflict(tmp_path: Path) -> None
         "conflict (cluster in mesh someone-elses)",
         "conflict (name used by a mesh on cluster cluster-other)",
     ]
-    assert run.err.strip() == "5 targets: 1 create, 2 adopt, 2 conflict"
+    assert run.err.splitlines() == [
+        "5 targets: 1 create, 2 adopt, 2 conflict",
+        "schedule: waves over the whole fleet, failure budget 5 for the whole rollout",
+        "  wave 1: 5 targets (#1-5)",
+    ]
 
     document = as_json.json()
     assert as_json.code == 0
     assert (document["create"], document["adopt"], document["conflict"]) == (1, 2, 2)
+    assert document["schedule"] == {
+        "mode": "fleet",
+        "regions": [],
+        "waves": [{"region": None, "wave": 1, "targets": 5, "end": 5, "approval": False}],
+        "failure_budget": 5,
+        "soak_s": 0.0,
+        "verify": False,
+        "webhook_host": None,
+        "approve_after": [],
+    }
     by_name = {t["mesh_name"]: t for t in document["targets"]}
     assert by_name["mesh-creating"]["phase"] == "Creating"
     assert by_name["mesh-running"]["mesh_uid"]
@@ -214,3 +236,130 @@ async def test_plan_refuses_a_bad_manifest_before_any_call(tmp_path: Path) -> No
     )
     assert run.code == ExitCode.INVALID
     assert run.err.splitlines()[-1] == f"{bad}: 5 problems"
+
+
+# --- progressive delivery: the summary, the plan's schedule, approve and wait ---------------
+
+EU = "eu-west-101"
+AP = "ap-southeast-3"
+PROGRESSIVE = {
+    "waves": [1, "100%"],
+    "max_failures": 1,
+    "soak": "10m",
+    "verify": {"webhook": "https://hooks.example.com/verify?sig=abc"},
+    "approve_after": [1],
+    "regions": {"order": [AP, EU], "max_failures": 0},
+}
+
+
+def regional_fleet() -> list[dict[str, object]]:
+    """eu, ap, eu, ap in manifest order."""
+    fleet: list[dict[str, object]] = []
+    for i, region in enumerate([EU, AP, EU, AP]):
+        fleet.append({**manifest_target(P1, f"mesh-reg-{i}"), "region": region})
+    return fleet
+
+
+def test_validate_summarises_soak_verify_gates_and_regions(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path / "fleet.yaml", regional_fleet(), **PROGRESSIVE)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == ExitCode.OK, result.output
+    line = result.stdout.strip()
+    assert (
+        f"regions one after another: {AP} (2 targets, waves ending at 1/2, budget 0), "
+        f"{EU} (2 targets, waves ending at 1/2, budget 0), window 4, failure budget 1"
+    ) in line
+    assert (
+        "; soak 10m after each wave; verify each wave (webhook hooks.example.com); "
+        "approval after wave 1 of each region; rollout id fleet-"
+    ) in line
+    assert "sig=abc" not in line
+
+
+def test_validate_names_a_target_outside_the_region_order(tmp_path: Path) -> None:
+    strategy = {**PROGRESSIVE, "regions": {"order": [AP]}, "approve_after": [3]}
+    path = write_manifest(tmp_path / "fleet.yaml", regional_fleet(), **strategy)
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == ExitCode.INVALID
+    assert result.stderr.splitlines() == [
+        f"{path}: targets[0].region: {EU} is not in strategy.regions.order",
+        f"{path}: targets[2].region: {EU} is not in strategy.regions.order",
+        f"{path}: 2 problems",
+    ]
+
+
+async def test_plan_shows_the_schedule_in_region_order(tmp_path: Path) -> None:
+    path = write_manifest(tmp_path / "fleet.yaml", regional_fleet(), **PROGRESSIVE)
+    async with serve(SimulatorConfig(tokens=(SIM_TOKEN,))) as sim:
+        env = cli_env(ASM_ENDPOINT=sim.url, ASM_AUTH_TOKEN=SIM_TOKEN)
+        run = await meshfleet("plan", str(path), env=env)
+        as_json = await meshfleet("plan", str(path), "--json", env=env)
+
+    assert run.code == ExitCode.OK, run.err
+    # The table lists the targets in the order the rollout walks them.
+    assert [line.split()[1:4:2] for line in run.out.splitlines()[1:]] == [
+        [AP, "mesh-reg-1"],
+        [AP, "mesh-reg-3"],
+        [EU, "mesh-reg-0"],
+        [EU, "mesh-reg-2"],
+    ]
+    assert run.err.splitlines() == [
+        "4 targets: 4 create",
+        "schedule: regions one after another, each with its own waves and failure budget; "
+        "failure budget 1 for the whole rollout",
+        f"  1. {AP}: 2 targets, failure budget 0",
+        "     wave 1: 1 target (#1) · then waits for `meshfleet approve`",
+        "     wave 2: 1 target (#2)",
+        f"  2. {EU}: 2 targets, failure budget 0",
+        "     wave 1: 1 target (#3) · then waits for `meshfleet approve`",
+        "     wave 2: 1 target (#4)",
+        "  soak 10m after each wave",
+        "  verify each wave (webhook hooks.example.com)",
+        "  approval after wave 1 of each region",
+    ]
+
+    document = as_json.json()
+    assert [t["mesh_name"] for t in document["targets"]] == [
+        "mesh-reg-1",
+        "mesh-reg-3",
+        "mesh-reg-0",
+        "mesh-reg-2",
+    ]
+    assert document["schedule"] == {
+        "mode": "sequential",
+        "regions": [
+            {"region": AP, "targets": 2, "failure_budget": 0},
+            {"region": EU, "targets": 2, "failure_budget": 0},
+        ],
+        "waves": [
+            {"region": AP, "wave": 1, "targets": 1, "end": 1, "approval": True},
+            {"region": AP, "wave": 2, "targets": 1, "end": 2, "approval": False},
+            {"region": EU, "wave": 1, "targets": 1, "end": 3, "approval": True},
+            {"region": EU, "wave": 2, "targets": 1, "end": 4, "approval": False},
+        ],
+        "failure_budget": 1,
+        "soak_s": 600.0,
+        "verify": True,
+        "webhook_host": "hooks.example.com",
+        "approve_after": [1],
+    }
+    assert "sig=abc" not in as_json.out + run.err
+
+
+def test_approve_and_wait_say_what_they_do_and_their_exit_codes() -> None:
+    approve = " ".join(runner.invoke(app, ["approve", "--help"]).output.split())
+    assert "--by" in approve
+    assert "$USER" in approve
+    assert "1 with the reason when the rollout is not awaiting approval" in approve
+    wait = " ".join(runner.invoke(app, ["wait", "--help"]).output.split())
+    assert "as `start --wait` does" in wait
+    assert "4 when it waits at an approval gate" in wait
+
+
+async def test_approve_and_wait_check_the_id_and_need_temporal() -> None:
+    down = cli_env(TEMPORAL_ADDRESS="127.0.0.1:1")
+    runs = [await meshfleet(*argv, env=down) for argv in (["approve", "r1"], ["wait", "r1"])]
+    for run in runs:
+        assert run.code == ExitCode.UNREACHABLE, run
+        assert run.err.startswith("meshfleet: cannot reach Temporal at 127.0.0.1:1: ")
+        assert "Traceback" not in run.err

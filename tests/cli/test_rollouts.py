@@ -7,38 +7,22 @@ Each command runs as its own process, so the exit codes asserted are the ones a 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
-from typing import Any
 
 from temporalio.client import Client
 
 from meshfleet import rollouts
 from meshfleet.cli.exit_codes import ExitCode
-from meshfleet.cli.output import FAILURE_KEYS, REPORT_KEYS
+from meshfleet.cli.output import REPORT_KEYS
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import serve
+from tests.helpers.cli_rollouts import assert_contract, temporal_env, unique
 from tests.helpers.cli_run import Run, cli_env, manifest_target, meshfleet, write_manifest
 from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, running_worker
 
 P1 = "1111111111111111111111111111111a"
 P2 = "2222222222222222222222222222222b"
-
-
-def temporal_env(client: Client, task_queue: str) -> dict[str, str]:
-    """The CLI's environment: the test's dev server and task queue, the default namespace."""
-    return cli_env(
-        TEMPORAL_ADDRESS=client.service_client.config.target_host,
-        TEMPORAL_NAMESPACE=client.namespace,
-        MESHFLEET_TASK_QUEUE=task_queue,
-        MESHFLEET_UI_URL="http://127.0.0.1:8233",
-    )
-
-
-def unique(prefix: str) -> str:
-    """A rollout id no other test of the session uses."""
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
 async def rollout_runs(client: Client, rollout_id: str) -> int:
@@ -57,14 +41,6 @@ async def wait_for_cli_state(
         f"meshfleet status {rollout_id} says {state}",
         interval=0.3,
     )
-
-
-def assert_contract(document: dict[str, Any]) -> None:
-    """The --json document has exactly the keys of the contract."""
-    assert list(document) == [*REPORT_KEYS, "failures"]
-    assert all(list(f) == list(FAILURE_KEYS) for f in document["failures"])
-    done = document["created"] + document["adopted"] + document["failed"]
-    assert done + document["pending"] == document["total"]
 
 
 async def test_a_manifest_with_mistakes_starts_nothing(

@@ -27,40 +27,12 @@ from meshfleet.manifest.load import (
 )
 from meshfleet.manifest.source import MAX_BYTES
 from meshfleet.models import RolloutSpec
+from tests.helpers.manifests import manifest, problems_of, target
 from tests.helpers.paths import EXAMPLE_MANIFEST
 
 EXAMPLE = EXAMPLE_MANIFEST
 P1 = "0123456789abcdef0123456789abcdef"
 P2 = "fedcba9876543210fedcba9876543210"
-
-
-def target(i: int, project: str = P1, **extra: Any) -> dict[str, Any]:
-    """A valid target; ``i`` keeps clusters and mesh names apart."""
-    return {
-        "project_id": project,
-        "cluster_id": f"cb0ef541-0000-4000-8000-{i:012d}",
-        "mesh_name": f"mesh-shop-{i}",
-        "node_ids": [f"1c531b0c-0000-4000-8000-{i:012d}"],
-        **extra,
-    }
-
-
-def manifest(*targets: dict[str, Any], **top: Any) -> dict[str, Any]:
-    """A valid manifest document around ``targets``."""
-    doc: dict[str, Any] = {
-        "strategy": {"window": 4, "waves": [1, "50%", "100%"], "max_failures": 1},
-        "defaults": {"region": "ap-southeast-3", "version": "1.18.7-r5"},
-        "targets": list(targets) or [target(0), target(1)],
-    }
-    doc.update(top)
-    return doc
-
-
-def problems_of(doc: Any) -> list[str]:
-    """The problems a document is refused with (it must be refused)."""
-    with pytest.raises(ManifestError) as caught:
-        validate_document(doc)
-    return caught.value.problems
 
 
 def test_five_mistakes_are_all_reported_with_their_paths_and_nothing_else() -> None:
@@ -505,6 +477,10 @@ _field_names = st.sampled_from(
         "first_poll",
         "timeout",
         "create_retry",
+        "soak",
+        "verify",
+        "approve_after",
+        "regions",
     ]
 )
 _near_manifests = st.fixed_dictionaries(

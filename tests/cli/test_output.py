@@ -1,0 +1,143 @@
+"""What the CLI prints of progressive delivery: the --json keys, lines and exit codes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from meshfleet.cli.exit_codes import ExitCode
+from meshfleet.cli.output import (
+    FAILURE_KEYS,
+    PROGRESSIVE_KEYS,
+    REPORT_KEYS,
+    progress_line,
+    report_document,
+    report_lines,
+    rollout_exit_code,
+)
+from meshfleet.models import Approval, RolloutProgress, RolloutState
+
+
+def progress(**fields: Any) -> RolloutProgress:
+    """A rollout of 10 targets, 4 created, in wave 1 of 2 of eu-west-101 unless told else."""
+    values: dict[str, Any] = {
+        "rollout_id": "rel-9",
+        "state": RolloutState.RUNNING,
+        "total": 10,
+        "created": 4,
+        "adopted": 0,
+        "failed": 0,
+        "cancelled": 0,
+        "in_flight": 0,
+        "pending": 6,
+        "wave": 1,
+        "waves": 2,
+        "failure_budget": 1,
+        "seconds": 40.0,
+    }
+    values.update(fields)
+    return RolloutProgress.model_validate(values)
+
+
+ALICE = Approval(wave=1, region="eu-west-101", by="alice", at="2026-11-25T10:20:30.5+00:00")
+
+
+def test_the_document_keeps_its_keys_first_and_adds_the_new_ones() -> None:
+    plain = report_document(progress())
+    assert list(plain) == [*REPORT_KEYS, "failures", *PROGRESSIVE_KEYS]
+    assert {key: plain[key] for key in PROGRESSIVE_KEYS} == {
+        "region": None,
+        "soaking_until": None,
+        "halted_region": None,
+        "halt_reason": None,
+        "approvals": [],
+    }
+    full = report_document(
+        progress(
+            state=RolloutState.HALTED,
+            region="eu-west-101",
+            halted_region="eu-west-101",
+            halt_reason="verify webhook answered 503: not ready",
+            approvals=[ALICE],
+        )
+    )
+    assert full["approvals"] == [
+        {"wave": 1, "region": "eu-west-101", "by": "alice", "at": "2026-11-25T10:20:30.5+00:00"}
+    ]
+    assert (full["region"], full["halted_region"], full["halt_reason"]) == (
+        "eu-west-101",
+        "eu-west-101",
+        "verify webhook answered 503: not ready",
+    )
+    assert FAILURE_KEYS == (
+        "project_id",
+        "region",
+        "cluster_id",
+        "mesh_name",
+        "error_code",
+        "message",
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"state": RolloutState.AWAITING_APPROVAL}, ExitCode.AWAITING_APPROVAL),
+        # A gate wins over failures within the budget: the rollout waits, it has not failed.
+        ({"state": RolloutState.AWAITING_APPROVAL, "failed": 1}, ExitCode.AWAITING_APPROVAL),
+        ({"state": RolloutState.SOAKING}, ExitCode.OK),
+        ({"state": RolloutState.VERIFYING}, ExitCode.OK),
+        ({"state": RolloutState.SOAKING, "failed": 1}, ExitCode.FAILED),
+        ({"state": RolloutState.HALTED, "halted_region": "eu-west-101"}, ExitCode.FAILED),
+        ({"state": RolloutState.RUNNING}, ExitCode.OK),
+    ],
+)
+def test_exit_codes_of_the_new_states(fields: dict[str, Any], code: ExitCode) -> None:
+    assert rollout_exit_code(progress(**fields)) == code
+
+
+def test_awaiting_approval_says_how_to_go_on() -> None:
+    p = progress(state=RolloutState.AWAITING_APPROVAL, region="eu-west-101", approvals=[ALICE])
+    line = progress_line(p)
+    assert line.startswith("rel-9: awaiting_approval · wave 1/2 in eu-west-101 · 4/10 done")
+    assert "ETA" not in line  # how long a person takes is no pace
+    assert "approved wave 1 in eu-west-101 by alice" in line
+    lines = report_lines(p)
+    assert lines[1] == (
+        "awaiting approval after wave 1 in eu-west-101: `meshfleet approve rel-9` goes on, "
+        "`meshfleet cancel rel-9` stops"
+    )
+    assert lines[-2:] == ["approvals:", "  wave 1 in eu-west-101: by alice at 2026-11-25 10:20:30Z"]
+
+
+def test_soaking_names_its_end() -> None:
+    p = progress(state=RolloutState.SOAKING, soaking_until="2026-11-25T10:30:00+00:00")
+    assert "· soaking until 2026-11-25 10:30:00Z" in progress_line(p)
+    assert "soaking until 2026-11-25 10:30:00Z, then the next wave" in report_lines(p)
+    # Not an ISO time: shown as given rather than lost.
+    odd = progress(state=RolloutState.SOAKING, soaking_until="soon")
+    assert "soaking until soon" in progress_line(odd)
+
+
+def test_a_halt_by_a_region_or_the_webhook_says_which_and_why() -> None:
+    by_region = progress(state=RolloutState.HALTED, failed=2, halted_region="eu-west-101")
+    assert "· halted by region eu-west-101" in progress_line(by_region)
+    assert report_lines(by_region)[1] == (
+        "halted in eu-west-101: its failures exceed the region's own budget; "
+        "`meshfleet resume rel-9` goes on, `meshfleet cancel rel-9` stops"
+    )
+    long_reason = "verify webhook answered 503: " + "x" * 400
+    by_webhook = progress(state=RolloutState.HALTED, halt_reason=long_reason)
+    line = progress_line(by_webhook)
+    assert "· verify webhook answered 503: xxx" in line
+    assert "x…" in line  # one readable line, however long the answer
+    assert len(line) < 300
+    assert report_lines(by_webhook)[1].startswith(f"halted: {long_reason}; `meshfleet resume")
+
+
+def test_without_the_new_fields_the_lines_are_as_before() -> None:
+    assert progress_line(progress()) == (
+        "rel-9: running · wave 1/2 · 4/10 done (created 4, adopted 0, failed 0) · "
+        "0 in flight · 6 pending · ETA 1m"
+    )
