@@ -10,7 +10,7 @@ from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.manifest.durations import format_duration
 from meshfleet.manifest.load import describe_schedule, progressive_parts
 from meshfleet.manifest.schedule import Schedule, ScheduledWave, count_of
-from meshfleet.models import RolloutProgress, RolloutSpec, RolloutState
+from meshfleet.models import RolloutProgress, RolloutSpec, RolloutState, TargetFailure
 from meshfleet.plan import PLAN_ACTIONS, PlannedTarget
 
 # The --json contract: pipelines parse it, so keys are only ever added, and only by agreement.
@@ -177,6 +177,17 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
     return document
 
 
+def failure_text(failure: TargetFailure) -> str:
+    """A failure's code and message, the code once: an ASM error's message already starts with
+    its status and code (``409 ASM.01010003: …``), which is then the whole text."""
+    code, message = failure.error_code, (failure.message or "").strip()
+    if not code:
+        return message or "-"
+    if code in message:
+        return message
+    return f"{code} {message}".rstrip()
+
+
 def rollout_exit_code(progress: RolloutProgress) -> ExitCode:
     """4 at an approval gate; 1 when a target failed or the rollout halted, failed or was
     cancelled; else 0.
@@ -284,8 +295,7 @@ def report_lines(progress: RolloutProgress) -> list[str]:
     if p.failures:
         lines.append("failures:")
         lines += [
-            f"  {f.region} {f.project_id} {f.mesh_name} (cluster {f.cluster_id}): "
-            f"{f.error_code or '-'} {f.message or ''}".rstrip()
+            f"  {f.region} {f.project_id} {f.mesh_name} (cluster {f.cluster_id}): {failure_text(f)}"
             for f in p.failures
         ]
         if p.failed > len(p.failures):

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 from rich.text import Text
 
-from meshfleet.cli.output import eta_seconds, progress_line
+from meshfleet.cli.output import eta_seconds, failure_text, progress_line
 from meshfleet.manifest.durations import format_duration
 from meshfleet.models import RolloutProgress, TargetFailure
 
@@ -28,8 +28,8 @@ class ProgressView(Protocol):
 def _failure_line(failure: TargetFailure) -> str:
     return (
         f"failed: {failure.region} {failure.project_id} {failure.mesh_name} "
-        f"(cluster {failure.cluster_id}): {failure.error_code or '-'} {failure.message or ''}"
-    ).rstrip()
+        f"(cluster {failure.cluster_id}): {failure_text(failure)}"
+    )
 
 
 class _NewFailures:

@@ -16,7 +16,7 @@ from meshfleet.cli.output import (
     report_lines,
     rollout_exit_code,
 )
-from meshfleet.models import Approval, RolloutProgress, RolloutState
+from meshfleet.models import Approval, RolloutProgress, RolloutState, TargetFailure
 
 
 def progress(**fields: Any) -> RolloutProgress:
@@ -141,3 +141,33 @@ def test_without_the_new_fields_the_lines_are_as_before() -> None:
         "rel-9: running · wave 1/2 · 4/10 done (created 4, adopted 0, failed 0) · "
         "0 in flight · 6 pending · ETA 1m"
     )
+
+
+@pytest.mark.parametrize(
+    ("code", "message", "text"),
+    [
+        # An ASM error's message starts with its status and code: the code is not said twice.
+        (
+            "ASM.01010003",
+            "409 ASM.01010003: a mesh named 'mesh-a' already exists",
+            "409 ASM.01010003: a mesh named 'mesh-a' already exists",
+        ),
+        ("MeshGone", "mesh 'mesh-a' is gone", "MeshGone mesh 'mesh-a' is gone"),
+        ("CreateFailed", None, "CreateFailed"),
+        (None, "no code", "no code"),
+    ],
+)
+def test_a_failure_line_names_its_code_once(
+    code: str | None, message: str | None, text: str
+) -> None:
+    failure = TargetFailure(
+        project_id="0" * 32,
+        region="ap-southeast-3",
+        cluster_id="c-1",
+        mesh_name="mesh-a",
+        error_code=code,
+        message=message,
+    )
+    (line,) = [x for x in report_lines(progress(failed=1, failures=[failure])) if "mesh-a" in x]
+    assert line.endswith(f"(cluster c-1): {text}")
+    assert line.count("ASM.01010003") <= 1
