@@ -275,10 +275,18 @@ def run_demo(
                 f"Rollout {rollout_id}: exit code {result}, "
                 f"{time.monotonic() - started:.1f} s from start to report.",
             )
-            _say(out, f"Temporal UI: {page}")
             if keep:
+                _say(out, f"Temporal UI: {page}")
                 _say(out, "The stack stays up for the UI; Ctrl-C stops everything.")
                 _watch(stack, err, lambda: False)
+            else:
+                # The stack stops below, and its database with it: a link would lead nowhere.
+                _say(
+                    out,
+                    "The stack stops now. To browse the rollout in the Temporal UI, run "
+                    "`make demo ARGS=--keep` (or `meshfleet demo --keep`): the stack then stays "
+                    "up until Ctrl-C.",
+                )
             return result
         except KeyboardInterrupt:
             _say(out)

@@ -288,7 +288,12 @@ def test_demo_rolls_out_the_example_fleet_and_leaves_nothing_behind(tmp_path: Pa
     for target in targets:
         line = rf"^\s+Running\s+{target.region}\s+{target.project_id}\s+{target.mesh_name}$"
         assert re.search(line, demo.stdout, re.MULTILINE), target.mesh_name
-    assert f"http://127.0.0.1:{ui}/namespaces/default/workflows/rollout%2Fdemo-" in demo.stdout
+    link = f"http://127.0.0.1:{ui}/namespaces/default/workflows/rollout%2Fdemo-"
+    assert link in demo.stderr  # while the rollout runs, from `meshfleet start`
+    # After the report the stack stops: no link to a server that is gone, but how to keep it.
+    after_report = demo.stdout.split("from start to report.", 1)[1]
+    assert link not in after_report
+    assert "make demo ARGS=--keep" in after_report
     assert "no process left behind" in demo.stdout
     assert processes_of(state_dir) == []
     assert elapsed < 120
