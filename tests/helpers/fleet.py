@@ -13,6 +13,7 @@ from meshfleet.asm.auth import Auth, StaticTokenAuth
 from meshfleet.asm.client import AsmClient
 from meshfleet.models import MeshTarget, RetryPolicySpec, RolloutSpec, RolloutStrategy
 from meshfleet.settings import Settings
+from meshfleet.webhook import VerifyHook
 from worker import build_worker
 
 REGIONS = ("ap-southeast-1", "ap-southeast-3", "cn-north-4")
@@ -67,12 +68,16 @@ def spec(rollout_id: str, targets: list[MeshTarget], **strategy: object) -> Roll
 
 @asynccontextmanager
 async def running_worker(
-    client: Client, task_queue: str, asm_url: str, auth: Auth | None = None
+    client: Client,
+    task_queue: str,
+    asm_url: str,
+    auth: Auth | None = None,
+    hook: VerifyHook | None = None,
 ) -> AsyncIterator[Worker]:
     """The production worker (``worker.build_worker``) against the simulator at ``asm_url``."""
     settings = Settings.model_validate({"MESHFLEET_TASK_QUEUE": task_queue})
     async with AsmClient(auth or StaticTokenAuth(SIM_TOKEN), endpoint=asm_url) as api:
-        worker = build_worker(client, settings, api)
+        worker = build_worker(client, settings, api, hook)
         async with worker:
             yield worker
 
