@@ -55,7 +55,15 @@ from tests.helpers.processes import (
     worker_env,
 )
 from tests.helpers.simulator_site import SimulatorSite
-from tests.upgrade.releases import RELEASES, ReleaseInstall, install_release, release_env
+from tests.helpers.webhook import Hook, serve_hook
+from tests.upgrade.releases import (
+    IN_DEVELOPMENT,
+    RELEASES,
+    ReleaseInstall,
+    install_release,
+    release_env,
+    working_tree,
+)
 
 T = TypeVar("T")
 
@@ -113,7 +121,11 @@ FAULT_RULES = [
     "retry-5xx-*=500-before:2",
     "create-failed-*=create-failed",
     "halt-canary-*=create-failed",
+    "region-bad-*=create-failed",
 ]
+# Canaries that break after they were created: Unknown a moment into their soak.
+LEAVE_RULES = ["soak-broken-*=Unknown@0.3"]
+VERIFY_TOKEN = "recorder-verify-token-5e8a"  # the test's own: checked absent from histories
 
 CLOSED = {
     "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED",
@@ -142,6 +154,7 @@ class Target:
     name: str
     cluster: str | None = None
     project_id: str = PROJECT
+    region: str = REGION
 
     @property
     def cluster_id(self) -> str:
@@ -151,16 +164,19 @@ class Target:
     @property
     def workflow_id(self) -> str:
         """The id of the target's ``CreateMeshWorkflow``."""
-        return f"mesh/{REGION}/{self.project_id}/{self.name}"
+        return f"mesh/{self.region}/{self.project_id}/{self.name}"
 
     def manifest(self) -> dict[str, Any]:
         """The target's entry in a manifest."""
-        return {
+        entry = {
             "project_id": self.project_id,
             "cluster_id": self.cluster_id,
             "mesh_name": self.name,
             "node_ids": [f"node-{self.name}"],
         }
+        if self.region != REGION:
+            entry["region"] = self.region  # releases before regions read the same manifest
+        return entry
 
 
 def rollout_id_of(rollout: str) -> str:
@@ -311,6 +327,8 @@ class Stack:
     site: SimulatorSite
     state: ShapedState
     work_dir: Path
+    hooks: dict[str, Hook] = field(default_factory=dict)
+    """Verify webhooks by what they answer: ``pass`` (200) and ``refuse`` (500)."""
     workers: list[WorkerProcess] = field(default_factory=list)
 
     # --- processes of the release ---------------------------------------------------------
@@ -318,6 +336,7 @@ class Stack:
     async def start_worker(self, name: str) -> WorkerProcess:
         """The release's ``python worker.py``, once it polls the task queue."""
         env = worker_env(self.server.address, TASK_QUEUE, self.site.url)
+        env["MESHFLEET_VERIFY_TOKEN"] = VERIFY_TOKEN  # releases before verify ignore it
         worker = _spawn_worker(self.release, env, self.work_dir / f"{name}.log")
         self.workers.append(worker)
         await wait_for_poller(self.client, TASK_QUEUE, worker, 120)
@@ -395,6 +414,14 @@ class Stack:
     async def steer(self, action: str, rollout: str) -> dict[str, Any]:
         """``meshfleet pause|resume|cancel ROLLOUT --json`` of the release: its report document."""
         out = await self._release_python("-m", "meshfleet", action, rollout, "--json")
+        document: dict[str, Any] = json.loads(out)
+        return document
+
+    async def approve(self, rollout: str, by: str) -> dict[str, Any]:
+        """``meshfleet approve ROLLOUT --by BY --json`` of the release: its report document."""
+        out = await self._release_python(
+            "-m", "meshfleet", "approve", rollout, "--by", by, "--json"
+        )
         document: dict[str, Any] = json.loads(out)
         return document
 
@@ -1013,22 +1040,66 @@ def write_set(out: Path, release: str, recorded: list[Recorded]) -> None:
     used = {r.wanted.scenario for r in recorded}
     index = {
         "release": release,
-        "commit": RELEASES[release],
+        "commit": commit_of(release),
         "recorded_with": f"python -m tests.upgrade.record_histories --release {release}; each "
         "file is `temporal workflow show --workflow-id ID --run-id RUN --output json`",
-        "scenarios": {name: text for name, text in SCENARIOS.items() if name in used},
+        "scenarios": {name: text for name, text in scenarios_of(release).items() if name in used},
         "files": files,
     }
     (out / "index.json").write_text(json.dumps(index, indent=2) + "\n")
 
 
+async def _play_release(stack: Stack) -> list[Wanted]:
+    """Every scenario of a release's set: the lost task alone, then the rest side by side."""
+    wanted = await lost_task(stack)
+    for found in await asyncio.gather(*(scenario(stack) for scenario in CONCURRENT)):
+        wanted.extend(found)
+    missing = set(SCENARIOS) - {w.scenario for w in wanted}
+    check(not missing, f"scenarios without a history: {sorted(missing)}")
+    return wanted
+
+
+async def _play_development(stack: Stack) -> list[Wanted]:
+    """The paths of the version in development that no release has: progressive delivery."""
+    # Imported here: that module builds on this one's Stack and Target.
+    from tests.upgrade import progressive_scenarios as progressive  # noqa: PLC0415
+
+    await stack.start_worker("worker")
+    wanted: list[Wanted] = []
+    for found in await asyncio.gather(*(scenario(stack) for scenario in progressive.ALL)):
+        wanted.extend(found)
+    missing = set(progressive.SCENARIOS) - {w.scenario for w in wanted}
+    check(not missing, f"scenarios without a history: {sorted(missing)}")
+    return wanted
+
+
+def scenarios_of(release: str) -> dict[str, str]:
+    """What each scenario of a release's set covers."""
+    if release == IN_DEVELOPMENT:
+        from tests.upgrade import progressive_scenarios as progressive  # noqa: PLC0415
+
+        return progressive.SCENARIOS
+    return SCENARIOS
+
+
+def commit_of(release: str) -> str:
+    """The commit a set was recorded from: the release's, or this checkout's HEAD."""
+    if release in RELEASES:
+        return RELEASES[release]
+    head = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    )
+    return head.stdout.strip()
+
+
 async def run(release_version: str, out: Path, work_dir: Path) -> list[Recorded]:
     """Start the stack, play every scenario, record every workflow; stop what was started."""
-    release = install_release(release_version)
+    developing = release_version == IN_DEVELOPMENT
+    release = working_tree() if developing else install_release(release_version)
     config = SimulatorConfig(
         create_seconds=CREATE_SECONDS,
         tokens=(SIM_TOKEN,),
-        faults=FaultConfig(rules=FAULT_RULES, retry_after=0.2),
+        faults=FaultConfig(rules=FAULT_RULES, leave=LEAVE_RULES, retry_after=0.2),
         seed=1,
     )
     site = SimulatorSite(config)
@@ -1039,14 +1110,15 @@ async def run(release_version: str, out: Path, work_dir: Path) -> list[Recorded]
     try:
         await site.start()
         client = await server.start()
-        stack = Stack(release, server, client, site, state, work_dir)
-        wanted = await lost_task(stack)
-        results = await asyncio.gather(*(scenario(stack) for scenario in CONCURRENT))
-        for found in results:
-            wanted.extend(found)
-        missing = set(SCENARIOS) - {w.scenario for w in wanted}
-        check(not missing, f"scenarios without a history: {sorted(missing)}")
+        async with serve_hook() as passing, serve_hook() as refusing:
+            refusing.answer((500, "smoke test: 3 of 3 probes failed"))
+            hooks = {"pass": passing, "refuse": refusing}
+            stack = Stack(release, server, client, site, state, work_dir, hooks)
+            play = _play_development if developing else _play_release
+            wanted = await play(stack)
         recorded = await record(stack, wanted)
+        leaked = [r.file for r in recorded if VERIFY_TOKEN in r.text]
+        check(not leaked, f"the verify token is in the histories {leaked}")
         staged = work_dir / "set"
         write_set(staged, release_version, recorded)
         await stack.replay_with_release(staged)
@@ -1067,7 +1139,12 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m tests.upgrade.record_histories",
         description="Record a release's workflow histories for the replay gate.",
     )
-    parser.add_argument("--release", required=True, choices=sorted(RELEASES))
+    parser.add_argument(
+        "--release",
+        required=True,
+        choices=[*sorted(RELEASES), IN_DEVELOPMENT],
+        help=f"a release, or {IN_DEVELOPMENT}: this checkout's own worker, its new paths only",
+    )
     parser.add_argument("--out", type=Path, help="default: tests/histories/<release>/")
     parser.add_argument(
         "--keep-work-dir", action="store_true", help="keep the server database and logs"

@@ -30,6 +30,14 @@ SUPPORTED = ("0.1.0",)
 PREVIOUS = SUPPORTED[-1]
 """The release a rolling restart upgrades from."""
 
+IN_DEVELOPMENT = "0.2.0.dev0"
+"""The version main is building (``meshfleet.__version__``). Its set holds histories main's own
+workflows recorded of paths no release has yet, so a later change to main cannot break a rollout
+that takes them; when the version is released its set is recorded again, whole, as the release's."""
+
+GATED = (*SUPPORTED, IN_DEVELOPMENT)
+"""Every set the replay gate replays."""
+
 
 @dataclass(frozen=True)
 class ReleaseInstall:
@@ -61,6 +69,11 @@ def _export(commit: str, dest: Path) -> None:
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
+
+
+def working_tree() -> ReleaseInstall:
+    """This checkout as the release in development: its own ``worker.py`` and interpreter."""
+    return ReleaseInstall(IN_DEVELOPMENT, REPO, Path(sys.executable))
 
 
 def install_release(version: str, root: Path | None = None) -> ReleaseInstall:
