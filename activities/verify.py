@@ -49,7 +49,8 @@ class VerifyActivities:
         self._hook = hook
 
     async def _targets(self, inp: VerifyWaveInput) -> dict[int, MeshTarget]:
-        wanted = [i for i in range(inp.start, inp.end) if i not in set(inp.skip)]
+        skip = set(inp.skip)
+        wanted = [i for i in range(inp.start, inp.end) if i not in skip]
         if inp.targets is not None:
             return {i: inp.targets[i - inp.start] for i in wanted}
         pages: dict[int, list[MeshTarget]] = {}

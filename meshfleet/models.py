@@ -120,7 +120,16 @@ class VerifySpec(_Model):
     @field_validator("webhook")
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        if value is None:
+            return value
+        if "@" in value.split("://", 1)[-1].split("/", 1)[0]:
+            # The URL lands in the workflow's history: a password there is readable by anyone
+            # who can see the rollout. Never echoed here, for the same reason.
+            raise ValueError(
+                "must not carry a user or password; the worker sends MESHFLEET_VERIFY_TOKEN as "
+                "a bearer token"
+            )
+        if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
             raise ValueError(f"{value!r} is not an http(s) URL")
         return value
 

@@ -306,14 +306,23 @@ async def cancel(client: Client, rollout_id: str) -> RolloutProgress:
     return await _update(client, rollout_id, CANCEL_UPDATE)
 
 
-async def approve(client: Client, rollout_id: str, by: str) -> RolloutProgress:
+async def approve(
+    client: Client, rollout_id: str, by: str, gate: RolloutProgress | None = None
+) -> RolloutProgress:
     """Pass the approval gate the rollout waits at, in the name of ``by``.
 
+    Args:
+        gate: The progress the approver saw at the gate: the rollout then refuses the approval
+            if it waits at another gate by now (a repeated approve must not open the next one).
+
     Raises:
-        temporalio.client.WorkflowUpdateFailedError: the rollout refused (not at a gate).
+        temporalio.client.WorkflowUpdateFailedError: the rollout refused (not at that gate).
     """
+    inp = ApproveInput(by=by)
+    if gate is not None:
+        inp = ApproveInput(by=by, wave=gate.wave, region=gate.region)
     result = await rollout_handle(client, rollout_id).execute_update(
-        APPROVE_UPDATE, ApproveInput(by=by), result_type=RolloutProgress
+        APPROVE_UPDATE, inp, result_type=RolloutProgress
     )
     return cast(RolloutProgress, result)
 

@@ -18,8 +18,12 @@ from typing import Any
 
 import aiohttp
 
+from meshfleet.logs import REDACTED
+
 EXCERPT_CHARS = 300
 """How much of the hook's body a verdict keeps: enough for a reason, not a page of HTML."""
+READ_BYTES = 4096
+
 ATTEMPTS = 3
 BACKOFF_S = (1.0, 3.0)
 """Seconds before the second and the third attempt."""
@@ -84,12 +88,20 @@ class VerifyHook:
                     url, json=payload, headers=self._headers(), allow_redirects=False
                 ) as response,
             ):
-                body = await response.text(errors="replace")
-                return HookAnswer(response.status, excerpt(body))
+                # Enough for an excerpt: a hook that answers with a page is not read whole.
+                body = (await response.content.read(READ_BYTES)).decode(errors="replace")
+                return HookAnswer(response.status, self._excerpt(body))
         except TimeoutError:
             return HookAnswer(None, f"no answer within {self._timeout.total:g} s")
         except aiohttp.ClientError as exc:
-            return HookAnswer(None, excerpt(f"{type(exc).__name__}: {exc}"))
+            return HookAnswer(None, self._excerpt(f"{type(exc).__name__}: {exc}"))
+
+    def _excerpt(self, text: str) -> str:
+        # The excerpt becomes the rollout's halt reason, in its history: a hook that echoes the
+        # request ("invalid token Bearer ...") must not carry the token there.
+        if self._token:
+            text = text.replace(self._token, REDACTED)
+        return excerpt(text)
 
     async def post(self, url: str, payload: Mapping[str, Any]) -> HookAnswer:
         """POST ``payload`` as JSON; the last answer after at most ``ATTEMPTS`` attempts."""

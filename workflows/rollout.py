@@ -380,6 +380,8 @@ class MeshRolloutWorkflow:
                 maximum_interval=timedelta(seconds=60),
                 maximum_attempts=VERIFY_ATTEMPTS,
             ),
+            # The activity heartbeats while it lists: a dead worker's attempt moves on in a minute.
+            heartbeat_timeout=timedelta(seconds=60),
             summary=f"verify {self._wave_name(wave)}",
         )
         try:
@@ -395,8 +397,9 @@ class MeshRolloutWorkflow:
         try:
             result = await handle
         except ActivityError as err:
+            # Not passed: a resume reads the wave again rather than take it on trust.
             self._halt_with(f"verify_wave failed: {err.cause or err}")
-            return True
+            return False
         for failure in result.failures:
             await self._fail_verified(failure, wave)
         verdict = result.webhook
@@ -405,6 +408,9 @@ class MeshRolloutWorkflow:
                 f"answered {verdict.status}" if verdict.status is not None else "gave no answer"
             )
             self._halt_with(f"verify webhook {answer}: {verdict.excerpt}")
+            # The hook must say yes to this wave: a resume asks it again (failures found by the
+            # re-read stay counted, and are not read again).
+            return False
         return True
 
     async def _fail_verified(self, failure: VerifiedFailure, wave: _Wave) -> None:
@@ -464,6 +470,10 @@ class MeshRolloutWorkflow:
     def _wave_name(wave: _Wave) -> str:
         where = f" of {wave.region}" if wave.region else ""
         return f"wave {wave.number}/{wave.count}{where}"
+
+    @staticmethod
+    def _gate_name(number: int, region: str | None) -> str:
+        return f"wave {number}" + (f" of {region}" if region else "")
 
     def _finished(self) -> bool:
         carry = self._carry
@@ -732,6 +742,14 @@ class MeshRolloutWorkflow:
         state = self._carry.state
         if state != RolloutState.AWAITING_APPROVAL:
             raise ValueError(f"rollout is {state.value}, not awaiting approval")
+        # An approval names the gate its sender saw, so a retried or repeated approve cannot
+        # open the next gate, which nobody has looked at yet.
+        wave = self._waves[self._carry.wave]
+        if inp.wave is not None and (inp.wave, inp.region) != (wave.number, wave.region):
+            raise ValueError(
+                f"the rollout waits after {self._gate_name(wave.number, wave.region)}, not after "
+                f"{self._gate_name(inp.wave, inp.region)}: nothing approved"
+            )
 
     @workflow.update(name=CANCEL_UPDATE)
     def cancel(self) -> RolloutProgress:

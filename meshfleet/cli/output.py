@@ -183,7 +183,7 @@ def failure_text(failure: TargetFailure) -> str:
     code, message = failure.error_code, (failure.message or "").strip()
     if not code:
         return message or "-"
-    if code in message:
+    if code in message.split(":", 1)[0].split():
         return message
     return f"{code} {message}".rstrip()
 
@@ -280,7 +280,12 @@ def report_lines(progress: RolloutProgress) -> list[str]:
         )
     if p.state == RolloutState.SOAKING and p.soaking_until:
         lines.append(f"soaking until {_moment(p.soaking_until)}, then the next wave")
-    if p.state == RolloutState.FAILED:
+    if p.state == RolloutState.FAILED and p.halted_region:
+        lines.append(
+            f"failed: the failures of region {p.halted_region} exceed its own budget "
+            "(every target had started)"
+        )
+    elif p.state == RolloutState.FAILED:
         lines.append(
             f"failed: {p.failed} failures exceed the budget of {p.failure_budget} "
             "(every target had started)"

@@ -277,7 +277,7 @@ async def approve(
         )
     try:
         progress = await answer_from_worker(
-            rollouts.approve(client, rollout_id, who), settings, "approve"
+            rollouts.approve(client, rollout_id, who, current), settings, "approve"
         )
     except WorkflowUpdateFailedError as exc:
         # The state moved between the look and the update (a cancel, another approval): the

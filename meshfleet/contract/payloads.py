@@ -192,6 +192,12 @@ class ApproveInput(_Contract):
     """Argument of the ``approve`` update."""
 
     by: str | None = Field(default=None, description="Who approves (recorded in the history).")
+    wave: int | None = Field(
+        default=None,
+        description="The gate's wave as the approver saw it; the rollout refuses the approval "
+        "when it waits at another gate. None: whichever gate it waits at.",
+    )
+    region: str | None = Field(default=None, description="The gate's region, with ``wave``.")
 
 
 class RegionSegment(_Contract):

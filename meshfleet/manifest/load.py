@@ -7,7 +7,6 @@ import json
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -206,10 +205,14 @@ def progressive_parts(schedule: Schedule) -> list[str]:
     """Soak, verification and gates in words (nothing for a strategy without them)."""
     parts: list[str] = []
     if schedule.soak_s:
-        parts.append(f"soak {format_duration(schedule.soak_s)} after each wave")
+        parts.append(f"soak {format_duration(schedule.soak_s)} between waves")
     if schedule.verify:
         host = schedule.webhook_host
-        parts.append(f"verify each wave (webhook {host})" if host else "verify each wave")
+        parts.append(
+            f"verify each wave but the last (webhook {host})"
+            if host
+            else "verify each wave but the last"
+        )
     if schedule.approve_after:
         waves = ", ".join(map(str, schedule.approve_after))
         within = " of each region" if schedule.mode == "sequential" else ""
@@ -367,19 +370,6 @@ def _verify(raw: Any, problems: Problems) -> dict[str, Any] | None:
     if not isinstance(webhook, str):
         problems.add(f"{path}.webhook", f"must be an http(s) URL, not {kind_of(webhook)}")
         return None
-    try:
-        userinfo = "@" in urlsplit(webhook.strip()).netloc
-    except ValueError:
-        userinfo = False  # not a URL at all: the model says so
-    if userinfo:
-        # The URL lands in the workflow's history: a password there is readable by anyone
-        # who can see the rollout. The worker sends its own MESHFLEET_VERIFY_TOKEN instead.
-        problems.add(
-            f"{path}.webhook",
-            "must not carry a user or password; the worker sends MESHFLEET_VERIFY_TOKEN as a "
-            "bearer token",
-        )
-        return None
     return {"webhook": webhook}
 
 
@@ -449,7 +439,9 @@ def _check_gates(raw: Any, schedule: Schedule, problems: Problems) -> None:
         return
     most = schedule.max_waves
     for i, wave in enumerate(gates):
-        if _is_count(wave) and wave > most:
+        if not _is_count(wave):
+            continue
+        if wave > most:
             if schedule.mode == "sequential":
                 where = f"no region has more than {most} waves"
             else:
@@ -457,6 +449,14 @@ def _check_gates(raw: Any, schedule: Schedule, problems: Problems) -> None:
                 where = f"the rollout has {most} waves (ending at {ends})"
             problems.add(
                 f"strategy.approve_after[{i}]", f"wave {wave} is beyond the last wave: {where}"
+            )
+        elif wave == most and schedule.mode != "sequential" and schedule.waves:
+            # Across the whole fleet the last wave ends the rollout: a gate there holds nothing
+            # back. (In sequential mode it stands before the next region.)
+            problems.add(
+                f"strategy.approve_after[{i}]",
+                f"wave {wave} is the rollout's last wave: a gate after it would hold nothing "
+                "back; gate an earlier wave",
             )
 
 

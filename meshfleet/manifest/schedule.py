@@ -7,7 +7,7 @@ the schedule from here, so what a person is shown is the order the workflow walk
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -138,6 +138,9 @@ def schedule_of(strategy: RolloutStrategy, targets: Sequence[MeshTarget]) -> Sch
         for number, end in enumerate(strategy.wave_ends(len(ordered)), start=1):
             waves.append(ScheduledWave(number, None, begin, end, number in gates))
             begin = end
+    if waves and waves[-1].approval:
+        # Nothing is held back after the rollout's very last wave: no gate stands there.
+        waves[-1] = replace(waves[-1], approval=False)
     return Schedule(
         mode=mode,
         targets=ordered,

@@ -188,3 +188,13 @@ async def test_an_unreachable_asm_api_is_a_retryable_error(client: Client) -> No
             )
     assert not raised.value.non_retryable
     assert "unreachable" in str(raised.value)
+
+
+async def test_a_hook_that_echoes_the_token_does_not_put_it_in_the_verdict(
+    sim: RunningSimulator, client: Client, hook: Hook
+) -> None:
+    hook.answer((401, f"invalid credentials: Bearer {TOKEN}"))
+    result = await _verify(sim, client, [TARGETS[0]], webhook=hook.url)
+    assert result.webhook is not None
+    assert result.webhook.excerpt == "invalid credentials: Bearer [redacted]"
+    assert TOKEN not in json.dumps(result.model_dump())

@@ -270,7 +270,7 @@ def test_validate_summarises_soak_verify_gates_and_regions(tmp_path: Path) -> No
         f"{EU} (2 targets, waves ending at 1/2, budget 0), window 4, failure budget 1"
     ) in line
     assert (
-        "; soak 10m after each wave; verify each wave (webhook hooks.example.com); "
+        "; soak 10m between waves; verify each wave but the last (webhook hooks.example.com); "
         "approval after wave 1 of each region; rollout id fleet-"
     ) in line
     assert "sig=abc" not in line
@@ -313,8 +313,8 @@ async def test_plan_shows_the_schedule_in_region_order(tmp_path: Path) -> None:
         f"  2. {EU}: 2 targets, failure budget 0",
         "     wave 1: 1 target (#3) · then waits for `meshfleet approve`",
         "     wave 2: 1 target (#4)",
-        "  soak 10m after each wave",
-        "  verify each wave (webhook hooks.example.com)",
+        "  soak 10m between waves",
+        "  verify each wave but the last (webhook hooks.example.com)",
         "  approval after wave 1 of each region",
     ]
 

@@ -312,7 +312,8 @@ def test_the_sequential_schedule_walks_the_waves_within_each_region() -> None:
         (EU, 3, 2, 3, False),
         (AP, 1, 3, 4, True),
         (AP, 2, 4, 5, False),
-        (CN, 1, 5, 6, True),
+        # The rollout's very last wave: nothing is held back after it, so no gate.
+        (CN, 1, 5, 6, False),
     ]
     assert (schedule.soak_s, schedule.verify, schedule.webhook_host) == (
         600,
@@ -326,7 +327,7 @@ def test_the_sequential_schedule_walks_the_waves_within_each_region() -> None:
         "budget 0), window 4, failure budget 1,"
     )
     assert summary.endswith(
-        "; soak 10m after each wave; verify each wave (webhook hooks.example.com); "
+        "; soak 10m between waves; verify each wave but the last (webhook hooks.example.com); "
         "approval after wave 1 of each region"
     )
     assert "s3cr3t" not in summary  # the host only: a URL's query may be a signature
@@ -347,7 +348,7 @@ def test_the_parallel_schedule_walks_the_waves_over_the_fleet() -> None:
     assert summary.startswith("3 waves ending at 1/3/6, window 4, failure budget 1,")
     assert (
         f"regions in parallel: {CN} (1 target, budget 1), {AP} (2 targets, budget 1), "
-        f"{EU} (3 targets, budget 1); verify each wave"
+        f"{EU} (3 targets, budget 1); verify each wave but the last"
     ) in summary
 
 
@@ -385,3 +386,10 @@ def test_fuzz_progressive_keys(strategy: dict[str, Any]) -> None:
     else:
         assert isinstance(spec.strategy, RolloutStrategy)
         schedule_of(spec.strategy, spec.targets)  # a valid manifest always has a schedule
+
+
+def test_a_gate_after_the_last_wave_of_the_fleet_is_refused() -> None:
+    raw = with_strategy(*regional(), waves=[1, "100%"], approve_after=[2])
+    with pytest.raises(ManifestError) as refused:
+        spec_of(raw)
+    assert "strategy.approve_after[0]: wave 2 is the rollout's last wave" in str(refused.value)

@@ -275,6 +275,33 @@ async def test_a_failed_verify_halts_with_the_reason(
     assert (report.state, report.cancelled) == (RolloutState.CANCELLED, 2)
 
 
+@pytest.mark.parametrize("how", ["webhook", "activity-error"])
+async def test_resume_after_a_failed_verify_verifies_the_wave_again(
+    client: Client, task_queue: str, stubs: Stubs, how: str
+) -> None:
+    targets = fleet(3)
+    if how == "webhook":
+        stubs.verify.webhook = WebhookVerdict(passed=False, status=500, excerpt="probes failed")
+    else:
+        stubs.verify.error = "ASM API unreachable"
+    stubs.api.release_all()
+    handle = await start(
+        client, task_queue, targets, waves=[1, "100%"], verify={"webhook": WEBHOOK}
+    )
+    await progress_when(handle, state_is(RolloutState.HALTED), "a halt")
+    calls = len(stubs.verify.calls)
+
+    # The cause is fixed; resume asks again, and only a yes lets wave 2 start.
+    stubs.verify.webhook = WebhookVerdict(passed=True, status=200, excerpt="ok")
+    stubs.verify.error = None
+    await update(handle, RESUME_UPDATE)
+    report = await handle.result()
+
+    assert len(stubs.verify.calls) == calls + 1
+    assert stubs.verify.calls[-1].wave == 1
+    assert (report.state, report.created, report.halt_reason) == (RolloutState.COMPLETED, 3, None)
+
+
 # --- approval gates ------------------------------------------------------------------------------
 
 
@@ -316,6 +343,9 @@ async def test_approve_is_refused_unless_the_rollout_awaits_it(
     assert reason == "rollout is running, not awaiting approval"
     stubs.api.release_all()
     await progress_when(handle, state_is(RolloutState.AWAITING_APPROVAL), "the gate")
+    # An approval of another gate than the one it waits at opens nothing.
+    reason = await refusal(handle, APPROVE_UPDATE, ApproveInput(by="late", wave=2))
+    assert reason == "the rollout waits after wave 1, not after wave 2: nothing approved"
     await approve(handle, None)
     report = await handle.result()
     assert [a.by for a in report.approvals] == ["unknown"]
