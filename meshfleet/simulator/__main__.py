@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="GLOB=ACTION[:N]",
         help="per-name fault, e.g. 'fail-*=create-failed', 'flaky-*=500-before:2'; "
-        "actions: create-failed, 500-before, 500-after, 429",
+        "actions: create-failed, 500-before, 500-after, 429, delete-failed",
     )
     chaos.add_argument(
         "--leave",

@@ -29,6 +29,9 @@ class FaultAction(StrEnum):
     """The mesh is created, yet the client gets 500 ASM.01040001."""
     FAIL_429 = "429"
     """429 ASM.01429001 before anything is created."""
+    DELETE_FAILED = "delete-failed"
+    """A DELETE of the mesh is accepted, and the mesh ends ``DeleteFailed`` instead of gone
+    (``TIMES`` counts the DELETEs of that mesh)."""
 
 
 class NameRule(BaseModel):

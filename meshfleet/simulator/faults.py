@@ -70,3 +70,16 @@ def fail_after_create(state: SimulatorState, project_id: str, name: str) -> bool
 def ends_create_failed(state: SimulatorState, project_id: str, name: str) -> bool:
     """Whether a mesh being created will end ``CreateFailed``."""
     return _inject(state, FaultAction.CREATE_FAILED, state.faults.create_failed, project_id, name)
+
+
+def ends_delete_failed(state: SimulatorState, project_id: str, name: str, uid: str) -> bool:
+    """Whether this DELETE of mesh ``uid`` will end ``DeleteFailed`` (``times`` counts the
+    DELETEs of that mesh so far, this one included)."""
+    deletes = state.stats.deletes(uid)
+    hit = any(
+        rule.times is None or deletes <= rule.times
+        for rule in state.faults.rules_for(name, FaultAction.DELETE_FAILED)
+    )
+    if hit:
+        state.stats.faults[FaultAction.DELETE_FAILED.value] += 1
+    return hit

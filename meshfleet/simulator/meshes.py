@@ -122,11 +122,14 @@ async def delete_mesh(request: web.Request) -> web.Response:
         return admitted
     state, project_id = admitted
     mesh_id = request.match_info["mesh_id"]
-    if state.get_mesh(project_id, mesh_id) is None:
+    found = state.get_mesh(project_id, mesh_id)
+    if found is None:
         return _not_found(mesh_id)
     if faults.throttle(state, project_id):
         return _throttled(state)
-    record = state.delete_mesh(project_id, mesh_id)
+    state.stats.deletes_by_uid[mesh_id] += 1
+    fails = faults.ends_delete_failed(state, project_id, found.name, mesh_id)
+    record = state.delete_mesh(project_id, mesh_id, fails=fails)
     if record is None:
         return _not_found(mesh_id)
     return json_response(state.mesh_json(record))

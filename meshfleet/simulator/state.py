@@ -51,9 +51,15 @@ class MeshRecord:
     """Monotonic time at which a Running mesh moves on to ``left_to`` (a ``LeaveRule``)."""
     left_to: str | None = None
 
+    delete_fails_at: float | None = None
+    """Monotonic time at which a deletion that a ``delete-failed`` rule hit ends
+    ``DeleteFailed`` (the mesh stays)."""
+
     def phase(self, now: float) -> MeshPhase | str:
         """The phase at monotonic time ``now`` (a gone mesh reads ``Deleting`` to the end)."""
         if self.deleting_since is not None:
+            if self.delete_fails_at is not None and now >= self.delete_fails_at:
+                return MeshPhase.DELETE_FAILED
             return MeshPhase.DELETING
         if now < self.settles_at:
             return MeshPhase.CREATING
@@ -320,15 +326,27 @@ class SimulatorState:
         self.now()
         return list(self._meshes.values())
 
-    def delete_mesh(self, project_id: str, uid: str) -> MeshRecord | None:
-        """Start deleting a mesh (again is a no-op); None when there is no such mesh."""
+    def delete_mesh(self, project_id: str, uid: str, *, fails: bool = False) -> MeshRecord | None:
+        """Start deleting a mesh (again while ``Deleting`` is a no-op; again after
+        ``DeleteFailed`` starts over); None when there is no such mesh.
+
+        Args:
+            fails: The deletion ends ``DeleteFailed`` after ``delete_seconds``; the mesh stays.
+        """
         record = self.get_mesh(project_id, uid)
-        if record is not None and record.deleting_since is None:
-            self._start_deleting(record, self.now())
+        if record is None:
+            return None
+        now = self.now()
+        if record.deleting_since is None or record.phase(now) == MeshPhase.DELETE_FAILED:
+            self._start_deleting(record, now, fails=fails)
         return record
 
-    def _start_deleting(self, record: MeshRecord, now: float) -> None:
+    def _start_deleting(self, record: MeshRecord, now: float, *, fails: bool = False) -> None:
         record.deleting_since = now
+        if fails:
+            record.delete_fails_at = now + self.config.delete_seconds
+            return
+        record.delete_fails_at = None
         record.gone_at = now + self.config.delete_seconds
         heapq.heappush(self._leaving, (record.gone_at, record.uid))
 

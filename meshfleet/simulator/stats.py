@@ -39,6 +39,8 @@ class Stats:
     """Injected faults per kind: 500-before, 500-after, 429, create-failed, latency."""
     names: dict[tuple[str, str], NameStats] = field(default_factory=dict)
     """Per (project_id, mesh name)."""
+    deletes_by_uid: Counter[str] = field(default_factory=Counter)
+    """DELETE requests that reached an existing mesh, per mesh uid (a 404 is not counted)."""
 
     def record_answer(self, operation: str, status: int) -> None:
         """Count one answer of an operation."""
@@ -61,6 +63,10 @@ class Stats:
         found = self.names.get((project_id, name))
         return found.creations if found else 0
 
+    def deletes(self, uid: str) -> int:
+        """DELETE requests that reached the mesh ``uid``: the number rollback tests hold to 1."""
+        return self.deletes_by_uid[uid]
+
     def to_json(self) -> dict[str, Any]:
         """The ``GET /_sim/stats`` body (status codes become string keys)."""
         return {
@@ -68,6 +74,7 @@ class Stats:
             "shows": self.requests[SHOW],
             "lists": self.requests[LIST],
             "deletes": self.requests[DELETE],
+            "deletes_by_uid": dict(sorted(self.deletes_by_uid.items())),
             "iam_tokens": self.requests[IAM_TOKEN],
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "by_operation": {

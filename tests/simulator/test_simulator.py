@@ -564,6 +564,27 @@ async def test_leave_rules_move_a_running_mesh_on_or_make_it_vanish(
     assert sim.state.stats.faults["leave-running"] == 2
 
 
+async def test_a_delete_failed_rule_leaves_the_mesh_delete_failed_until_deleted_again(
+    http: aiohttp.ClientSession, sim: RunningSimulator, clock: ManualClock
+) -> None:
+    sim.state.update_faults(rules=["stubborn-*=delete-failed:1"])
+    uid = (await create(http, sim, "stubborn-a", clusters=["c-1"])).body["metadata"]["uid"]
+    clock.advance(CREATE_S)
+    first = await call(http, "DELETE", sim.mesh_url(PROJECT, uid))
+    assert (first.status, first.body["status"]["phase"]) == (200, "Deleting")
+    clock.advance(DELETE_S)
+    shown = await call(http, "GET", sim.mesh_url(PROJECT, uid))
+    assert (shown.status, shown.body["status"]["phase"]) == (200, "DeleteFailed")
+    # The rule hit the first DELETE only: the second deletes it.
+    again = await call(http, "DELETE", sim.mesh_url(PROJECT, uid))
+    assert (again.status, again.body["status"]["phase"]) == (200, "Deleting")
+    clock.advance(DELETE_S)
+    assert (await call(http, "GET", sim.mesh_url(PROJECT, uid))).status == 404
+    assert (await call(http, "DELETE", sim.mesh_url(PROJECT, uid))).status == 404
+    assert sim.state.stats.deletes(uid) == 2  # the 404 is not counted
+    assert sim.state.stats.faults["delete-failed"] == 1
+
+
 def test_leave_rule_parsing() -> None:
     assert LeaveRule.parse("canary-*=Unknown@2.5") == LeaveRule(
         pattern="canary-*", to="Unknown", after_s=2.5
