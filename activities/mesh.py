@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
 from temporalio import activity
 
 from activities.errors import application_error, failure
+from activities.polling import after, sleep_until
 from activities.ratelimit import Pacer
 from meshfleet.adoption import judge
 from meshfleet.asm.calls import MeshApi
@@ -36,16 +36,6 @@ from meshfleet.contract.payloads import (
 )
 
 log = structlog.get_logger(__name__)
-
-# Heartbeat at least this often while waiting between polls (and thrice per heartbeat timeout).
-HEARTBEAT_EVERY_S = 5.0
-
-
-def _heartbeat_every() -> float:
-    timeout = activity.info().heartbeat_timeout
-    if timeout is None:
-        return HEARTBEAT_EVERY_S
-    return max(0.1, min(HEARTBEAT_EVERY_S, timeout.total_seconds() / 3))
 
 
 class MeshActivities:
@@ -191,7 +181,7 @@ class MeshActivities:
             log.info("resuming poll from heartbeat", polls=progress.polls, phase=progress.phase)
         deadline = parse_time(inp.deadline) or datetime.now(UTC)
         if progress.polls == 0:
-            await self._sleep_until(min(deadline, _after(inp.first_poll_s)), progress)
+            await sleep_until(min(deadline, after(inp.first_poll_s)), progress)
         while True:
             phase = await self._poll(inp, attempt, progress)
             progress = WaitProgress(phase=phase or progress.phase, polls=progress.polls + 1)
@@ -215,7 +205,7 @@ class MeshActivities:
                     type=errors.MESH_TIMEOUT,
                     non_retryable=True,
                 )
-            await self._sleep_until(min(deadline, _after(inp.poll_interval_s)), progress)
+            await sleep_until(min(deadline, after(inp.poll_interval_s)), progress)
 
     async def _poll(
         self, inp: WaitForMeshInput, attempt: int, progress: WaitProgress
@@ -242,14 +232,3 @@ class MeshActivities:
         except AsmError as exc:
             raise application_error(exc, attempt=attempt, action="show mesh") from exc
         return mesh.phase
-
-    @staticmethod
-    async def _sleep_until(when: datetime, progress: WaitProgress) -> None:
-        every = _heartbeat_every()
-        while (left := (when - datetime.now(UTC)).total_seconds()) > 0:
-            await asyncio.sleep(min(left, every))
-            activity.heartbeat(progress.model_dump())
-
-
-def _after(seconds: float) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)

@@ -14,7 +14,7 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
-from meshfleet.asm.calls import MeshApi
+from meshfleet.asm.calls import MeshDeleteApi
 from meshfleet.asm.errors import AsmConnectionError, AsmError, AsmStatusError, AsmValidationError
 from meshfleet.asm.models import CreateMeshRequest, Mesh
 
@@ -119,7 +119,7 @@ class InstrumentedMeshApi:
     once, including the list call that a 409 leads to.
     """
 
-    def __init__(self, api: MeshApi, metrics: AsmCallMetrics = DEFAULT_ASM_METRICS) -> None:
+    def __init__(self, api: MeshDeleteApi, metrics: AsmCallMetrics = DEFAULT_ASM_METRICS) -> None:
         self._api = api
         self._metrics = metrics
 
@@ -138,6 +138,12 @@ class InstrumentedMeshApi:
     async def meshes(self, project_id: str, region: str) -> list[Mesh]:
         """``AsmClient.meshes``, counted as ``list``."""
         return await _timed("list", lambda: self._api.meshes(project_id, region), self._metrics)
+
+    async def delete_mesh(self, project_id: str, region: str, mesh_id: str) -> None:
+        """``AsmClient.delete_mesh``, counted as ``delete``."""
+        await _timed(
+            "delete", lambda: self._api.delete_mesh(project_id, region, mesh_id), self._metrics
+        )
 
 
 def serve(

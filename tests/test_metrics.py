@@ -46,6 +46,9 @@ class _Api:
     async def meshes(self, project_id: str, region: str) -> list[Mesh]:
         return []
 
+    async def delete_mesh(self, project_id: str, region: str, mesh_id: str) -> None:
+        raise status_error(404, "ASM.01010002", "mesh not found", "req-2")
+
 
 @pytest.fixture
 def mesh() -> Mesh:
@@ -65,12 +68,15 @@ async def test_asm_calls_are_counted_by_operation_and_status(
     with pytest.raises(Exception, match="409"):
         await api.create_mesh("p", "r", None)  # type: ignore[arg-type]
     assert await api.meshes("p", "r") == []
+    with pytest.raises(Exception, match="404"):
+        await api.delete_mesh("p", "r", "u-1")
 
     calls = "meshfleet_asm_calls_total"
     assert _value(registry, calls, operation="show", status="200") == 1
     assert _value(registry, calls, operation="show", status="connection") == 1
     assert _value(registry, calls, operation="create", status="409") == 1
     assert _value(registry, calls, operation="list", status="200") == 1
+    assert _value(registry, calls, operation="delete", status="404") == 1
     assert _value(registry, "meshfleet_asm_call_seconds_count", operation="show") == 2
     assert _value(registry, "meshfleet_asm_call_seconds_count", operation="create") == 1
 

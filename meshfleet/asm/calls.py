@@ -21,3 +21,9 @@ class MeshApi(Protocol):
     async def mesh(self, project_id: str, region: str, mesh_id: str) -> Mesh: ...
 
     async def meshes(self, project_id: str, region: str) -> list[Mesh]: ...
+
+
+class MeshDeleteApi(MeshApi, Protocol):
+    """``MeshApi`` and delete: what deleting a mesh a rollout created needs."""
+
+    async def delete_mesh(self, project_id: str, region: str, mesh_id: str) -> None: ...

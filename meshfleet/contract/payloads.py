@@ -52,13 +52,15 @@ def page_workflow_id(rollout_id: str, page: int) -> str:
     return f"rollout/{rollout_id}/targets/{page}"
 
 
-class _Contract(BaseModel):
+class Contract(BaseModel):
+    """Base of every payload that crosses Temporal."""
+
     # Tolerant readers, as the models (meshfleet/models.py): fields a newer release adds are
     # ignored, never an error that fails a workflow task.
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
-class MeshTiming(_Contract):
+class MeshTiming(Contract):
     """Per-target timings, all from the rollout strategy so tests and demos can shrink them."""
 
     first_poll_s: float = 20.0
@@ -73,7 +75,7 @@ class MeshTiming(_Contract):
         return cls.model_validate(strategy.model_dump(include=set(cls.model_fields)))
 
 
-class CreateMeshInput(_Contract):
+class CreateMeshInput(Contract):
     """Input of ``CreateMeshWorkflow``: one target and how to drive it."""
 
     rollout_id: str
@@ -82,7 +84,7 @@ class CreateMeshInput(_Contract):
     search_attributes: bool = True
 
 
-class CreateMeshActivityInput(_Contract):
+class CreateMeshActivityInput(Contract):
     """Input of the ``create_mesh`` activity."""
 
     target: MeshTarget
@@ -95,7 +97,7 @@ class CreateMeshActivityInput(_Contract):
     )
 
 
-class CreateMeshResult(_Contract):
+class CreateMeshResult(Contract):
     """Result of ``create_mesh``: the mesh uid and whether it was created or adopted."""
 
     uid: str
@@ -104,7 +106,7 @@ class CreateMeshResult(_Contract):
     attempts: int
 
 
-class WaitForMeshInput(_Contract):
+class WaitForMeshInput(Contract):
     """Input of ``wait_for_mesh``."""
 
     project_id: str
@@ -118,28 +120,28 @@ class WaitForMeshInput(_Contract):
     deadline: str = Field(description="Absolute deadline (ISO 8601, UTC): retries never extend it.")
 
 
-class WaitProgress(_Contract):
+class WaitProgress(Contract):
     """Heartbeat details of ``wait_for_mesh``: a retried poll resumes from here."""
 
     phase: str | None = None
     polls: int = 0
 
 
-class WaitForMeshResult(_Contract):
+class WaitForMeshResult(Contract):
     """The mesh reached ``Running``."""
 
     phase: str
     polls: int
 
 
-class LoadPageInput(_Contract):
+class LoadPageInput(Contract):
     """Input of ``load_target_page``."""
 
     rollout_id: str
     page: int
 
 
-class VerifyWaveInput(_Contract):
+class VerifyWaveInput(Contract):
     """Input of ``verify_wave``: the targets of one finished wave, by index, to read again.
 
     The targets travel as an index range (``start``..``end``) and are read from the inline list
@@ -161,7 +163,7 @@ class VerifyWaveInput(_Contract):
     webhook: str | None = None
 
 
-class VerifiedFailure(_Contract):
+class VerifiedFailure(Contract):
     """A mesh of the wave that is gone or no longer Running."""
 
     index: int
@@ -172,7 +174,7 @@ class VerifiedFailure(_Contract):
     phase: str | None = None
 
 
-class WebhookVerdict(_Contract):
+class WebhookVerdict(Contract):
     """The verify webhook's answer."""
 
     passed: bool
@@ -180,7 +182,7 @@ class WebhookVerdict(_Contract):
     excerpt: str = Field(default="", description="The start of the body, or why none came.")
 
 
-class VerifyWaveResult(_Contract):
+class VerifyWaveResult(Contract):
     """Result of ``verify_wave``."""
 
     checked: int
@@ -188,7 +190,7 @@ class VerifyWaveResult(_Contract):
     webhook: WebhookVerdict | None = None
 
 
-class ApproveInput(_Contract):
+class ApproveInput(Contract):
     """Argument of the ``approve`` update."""
 
     by: str | None = Field(default=None, description="Who approves (recorded in the history).")
@@ -200,7 +202,7 @@ class ApproveInput(_Contract):
     region: str | None = Field(default=None, description="The gate's region, with ``wave``.")
 
 
-class RegionSegment(_Contract):
+class RegionSegment(Contract):
     """The targets of one region, ``start``..``end`` in the rollout's order."""
 
     region: str
@@ -208,14 +210,14 @@ class RegionSegment(_Contract):
     end: int
 
 
-class AwaitTargetInput(_Contract):
+class AwaitTargetInput(Contract):
     """Input of ``await_target``: a target workflow an earlier run of the rollout started."""
 
     workflow_id: str
     run_id: str | None = None
 
 
-class TargetPage(_Contract):
+class TargetPage(Contract):
     """One page of a rollout's targets, stored as the input and result of a tiny workflow."""
 
     rollout_id: str
@@ -226,7 +228,7 @@ class TargetPage(_Contract):
 class RolloutCarry(BaseModel):
     """State a rollout hands to its next run on continue-as-new."""
 
-    model_config = ConfigDict(extra="ignore")  # a tolerant reader, as ``_Contract``
+    model_config = ConfigDict(extra="ignore")  # a tolerant reader, as ``Contract``
 
     next_index: int = 0
     wave: int = 0
@@ -263,7 +265,7 @@ class RolloutCarry(BaseModel):
     approvals: list[Approval] = Field(default_factory=list)
 
 
-class RolloutInput(_Contract):
+class RolloutInput(Contract):
     """Input of ``MeshRolloutWorkflow``.
 
     Small fleets carry their targets inline; larger ones carry only ``total`` and the workflow
