@@ -24,13 +24,14 @@ from temporalio.runtime import (
 )
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
+from activities.deletion import DeletionActivities
 from activities.mesh import MeshActivities
 from activities.pages import TargetPageActivities
 from activities.targets import TargetWatchActivities
 from activities.verify import VerifyActivities
 from meshfleet import __version__, logs, metrics
 from meshfleet.asm.auth import auth_from_env
-from meshfleet.asm.calls import MeshApi
+from meshfleet.asm.calls import MeshDeleteApi
 from meshfleet.asm.client import AsmClient
 from meshfleet.process_exit import flush_and_exit
 from meshfleet.settings import Settings
@@ -72,13 +73,14 @@ a workflow input or the history."""
 
 
 def build_worker(
-    client: Client, settings: Settings, api: MeshApi, hook: VerifyHook | None = None
+    client: Client, settings: Settings, api: MeshDeleteApi, hook: VerifyHook | None = None
 ) -> Worker:
     """A worker for every meshfleet workflow and activity on ``settings.task_queue``."""
     mesh = MeshActivities(api, creates_per_second=settings.max_creates_per_second)
     pages = TargetPageActivities(client)
     watch = TargetWatchActivities(client)
     verify = VerifyActivities(api, client, hook or VerifyHook())
+    deletion = DeletionActivities(api)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -91,6 +93,8 @@ def build_worker(
             pages.load_target_page,
             watch.await_target,
             verify.verify_wave,
+            deletion.delete_mesh,
+            deletion.wait_for_mesh_gone,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,

@@ -39,9 +39,8 @@ async def read_page(client: Client, inp: LoadPageInput) -> TargetPage:
         ApplicationError: non-retryable when the page is no longer stored or belongs to another
             rollout.
     """
-    handle = client.get_workflow_handle(
-        page_workflow_id(inp.rollout_id, inp.page), result_type=TargetPage
-    )
+    page_id = inp.workflow_id or page_workflow_id(inp.rollout_id, inp.page)
+    handle = client.get_workflow_handle(page_id, result_type=TargetPage)
     try:
         page: TargetPage = await handle.result()
     except RPCError as exc:

@@ -50,6 +50,11 @@ class MeshTarget(_Model):
     namespaces: list[str] = Field(default_factory=lambda: ["default"])
     ipv6: bool = False
     config: dict[str, Any] | None = None
+    uid: str | None = Field(
+        default=None,
+        description="A rollback's target only: the uid recorded when the rollout created the "
+        "mesh, the one mesh the rollback may delete. Never read from a manifest.",
+    )
 
     @model_validator(mode="after")
     def _request_is_valid(self) -> MeshTarget:
@@ -266,7 +271,9 @@ class RolloutSpec(_Model):
     targets: list[MeshTarget] = Field(min_length=1)
 
 
-OutcomeKind = Literal["created", "adopted", "failed", "cancelled"]
+OutcomeKind = Literal["created", "adopted", "failed", "cancelled", "deleted", "kept"]
+"""created, adopted: a rollout's target Running; deleted, kept: a rollback's target deleted (or
+gone already), or left alone because it is no longer the mesh the rollout created."""
 
 
 class TargetOutcome(_Model):
@@ -382,6 +389,8 @@ class OutcomeCounts(BaseModel):
     adopted: int = 0
     failed: int = 0
     cancelled: int = 0
+    deleted: int = 0
+    kept: int = 0
 
     def add(self, outcome: OutcomeKind) -> None:
         """Count one outcome."""
@@ -390,10 +399,20 @@ class OutcomeCounts(BaseModel):
     @property
     def done(self) -> int:
         """Targets that reached an outcome."""
-        return self.created + self.adopted + self.failed + self.cancelled
+        return self.created + self.adopted + self.failed + self.cancelled + self.deleted + self.kept
 
 
 MAX_REPORTED_FAILURES = 200
+
+
+class KeptMesh(_Model):
+    """A mesh a rollback left alone, and why."""
+
+    project_id: str
+    region: str
+    cluster_id: str
+    mesh_name: str
+    reason: str
 
 
 class Approval(_Model):
@@ -440,8 +459,17 @@ class RolloutProgress(_Model):
     """Why the rollout halted, when not only the failure count: e.g. the verify webhook's answer."""
     approvals: list[Approval] = Field(default_factory=list)
     """Every gate passed: which wave, who approved it and when."""
+    kind: Literal["rollout", "rollback"] = "rollout"
+    """A rollback reports ``deleted`` and ``kept`` where a rollout reports created and adopted."""
+    deleted: int = 0
+    kept: int = 0
+    kept_reasons: list[KeptMesh] = Field(default_factory=list)
+    """A rollback's meshes left alone, each with why (at most ``MAX_REPORTED_FAILURES``)."""
+    not_rolled_back: dict[str, int] = Field(default_factory=dict)
+    """A rollback: the rollout's targets it never touches, by why (adopted, failed, ...)."""
 
     @property
     def succeeded(self) -> bool:
-        """Every target is Running (created or adopted)."""
-        return self.state == RolloutState.COMPLETED and self.created + self.adopted == self.total
+        """Every target is Running (created or adopted); a rollback's, deleted or kept."""
+        done = self.deleted + self.kept if self.kind == "rollback" else self.created + self.adopted
+        return self.state == RolloutState.COMPLETED and done == self.total

@@ -25,6 +25,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from meshfleet.contract import search_attributes as sa
+from meshfleet.contract.deletion import rollback_workflow_id
 from meshfleet.contract.payloads import (
     APPROVE_UPDATE,
     CANCEL_UPDATE,
@@ -89,13 +90,20 @@ async def register_search_attributes(client: Client) -> list[str]:
     return [key.name for key in missing]
 
 
-async def _store_pages(
-    client: Client, spec: RolloutSpec, targets: list[MeshTarget], task_queue: str, size: int
+async def store_pages(
+    client: Client,
+    rollout_id: str,
+    targets: list[MeshTarget],
+    task_queue: str,
+    size: int,
+    page_id: Callable[[str, int], str] = page_workflow_id,
 ) -> None:
+    """Store ``targets`` in pages of ``size``, each a ``RolloutTargetPageWorkflow`` whose input
+    is its result, under ``page_id(rollout_id, n)``; a page stored already is kept."""
     starts = []
     for page_no, first in enumerate(range(0, len(targets), size)):
         page = TargetPage(
-            rollout_id=spec.rollout_id,
+            rollout_id=rollout_id,
             page=page_no,
             targets=targets[first : first + size],
         )
@@ -103,10 +111,10 @@ async def _store_pages(
             client.start_workflow(
                 TARGET_PAGE_WORKFLOW,
                 page,
-                id=page_workflow_id(spec.rollout_id, page_no),
+                id=page_id(rollout_id, page_no),
                 task_queue=task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                static_summary=f"targets {first}+{len(page.targets)} of {spec.rollout_id}",
+                static_summary=f"targets {first}+{len(page.targets)} of {rollout_id}",
             )
         )
     await asyncio.gather(*starts)
@@ -147,7 +155,7 @@ async def start_rollout(
     )
     try:
         if inp.targets is None:
-            await _store_pages(client, spec, targets, task_queue, page_size)
+            await store_pages(client, spec.rollout_id, targets, task_queue, page_size)
         await client.start_workflow(
             ROLLOUT_WORKFLOW,
             inp,
@@ -207,18 +215,25 @@ def rollout_input(
     return targets, inp
 
 
-def rollout_handle(client: Client, rollout_id: str) -> RolloutHandle:
-    """The handle of a rollout's latest run (continue-as-new is followed)."""
-    return client.get_workflow_handle(rollout_workflow_id(rollout_id), result_type=RolloutProgress)
+def workflow_id_of(rollout_id: str, *, rollback: bool = False) -> str:
+    """The workflow id of a rollout, or of its rollback."""
+    return rollback_workflow_id(rollout_id) if rollback else rollout_workflow_id(rollout_id)
 
 
-async def progress(client: Client, rollout_id: str) -> RolloutProgress:
+def rollout_handle(client: Client, rollout_id: str, *, rollback: bool = False) -> RolloutHandle:
+    """The handle of a rollout's (or its rollback's) latest run; continue-as-new is followed."""
+    return client.get_workflow_handle(
+        workflow_id_of(rollout_id, rollback=rollback), result_type=RolloutProgress
+    )
+
+
+async def progress(client: Client, rollout_id: str, *, rollback: bool = False) -> RolloutProgress:
     """The rollout's progress: live while it runs, its report once it has ended.
 
     Raises:
         temporalio.service.RPCError: no such rollout (status NOT_FOUND), or Temporal unreachable.
     """
-    handle = rollout_handle(client, rollout_id)
+    handle = rollout_handle(client, rollout_id, rollback=rollback)
     desc = await handle.describe()
     if desc.status == WorkflowExecutionStatus.RUNNING:
         return cast(
@@ -249,6 +264,7 @@ async def wait_for_report(
     interval_s: float = 1.0,
     *,
     stop_when: Callable[[RolloutProgress], bool] | None = None,
+    rollback: bool = False,
 ) -> RolloutProgress:
     """Wait until the rollout ends, calling ``on_progress`` every ``interval_s`` meanwhile.
 
@@ -260,7 +276,7 @@ async def wait_for_report(
         stop_when: Return the progress as soon as this says so (``at_gate``: a rollout that
             waits for a person would otherwise keep the caller waiting without end).
     """
-    handle = rollout_handle(client, rollout_id)
+    handle = rollout_handle(client, rollout_id, rollback=rollback)
     result = asyncio.ensure_future(handle.result())
     try:
         while not result.done():
@@ -268,7 +284,7 @@ async def wait_for_report(
                 current: RolloutProgress | None = None
                 # A missed progress tick is harmless; the final report is not optional.
                 with contextlib.suppress(Exception):
-                    current = await progress(client, rollout_id)
+                    current = await progress(client, rollout_id, rollback=rollback)
                 if current is not None:
                     if on_progress is not None:
                         with contextlib.suppress(Exception):
@@ -284,26 +300,28 @@ async def wait_for_report(
     return report
 
 
-async def _update(client: Client, rollout_id: str, name: str) -> RolloutProgress:
-    result = await rollout_handle(client, rollout_id).execute_update(
+async def _update(
+    client: Client, rollout_id: str, name: str, *, rollback: bool = False
+) -> RolloutProgress:
+    result = await rollout_handle(client, rollout_id, rollback=rollback).execute_update(
         name, result_type=RolloutProgress
     )
     return cast(RolloutProgress, result)
 
 
-async def pause(client: Client, rollout_id: str) -> RolloutProgress:
+async def pause(client: Client, rollout_id: str, *, rollback: bool = False) -> RolloutProgress:
     """Start no new targets until resumed."""
-    return await _update(client, rollout_id, PAUSE_UPDATE)
+    return await _update(client, rollout_id, PAUSE_UPDATE, rollback=rollback)
 
 
-async def resume(client: Client, rollout_id: str) -> RolloutProgress:
+async def resume(client: Client, rollout_id: str, *, rollback: bool = False) -> RolloutProgress:
     """Go on after a pause or a halt."""
-    return await _update(client, rollout_id, RESUME_UPDATE)
+    return await _update(client, rollout_id, RESUME_UPDATE, rollback=rollback)
 
 
-async def cancel(client: Client, rollout_id: str) -> RolloutProgress:
+async def cancel(client: Client, rollout_id: str, *, rollback: bool = False) -> RolloutProgress:
     """Start nothing more; in-flight targets finish; the rest are reported cancelled."""
-    return await _update(client, rollout_id, CANCEL_UPDATE)
+    return await _update(client, rollout_id, CANCEL_UPDATE, rollback=rollback)
 
 
 async def approve(

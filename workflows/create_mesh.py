@@ -22,20 +22,20 @@ with workflow.unsafe.imports_passed_through():
         WaitForMeshInput,
         WaitForMeshResult,
     )
-    from meshfleet.models import OutcomeKind, TargetOutcome
+    from meshfleet.models import MeshTarget, OutcomeKind, TargetOutcome
 
 FIRST_TASK_HISTORY_LENGTH = 3
 # Every HTTP call has its own 30 s timeout; create may add a list call when it meets a 409.
 CREATE_ATTEMPT_TIMEOUT = timedelta(seconds=90)
 
 
-def search_attributes_for(inp: CreateMeshInput) -> TypedSearchAttributes:
-    """The attributes an operator filters meshes by in the Temporal UI."""
+def search_attributes_for(rollout_id: str, target: MeshTarget) -> TypedSearchAttributes:
+    """The attributes an operator filters a target's workflow by in the Temporal UI."""
     return TypedSearchAttributes(
         [
-            SearchAttributePair(sa.ROLLOUT_ID, inp.rollout_id),
-            SearchAttributePair(sa.PROJECT_ID, inp.target.project_id),
-            SearchAttributePair(sa.REGION, inp.target.region),
+            SearchAttributePair(sa.ROLLOUT_ID, rollout_id),
+            SearchAttributePair(sa.PROJECT_ID, target.project_id),
+            SearchAttributePair(sa.REGION, target.region),
         ]
     )
 

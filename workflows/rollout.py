@@ -519,6 +519,9 @@ class MeshRolloutWorkflow:
 
     # --- targets -------------------------------------------------------------------------------
 
+    def _page_input(self, page_no: int) -> LoadPageInput:
+        return LoadPageInput(rollout_id=self._inp.rollout_id, page=page_no)
+
     async def _target(self, index: int) -> MeshTarget:
         if self._inp.targets is not None:
             return self._inp.targets[index]
@@ -526,7 +529,7 @@ class MeshRolloutWorkflow:
         if self._page is None or self._page.page != page_no:
             self._page = await workflow.execute_activity(
                 LOAD_TARGET_PAGE,
-                LoadPageInput(rollout_id=self._inp.rollout_id, page=page_no),
+                self._page_input(page_no),
                 result_type=TargetPage,
                 start_to_close_timeout=timedelta(seconds=60),
                 retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=30)),
@@ -534,15 +537,19 @@ class MeshRolloutWorkflow:
             )
         return self._page.targets[offset]
 
-    async def _run_child(self, target: MeshTarget) -> None:
-        inp = CreateMeshInput(
+    def _child(self, target: MeshTarget) -> tuple[str, Any]:
+        """The workflow that drives one target, and its input: here, creating the mesh."""
+        return CREATE_MESH_WORKFLOW, CreateMeshInput(
             rollout_id=self._inp.rollout_id,
             target=target,
             timing=MeshTiming.of(self._inp.strategy),
             search_attributes=self._inp.search_attributes,
         )
+
+    async def _run_child(self, target: MeshTarget) -> None:
+        workflow_type, arg = self._child(target)
         try:
-            handle = await self._start_child(inp)
+            handle = await self._start_child(target, workflow_type, arg)
         finally:
             self._starting -= 1
             self._wake_run_loop = True
@@ -585,19 +592,20 @@ class MeshRolloutWorkflow:
         self._record(outcome)
 
     async def _start_child(
-        self, inp: CreateMeshInput
+        self, target: MeshTarget, workflow_type: str, arg: Any
     ) -> workflow.ChildWorkflowHandle[Any, TargetOutcome] | None:
-        target = inp.target
         for attempt in range(BUSY_START_ATTEMPTS):
             try:
                 return await workflow.start_child_workflow(
-                    CREATE_MESH_WORKFLOW,
-                    inp,
+                    workflow_type,
+                    arg,
                     id=target.workflow_id,
                     result_type=TargetOutcome,
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                     search_attributes=(
-                        search_attributes_for(inp) if self._inp.search_attributes else None
+                        search_attributes_for(self._inp.rollout_id, target)
+                        if self._inp.search_attributes
+                        else None
                     ),
                     static_summary=(
                         f"{target.mesh_name} on cluster {target.cluster_id} "
@@ -662,7 +670,7 @@ class MeshRolloutWorkflow:
         carry = self._carry
         counts = carry.counts
         wave = self._waves[carry.wave]
-        return RolloutProgress(
+        report = RolloutProgress(
             rollout_id=self._inp.rollout_id,
             state=carry.state,
             total=self._inp.total,
@@ -685,6 +693,11 @@ class MeshRolloutWorkflow:
             halt_reason=carry.halt_reason,
             approvals=list(carry.approvals),
         )
+        return self._report(report)
+
+    def _report(self, report: RolloutProgress) -> RolloutProgress:
+        """What ``progress`` answers, from the rollout's counts (a rollback adds its own)."""
+        return report
 
     @workflow.update(name=PAUSE_UPDATE)
     def pause(self) -> RolloutProgress:
@@ -816,9 +829,15 @@ class MeshRolloutWorkflow:
             notes += f" · {carry.halt_reason}"
         workflow.set_current_details(
             f"**{carry.state.value}** · {where}wave {wave.number}/{wave.count} · "
-            f"{c.done}/{self._inp.total} done: {c.created} created, {c.adopted} adopted, "
-            f"{c.failed} failed, {c.cancelled} cancelled · {len(carry.in_flight)} in flight · "
+            f"{c.done}/{self._inp.total} done: {self._counts_text()} · "
+            f"{len(carry.in_flight)} in flight · "
             f"{self._inp.total - carry.next_index} pending{notes}"
+        )
+
+    def _counts_text(self) -> str:
+        c = self._carry.counts
+        return (
+            f"{c.created} created, {c.adopted} adopted, {c.failed} failed, {c.cancelled} cancelled"
         )
 
     def _elapsed(self) -> float:

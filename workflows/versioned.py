@@ -13,6 +13,12 @@ from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
 with workflow.unsafe.imports_passed_through():
+    from meshfleet.contract.deletion import (
+        DELETE_MESH_WORKFLOW,
+        ROLLBACK_WORKFLOW,
+        DeleteMeshInput,
+        RollbackInput,
+    )
     from meshfleet.contract.payloads import (
         CREATE_MESH_WORKFLOW,
         ROLLOUT_WORKFLOW,
@@ -23,6 +29,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from meshfleet.models import RolloutProgress, TargetOutcome
     from workflows.create_mesh import CreateMeshWorkflow
+    from workflows.delete_mesh import DeleteMeshWorkflow
+    from workflows.rollback import MeshRollbackWorkflow
     from workflows.rollout import MeshRolloutWorkflow
     from workflows.target_page import RolloutTargetPageWorkflow
 
@@ -55,3 +63,23 @@ class PinnedTargetPageWorkflow(RolloutTargetPageWorkflow):
     async def run(self, page: TargetPage) -> TargetPage:
         """As ``RolloutTargetPageWorkflow.run``."""
         return await super().run(page)
+
+
+@workflow.defn(name=ROLLBACK_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+class AutoUpgradingRollbackWorkflow(MeshRollbackWorkflow):
+    """A rollback, like a rollout, moves to the current build at its next workflow task."""
+
+    @workflow.run
+    async def run(self, inp: RollbackInput) -> RolloutProgress:  # type: ignore[override]
+        """As ``MeshRollbackWorkflow.run``."""
+        return await super().run(inp)
+
+
+@workflow.defn(name=DELETE_MESH_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
+class PinnedDeleteMeshWorkflow(DeleteMeshWorkflow):
+    """A deletion finishes on the build that started it."""
+
+    @workflow.run
+    async def run(self, inp: DeleteMeshInput) -> TargetOutcome:
+        """As ``DeleteMeshWorkflow.run``."""
+        return await super().run(inp)

@@ -13,6 +13,7 @@ from meshfleet import __version__
 from meshfleet.asm.auth import auth_from_env
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmConnectionError, AsmValidationError
+from meshfleet.cli import rollbacks as cli_rollbacks
 from meshfleet.cli import rollouts as cli_rollouts
 from meshfleet.cli.exit_codes import ExitCode, print_error
 from meshfleet.cli.output import (
@@ -56,6 +57,13 @@ RolloutIdOption = Annotated[
     ),
 ]
 RolloutIdArg = Annotated[str, typer.Argument(metavar="ID", help="The rollout id.")]
+RollbackFlag = Annotated[
+    bool,
+    typer.Option(
+        "--rollback",
+        help="Act on the rollback of rollout ID (`meshfleet rollback ID`) instead of the rollout.",
+    ),
+]
 JsonFlag = Annotated[
     bool,
     typer.Option(
@@ -203,57 +211,75 @@ def start(
 
 
 @app.command(name="wait")
-def wait_(rollout_id: RolloutIdArg, as_json: JsonFlag = False) -> None:
+def wait_(
+    rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
+) -> None:
     """Attach to a rollout and watch it as `start --wait` does: the same progress, report and
     exit codes (4 when it waits at an approval gate; an ended rollout's report at once)."""
     run_with_temporal(
-        lambda client, settings: cli_rollouts.wait(client, settings, rollout_id, as_json=as_json)
+        lambda client, settings: cli_rollouts.wait(
+            client, settings, rollout_id, as_json=as_json, rollback=rollback
+        )
     )
 
 
 @app.command()
-def status(rollout_id: RolloutIdArg, as_json: JsonFlag = False) -> None:
+def status(
+    rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
+) -> None:
     """Where a rollout stands, in one line (exit 1 once a target failed or it halted; 4 while
     it waits at an approval gate)."""
     run_with_temporal(
-        lambda client, settings: cli_rollouts.status(client, settings, rollout_id, as_json=as_json)
+        lambda client, settings: cli_rollouts.status(
+            client, settings, rollout_id, as_json=as_json, rollback=rollback
+        )
     )
 
 
 @app.command()
-def report(rollout_id: RolloutIdArg, as_json: JsonFlag = False) -> None:
+def report(
+    rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
+) -> None:
     """A rollout's report with every failure (its progress so far while it runs)."""
     run_with_temporal(
-        lambda client, settings: cli_rollouts.report(client, settings, rollout_id, as_json=as_json)
+        lambda client, settings: cli_rollouts.report(
+            client, settings, rollout_id, as_json=as_json, rollback=rollback
+        )
     )
 
 
 @app.command()
-def pause(rollout_id: RolloutIdArg, as_json: JsonFlag = False) -> None:
+def pause(
+    rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
+) -> None:
     """Start no new targets until resume; targets in flight go on."""
     run_with_temporal(
         lambda client, settings: cli_rollouts.steer(
-            client, settings, "pause", rollout_id, as_json=as_json
+            client, settings, "pause", rollout_id, as_json=as_json, rollback=rollback
         )
     )
 
 
 @app.command()
-def resume(rollout_id: RolloutIdArg, as_json: JsonFlag = False) -> None:
+def resume(
+    rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
+) -> None:
     """Go on after a pause, or after a halt (with a fresh failure budget)."""
     run_with_temporal(
         lambda client, settings: cli_rollouts.steer(
-            client, settings, "resume", rollout_id, as_json=as_json
+            client, settings, "resume", rollout_id, as_json=as_json, rollback=rollback
         )
     )
 
 
 @app.command()
-def cancel(rollout_id: RolloutIdArg, as_json: JsonFlag = False) -> None:
+def cancel(
+    rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
+) -> None:
     """Start nothing more; in-flight meshes reach a final phase, the rest count as cancelled."""
     run_with_temporal(
         lambda client, settings: cli_rollouts.steer(
-            client, settings, "cancel", rollout_id, as_json=as_json
+            client, settings, "cancel", rollout_id, as_json=as_json, rollback=rollback
         )
     )
 
@@ -275,6 +301,49 @@ def approve(
     run_with_temporal(
         lambda client, settings: cli_rollouts.approve(
             client, settings, rollout_id, who, as_json=as_json
+        )
+    )
+
+
+@app.command()
+def rollback(
+    rollout_id: RolloutIdArg,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show progress and print the report when it ends.")
+    ] = False,
+    plan_only: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Only show what would be deleted and what kept, and why; change nothing. "
+            "Reads the ASM credentials like the worker.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON document: rollout_id, kind, state, total, deleted, kept, failed, "
+            "pending, failures[], kept_meshes[], not_rolled_back{}; with --plan: rollout_id, "
+            "delete, gone, keep, targets[{project_id, region, cluster_id, mesh_name, uid, "
+            "action, reason}].",
+        ),
+    ] = False,
+) -> None:
+    """Delete exactly the meshes rollout ID created, by the uid recorded then, never one it
+    adopted: a durable workflow (id rollback/ID) with the rollout's window, failure budget and
+    waves in reverse (its canary last). Running it again attaches. A rollout that still runs is
+    refused (cancel it first). Steer it with `pause|resume|cancel|status|report|wait ID
+    --rollback`. Exit codes as `start`."""
+    if plan_only:
+        run_with_temporal(
+            lambda client, settings: cli_rollbacks.plan(
+                client, settings, rollout_id, as_json=as_json
+            )
+        )
+    run_with_temporal(
+        lambda client, settings: cli_rollbacks.rollback(
+            client, settings, rollout_id, wait=wait, as_json=as_json
         )
     )
 

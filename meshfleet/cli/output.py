@@ -149,12 +149,50 @@ def plan_document(
     }
 
 
+ROLLBACK_KEYS = (
+    "rollout_id",
+    "kind",
+    "state",
+    "total",
+    "deleted",
+    "kept",
+    "failed",
+    "pending",
+)
+"""The first keys of a rollback's ``--json`` document (``total``: the meshes it deletes)."""
+KEPT_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "reason")
+
+
+def rollback_document(progress: RolloutProgress) -> dict[str, Any]:
+    """The stable ``--json`` document of a rollback: deleted + kept + failed + pending = total."""
+    p = progress
+    document: dict[str, Any] = {
+        "rollout_id": p.rollout_id,
+        "kind": "rollback",
+        "state": p.state.value,
+        "total": p.total,
+        "deleted": p.deleted,
+        "kept": p.kept,
+        "failed": p.failed,
+        "pending": max(0, p.total - p.deleted - p.kept - p.failed),
+    }
+    document["failures"] = [
+        {key: getattr(failure, key) for key in FAILURE_KEYS} for failure in p.failures
+    ]
+    document["kept_meshes"] = [{key: getattr(k, key) for key in KEPT_KEYS} for k in p.kept_reasons]
+    document["not_rolled_back"] = dict(p.not_rolled_back)
+    document["halt_reason"] = p.halt_reason
+    return document
+
+
 def report_document(progress: RolloutProgress) -> dict[str, Any]:
-    """The stable ``--json`` document of a rollout.
+    """The stable ``--json`` document of a rollout (of a rollback: ``rollback_document``).
 
     ``pending`` counts every target that has neither reached Running nor failed: not started,
     in flight, or cancelled, so that created + adopted + failed + pending = total.
     """
+    if progress.kind == "rollback":
+        return rollback_document(progress)
     document: dict[str, Any] = {
         "rollout_id": progress.rollout_id,
         "state": progress.state.value,
@@ -206,7 +244,14 @@ def rollout_exit_code(progress: RolloutProgress) -> ExitCode:
 
 def eta_seconds(progress: RolloutProgress) -> float | None:
     """Seconds until every target is done at the pace so far, or None before the first."""
-    done = progress.created + progress.adopted + progress.failed + progress.cancelled
+    done = (
+        progress.created
+        + progress.adopted
+        + progress.deleted
+        + progress.kept
+        + progress.failed
+        + progress.cancelled
+    )
     if progress.state.finished or not done or progress.seconds <= 0:
         return None
     if progress.state == RolloutState.AWAITING_APPROVAL:
@@ -217,11 +262,16 @@ def eta_seconds(progress: RolloutProgress) -> float | None:
 def progress_line(progress: RolloutProgress) -> str:
     """One line on where a rollout stands."""
     p = progress
-    done = p.created + p.adopted + p.failed + p.cancelled
-    outcomes = f"created {p.created}, adopted {p.adopted}, failed {p.failed}"
+    if p.kind == "rollback":
+        done = p.deleted + p.kept + p.failed + p.cancelled
+        outcomes = f"deleted {p.deleted}, kept {p.kept}, failed {p.failed}"
+        line = f"rollback of {p.rollout_id}: {p.state.value} · wave {p.wave}/{p.waves}"
+    else:
+        done = p.created + p.adopted + p.failed + p.cancelled
+        outcomes = f"created {p.created}, adopted {p.adopted}, failed {p.failed}"
+        line = f"{p.rollout_id}: {p.state.value} · wave {p.wave}/{p.waves}"
     if p.cancelled:
         outcomes += f", cancelled {p.cancelled}"
-    line = f"{p.rollout_id}: {p.state.value} · wave {p.wave}/{p.waves}"
     if p.region:
         line += f" in {p.region}"
     line += f" · {done}/{p.total} done ({outcomes}) · {p.in_flight} in flight · {p.pending} pending"
@@ -265,7 +315,11 @@ def report_lines(progress: RolloutProgress) -> list[str]:
     """A rollout's progress or final report, for people."""
     p = progress
     lines = [progress_line(p)]
-    steer = f"`meshfleet resume {p.rollout_id}` goes on, `meshfleet cancel {p.rollout_id}` stops"
+    flag = " --rollback" if p.kind == "rollback" else ""
+    steer = (
+        f"`meshfleet resume {p.rollout_id}{flag}` goes on, "
+        f"`meshfleet cancel {p.rollout_id}{flag}` stops"
+    )
     if p.state == RolloutState.HALTED and (p.halted_region or p.halt_reason):
         why = p.halt_reason or "its failures exceed the region's own budget"
         lines.append(f"halted{_in(p.halted_region)}: {why}; {steer}")
@@ -305,4 +359,13 @@ def report_lines(progress: RolloutProgress) -> list[str]:
         ]
         if p.failed > len(p.failures):
             lines.append(f"  … and {p.failed - len(p.failures)} more (see each target's workflow)")
+    if p.kept_reasons:
+        lines.append("kept:")
+        lines += [
+            f"  {k.region} {k.project_id} {k.mesh_name} (cluster {k.cluster_id}): {k.reason}"
+            for k in p.kept_reasons
+        ]
+    if p.not_rolled_back:
+        left = ", ".join(f"{n} {why}" for why, n in sorted(p.not_rolled_back.items()))
+        lines.append(f"not rolled back (the rollout did not create them): {left}")
     return lines

@@ -81,7 +81,7 @@ class BarView:
             "eta": "-" if eta is None else format_duration(eta),
         }
         description = f"{p.state.value} {p.wave}/{p.waves}"
-        done = p.created + p.adopted + p.failed + p.cancelled
+        done = p.created + p.adopted + p.deleted + p.kept + p.failed + p.cancelled
         if self._task is None:
             self._bar.start()
             self._task = self._bar.add_task(description, total=p.total, **fields)

@@ -28,7 +28,6 @@ from meshfleet.cli.output import (
 from meshfleet.cli.progress import progress_view
 from meshfleet.cli.temporal import answer_from_worker, has_workers
 from meshfleet.contract import search_attributes as sa
-from meshfleet.contract.payloads import rollout_workflow_id
 from meshfleet.models import RolloutProgress, RolloutSpec, RolloutState
 from meshfleet.rollout_id import rollout_id_problem
 from meshfleet.settings import Settings
@@ -56,36 +55,49 @@ def check_rollout_id(rollout_id: str) -> str:
     return rollout_id
 
 
-def ui_address(client: Client, settings: Settings, rollout_id: str) -> str:
-    """The rollout's page in the Temporal Web UI."""
-    return rollouts.ui_url(settings.ui_url, client.namespace, rollout_workflow_id(rollout_id))
+def ui_address(
+    client: Client, settings: Settings, rollout_id: str, *, rollback: bool = False
+) -> str:
+    """The rollout's (or its rollback's) page in the Temporal Web UI."""
+    workflow_id = rollouts.workflow_id_of(rollout_id, rollback=rollback)
+    return rollouts.ui_url(settings.ui_url, client.namespace, workflow_id)
 
 
-async def fetch_progress(client: Client, settings: Settings, rollout_id: str) -> RolloutProgress:
+async def fetch_progress(
+    client: Client, settings: Settings, rollout_id: str, *, rollback: bool = False
+) -> RolloutProgress:
     """The rollout's progress, or its report once it ended.
 
     Raises:
         CommandError: exit 2 when there is no such rollout; exit 3 when it runs but no worker
             polls its task queue to answer.
     """
-    desc = await _describe(client, rollout_id)
+    desc = await _describe(client, rollout_id, rollback=rollback)
     if desc.status == WorkflowExecutionStatus.RUNNING:
         await _check_workers(client, rollout_id, desc)
     try:
-        return await answer_from_worker(rollouts.progress(client, rollout_id), settings, "progress")
+        return await answer_from_worker(
+            rollouts.progress(client, rollout_id, rollback=rollback), settings, "progress"
+        )
     except RPCError as exc:
         if _not_found(exc):
-            raise CommandError(ExitCode.INVALID, f"no rollout {rollout_id!r}") from exc
+            raise CommandError(ExitCode.INVALID, _no_such(rollout_id, rollback)) from exc
         raise
 
 
-async def _describe(client: Client, rollout_id: str) -> WorkflowExecutionDescription:
+def _no_such(rollout_id: str, rollback: bool) -> str:
+    return f"no rollback of rollout {rollout_id!r}" if rollback else f"no rollout {rollout_id!r}"
+
+
+async def _describe(
+    client: Client, rollout_id: str, *, rollback: bool = False
+) -> WorkflowExecutionDescription:
     # Describe needs no worker: an unknown rollout is refused at once, with its name.
     try:
-        return await rollouts.rollout_handle(client, rollout_id).describe()
+        return await rollouts.rollout_handle(client, rollout_id, rollback=rollback).describe()
     except RPCError as exc:
         if _not_found(exc):
-            raise CommandError(ExitCode.INVALID, f"no rollout {rollout_id!r}") from exc
+            raise CommandError(ExitCode.INVALID, _no_such(rollout_id, rollback)) from exc
         raise
 
 
@@ -106,14 +118,17 @@ def _not_found(exc: BaseException) -> bool:
     return isinstance(exc, RPCError) and exc.status == RPCStatusCode.NOT_FOUND
 
 
-async def _check_running(client: Client, rollout_id: str, action: str) -> None:
+async def _check_running(
+    client: Client, rollout_id: str, action: str, *, rollback: bool = False
+) -> None:
     # An ended rollout is refused with a reason instead of "workflow execution already
     # completed", and without waiting for a worker.
-    desc = await _describe(client, rollout_id)
+    desc = await _describe(client, rollout_id, rollback=rollback)
     if desc.status != WorkflowExecutionStatus.RUNNING:
         ended = desc.status.name.lower() if desc.status else "ended"
+        what = "the rollback of rollout" if rollback else "rollout"
         raise CommandError(
-            ExitCode.INVALID, f"cannot {action} rollout {rollout_id!r}: it has {ended}"
+            ExitCode.INVALID, f"cannot {action} {what} {rollout_id!r}: it has {ended}"
         )
     await _check_workers(client, rollout_id, desc)
 
@@ -170,13 +185,19 @@ async def _start_progress(
     )
 
 
-async def watch(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
+async def watch(
+    client: Client, settings: Settings, rollout_id: str, *, as_json: bool, rollback: bool = False
+) -> int:
     """Show progress on standard error until the rollout ends or waits for a person (at an
     approval gate, or halted); print its report; its exit code (4 at a gate, 1 halted)."""
     view = progress_view(Console(stderr=True))
     try:
         report = await rollouts.wait_for_report(
-            client, rollout_id, on_progress=view.show, stop_when=rollouts.waits_for_a_person
+            client,
+            rollout_id,
+            on_progress=view.show,
+            stop_when=rollouts.waits_for_a_person,
+            rollback=rollback,
         )
     finally:
         view.close()
@@ -187,17 +208,21 @@ async def watch(client: Client, settings: Settings, rollout_id: str, *, as_json:
             f"then `meshfleet wait {rollout_id}`"
         )
     elif report.state == RolloutState.HALTED:
+        flag = " --rollback" if rollback else ""
+        what = "the rollback of rollout" if rollback else "rollout"
         note(
-            f"rollout {rollout_id} halted: `meshfleet resume {rollout_id}` (then "
-            f"`meshfleet wait {rollout_id}`) or `meshfleet cancel {rollout_id}`"
+            f"{what} {rollout_id} halted: `meshfleet resume {rollout_id}{flag}` (then "
+            f"`meshfleet wait {rollout_id}{flag}`) or `meshfleet cancel {rollout_id}{flag}`"
         )
     return rollout_exit_code(report)
 
 
-async def wait(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
+async def wait(
+    client: Client, settings: Settings, rollout_id: str, *, as_json: bool, rollback: bool = False
+) -> int:
     """Attach to a rollout and watch it as ``start --wait`` does: same output, same exit codes."""
-    desc = await _describe(client, check_rollout_id(rollout_id))
-    note(f"Temporal UI: {ui_address(client, settings, rollout_id)}")
+    desc = await _describe(client, check_rollout_id(rollout_id), rollback=rollback)
+    note(f"Temporal UI: {ui_address(client, settings, rollout_id, rollback=rollback)}")
     if desc.status == WorkflowExecutionStatus.RUNNING and not await has_workers(
         client, desc.task_queue
     ):
@@ -205,7 +230,7 @@ async def wait(client: Client, settings: Settings, rollout_id: str, *, as_json: 
             f"no worker is polling task queue {desc.task_queue!r}: the rollout waits "
             "until one starts (`meshfleet worker`)"
         )
-    return await watch(client, settings, rollout_id, as_json=as_json)
+    return await watch(client, settings, rollout_id, as_json=as_json, rollback=rollback)
 
 
 def _print_report(report: RolloutProgress, *, as_json: bool) -> None:
@@ -215,20 +240,28 @@ def _print_report(report: RolloutProgress, *, as_json: bool) -> None:
         print("\n".join(report_lines(report)), flush=True)
 
 
-async def status(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
+async def status(
+    client: Client, settings: Settings, rollout_id: str, *, as_json: bool, rollback: bool = False
+) -> int:
     """One line on where the rollout stands."""
-    progress = await fetch_progress(client, settings, check_rollout_id(rollout_id))
+    progress = await fetch_progress(
+        client, settings, check_rollout_id(rollout_id), rollback=rollback
+    )
     if as_json:
         emit_json(report_document(progress))
     else:
         print(progress_line(progress), flush=True)
-        note(f"Temporal UI: {ui_address(client, settings, rollout_id)}")
+        note(f"Temporal UI: {ui_address(client, settings, rollout_id, rollback=rollback)}")
     return rollout_exit_code(progress)
 
 
-async def report(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
+async def report(
+    client: Client, settings: Settings, rollout_id: str, *, as_json: bool, rollback: bool = False
+) -> int:
     """The report (or the progress so far) with every failure."""
-    progress = await fetch_progress(client, settings, check_rollout_id(rollout_id))
+    progress = await fetch_progress(
+        client, settings, check_rollout_id(rollout_id), rollback=rollback
+    )
     _print_report(progress, as_json=as_json)
     return rollout_exit_code(progress)
 
@@ -237,11 +270,19 @@ _STEERING = {"pause": rollouts.pause, "resume": rollouts.resume, "cancel": rollo
 
 
 async def steer(
-    client: Client, settings: Settings, action: str, rollout_id: str, *, as_json: bool
+    client: Client,
+    settings: Settings,
+    action: str,
+    rollout_id: str,
+    *,
+    as_json: bool,
+    rollback: bool = False,
 ) -> int:
-    """Pause, resume or cancel; exit 0 once the rollout accepted it."""
-    await _check_running(client, check_rollout_id(rollout_id), action)
-    progress = await answer_from_worker(_STEERING[action](client, rollout_id), settings, action)
+    """Pause, resume or cancel (a rollout, or its rollback); exit 0 once it accepted."""
+    await _check_running(client, check_rollout_id(rollout_id), action, rollback=rollback)
+    progress = await answer_from_worker(
+        _STEERING[action](client, rollout_id, rollback=rollback), settings, action
+    )
     if as_json:
         emit_json(report_document(progress))
     else:

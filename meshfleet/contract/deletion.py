@@ -10,10 +10,33 @@ from typing import Literal
 
 from pydantic import Field
 
-from meshfleet.contract.payloads import Contract
+from meshfleet.contract.payloads import Contract, MeshTiming, RolloutInput
+from meshfleet.models import MeshTarget
 
 DELETE_MESH = "delete_mesh"
 WAIT_FOR_MESH_GONE = "wait_for_mesh_gone"
+DELETE_MESH_WORKFLOW = "DeleteMeshWorkflow"
+ROLLBACK_WORKFLOW = "MeshRollbackWorkflow"
+
+
+def rollback_workflow_id(rollout_id: str) -> str:
+    """Workflow id of a rollout's rollback: rolling the same rollout back twice finds the first."""
+    return f"rollback/{rollout_id}"
+
+
+def rollback_page_workflow_id(rollout_id: str, page: int) -> str:
+    """Workflow id of one stored page of a rollback's targets."""
+    return f"rollback/{rollout_id}/targets/{page}"
+
+
+class DeleteMeshInput(Contract):
+    """Input of ``DeleteMeshWorkflow``: one mesh the rollout created, by its recorded uid."""
+
+    rollout_id: str
+    target: MeshTarget
+    timing: MeshTiming = Field(default_factory=MeshTiming)
+    search_attributes: bool = True
+
 
 DeleteVerdict = Literal["deleting", "gone", "kept"]
 """What ``delete_mesh`` found: the deletion started; the mesh was gone already (a 404, which
@@ -57,3 +80,15 @@ class WaitGoneResult(Contract):
     """Result of ``wait_for_mesh_gone``: the mesh answered 404 after this many polls."""
 
     polls: int
+
+
+class RollbackInput(RolloutInput):
+    """Input of ``MeshRollbackWorkflow``: a rollout's created meshes, each with its uid, in the
+    order they are deleted (the rollout's last wave first), walked as a rollout walks its
+    targets. ``rollout_id`` is the rolled-back rollout's."""
+
+    not_rolled_back: dict[str, int] = Field(
+        default_factory=dict,
+        description="The rollout's other targets, by why they are left alone: adopted, failed, "
+        "cancelled, not_started.",
+    )

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from meshfleet.models import (
     Approval,
+    KeptMesh,
     MeshTarget,
     OutcomeCounts,
     RetryPolicySpec,
@@ -139,6 +140,10 @@ class LoadPageInput(Contract):
 
     rollout_id: str
     page: int
+    workflow_id: str | None = Field(
+        default=None,
+        description="The page workflow's id, when not the rollout's own page (a rollback's).",
+    )
 
 
 class VerifyWaveInput(Contract):
@@ -263,6 +268,8 @@ class RolloutCarry(BaseModel):
     halted_region: str | None = None
     halt_reason: str | None = None
     approvals: list[Approval] = Field(default_factory=list)
+    kept: list[KeptMesh] = Field(default_factory=list)
+    """A rollback's meshes left alone, with why."""
 
 
 class RolloutInput(Contract):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from temporalio import workflow
 
-from meshfleet.contract import payloads
+from meshfleet.contract import deletion, payloads
 from workflows.registry import ALL_WORKFLOWS, VERSIONED_WORKFLOWS
 
 # Queries and updates each workflow type registers; none registers a signal.
@@ -21,7 +21,10 @@ HANDLERS: dict[str, tuple[set[str], set[str]]] = {
     ),
     payloads.CREATE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
     payloads.TARGET_PAGE_WORKFLOW: (set(), set()),
+    deletion.DELETE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
 }
+# A rollback is steered as a rollout is (it inherits every handler; it never waits at a gate).
+HANDLERS[deletion.ROLLBACK_WORKFLOW] = HANDLERS[payloads.ROLLOUT_WORKFLOW]
 
 
 @pytest.mark.parametrize("cls", ALL_WORKFLOWS + VERSIONED_WORKFLOWS, ids=lambda c: c.__name__)
@@ -49,3 +52,16 @@ def test_names_are_those_release_0_1_0_used() -> None:
         payloads.LOAD_TARGET_PAGE,
         payloads.AWAIT_TARGET,
     ) == ("create_mesh", "wait_for_mesh", "load_target_page", "await_target")
+
+
+def test_names_added_since_0_1_0_stay_as_released_from_now_on() -> None:
+    assert (payloads.VERIFY_WAVE, payloads.APPROVE_UPDATE) == ("verify_wave", "approve")
+    assert (deletion.ROLLBACK_WORKFLOW, deletion.DELETE_MESH_WORKFLOW) == (
+        "MeshRollbackWorkflow",
+        "DeleteMeshWorkflow",
+    )
+    assert (deletion.DELETE_MESH, deletion.WAIT_FOR_MESH_GONE) == (
+        "delete_mesh",
+        "wait_for_mesh_gone",
+    )
+    assert deletion.rollback_workflow_id("r1") == "rollback/r1"

@@ -122,7 +122,9 @@ FAULT_RULES = [
     "create-failed-*=create-failed",
     "halt-canary-*=create-failed",
     "region-bad-*=create-failed",
+    "rollback-stubborn-*=delete-failed:1",
 ]
+DELETE_SECONDS = 0.3
 # Canaries that break after they were created: Unknown a moment into their soak.
 LEAVE_RULES = ["soak-broken-*=Unknown@0.3"]
 VERIFY_TOKEN = "recorder-verify-token-5e8a"  # the test's own: checked absent from histories
@@ -317,6 +319,28 @@ os._exit(code)
 """
 
 
+# Starts a rollback with the options its CLI does not offer (only the version in development).
+_ROLLBACK_STARTER = """
+import asyncio, os, sys
+from meshfleet.rollback import read_records, start_rollback
+from meshfleet.settings import Settings
+from meshfleet.temporal import connect
+
+async def main(rollout_id, page_size, max_starts):
+    client = await connect()
+    records = await read_records(client, rollout_id)
+    started = await start_rollback(
+        client, records, task_queue=Settings().task_queue,
+        page_size=int(page_size), max_starts_per_run=int(max_starts),
+    )
+    return 0 if started.started else 1
+
+code = asyncio.run(main(*sys.argv[1:]))
+sys.stdout.flush()
+os._exit(code)
+"""
+
+
 @dataclass
 class Stack:
     """The dev server, the simulator and the release's worker of one recording."""
@@ -416,6 +440,37 @@ class Stack:
         out = await self._release_python("-m", "meshfleet", action, rollout, "--json")
         document: dict[str, Any] = json.loads(out)
         return document
+
+    async def rollback(self, rollout: str, *args: str) -> None:
+        """The release's ``meshfleet rollback ROLLOUT``, or its ``_ROLLBACK_STARTER`` with
+        ``page_size`` and ``max_starts_per_run`` given as ``args``."""
+        if args:
+            await self._release_python("-c", _ROLLBACK_STARTER, rollout, *args)
+        else:
+            await self._release_python("-m", "meshfleet", "rollback", rollout)
+
+    async def rollback_report(self, rollout: str, limit_s: float = 120) -> dict[str, Any]:
+        """The rollback's report once it ended."""
+        handle = self.client.get_workflow_handle(f"rollback/{rollout}")
+        result: dict[str, Any] = await asyncio.wait_for(handle.result(), limit_s)
+        return result
+
+    async def until_rollback(self, rollout: str, state: str, limit_s: float = 120) -> None:
+        """Until the rollback's progress says ``state``."""
+
+        async def probe() -> bool | None:
+            handle = self.client.get_workflow_handle(f"rollback/{rollout}")
+            try:
+                current: dict[str, Any] = await handle.query("progress")
+            except (RPCError, WorkflowQueryFailedError):
+                return None
+            return True if current["state"] == state else None
+
+        await eventually(probe, limit_s, f"rollback of {rollout}: {state}")
+
+    async def steer_rollback(self, action: str, rollout: str) -> None:
+        """``meshfleet pause|resume|cancel ROLLOUT --rollback`` of the release."""
+        await self._release_python("-m", "meshfleet", action, rollout, "--rollback", "--json")
 
     async def approve(self, rollout: str, by: str) -> dict[str, Any]:
         """``meshfleet approve ROLLOUT --by BY --json`` of the release: its report document."""
@@ -1060,15 +1115,16 @@ async def _play_release(stack: Stack) -> list[Wanted]:
 
 
 async def _play_development(stack: Stack) -> list[Wanted]:
-    """The paths of the version in development that no release has: progressive delivery."""
+    """The paths of the version in development that no release has: progressive delivery and
+    rollback."""
     # Imported here: that module builds on this one's Stack and Target.
-    from tests.upgrade import progressive_scenarios as progressive  # noqa: PLC0415
+    from tests.upgrade import development_scenarios as development  # noqa: PLC0415
 
     await stack.start_worker("worker")
     wanted: list[Wanted] = []
-    for found in await asyncio.gather(*(scenario(stack) for scenario in progressive.ALL)):
+    for found in await asyncio.gather(*(scenario(stack) for scenario in development.ALL)):
         wanted.extend(found)
-    missing = set(progressive.SCENARIOS) - {w.scenario for w in wanted}
+    missing = set(development.SCENARIOS) - {w.scenario for w in wanted}
     check(not missing, f"scenarios without a history: {sorted(missing)}")
     return wanted
 
@@ -1076,9 +1132,9 @@ async def _play_development(stack: Stack) -> list[Wanted]:
 def scenarios_of(release: str) -> dict[str, str]:
     """What each scenario of a release's set covers."""
     if release == IN_DEVELOPMENT:
-        from tests.upgrade import progressive_scenarios as progressive  # noqa: PLC0415
+        from tests.upgrade import development_scenarios as development  # noqa: PLC0415
 
-        return progressive.SCENARIOS
+        return development.SCENARIOS
     return SCENARIOS
 
 
@@ -1098,6 +1154,7 @@ async def run(release_version: str, out: Path, work_dir: Path) -> list[Recorded]
     release = working_tree() if developing else install_release(release_version)
     config = SimulatorConfig(
         create_seconds=CREATE_SECONDS,
+        delete_seconds=DELETE_SECONDS,
         tokens=(SIM_TOKEN,),
         faults=FaultConfig(rules=FAULT_RULES, leave=LEAVE_RULES, retry_after=0.2),
         seed=1,

@@ -62,6 +62,9 @@ REQUIRED_IN_DEVELOPMENT = frozenset(
         "regions-sequential",
         "regions-parallel",
         "gates-continue-as-new",
+        "rollback",
+        "rollback-halt-resume",
+        "rollback-continue-as-new",
     }
 )
 
@@ -190,12 +193,17 @@ def test_index_names_every_file_and_every_file_is_there(release: str) -> None:
     assert not empty, f"release {release}: scenarios without a history: {sorted(empty)}"
 
 
-@pytest.mark.parametrize("release", GATED)
-def test_set_covers_every_workflow_and_required_scenario(release: str) -> None:
-    recorded = [load(release, path) for path in history_paths(release)]
-    types = {f.workflow_type for f in recorded}
+def test_every_workflow_has_a_recorded_history() -> None:
+    # A workflow type that came after a release has its histories in the development set.
+    types = {
+        load(release, path).workflow_type for release in GATED for path in history_paths(release)
+    }
     wanted = {workflow_name(cls) for cls in ALL_WORKFLOWS}
-    assert wanted <= types, f"release {release}: no history of {sorted(wanted - types)}"
+    assert wanted <= types, f"no recorded history of {sorted(wanted - types)}"
+
+
+@pytest.mark.parametrize("release", GATED)
+def test_set_covers_its_required_scenarios(release: str) -> None:
     scenarios = {entry["scenario"] for entry in load_index(release)["files"]}
     missing = required_scenarios(release) - scenarios
     assert not missing, f"release {release}: no history of scenarios {sorted(missing)}"

@@ -42,7 +42,9 @@ from tests.helpers.progress import wait_for_creations, wait_until
 from tests.helpers.simulator_site import simulator_site
 from worker import UNVERSIONED_DEPLOYMENT, build_worker
 from workflows.create_mesh import CreateMeshWorkflow
+from workflows.delete_mesh import DeleteMeshWorkflow
 from workflows.registry import ALL_WORKFLOWS, VERSIONED_WORKFLOWS
+from workflows.rollback import MeshRollbackWorkflow
 from workflows.rollout import MeshRolloutWorkflow
 from workflows.target_page import RolloutTargetPageWorkflow
 
@@ -349,6 +351,8 @@ def test_each_workflow_declares_its_versioning_behaviour() -> None:
         MeshRolloutWorkflow.__name__: VersioningBehavior.AUTO_UPGRADE,
         CreateMeshWorkflow.__name__: VersioningBehavior.PINNED,
         RolloutTargetPageWorkflow.__name__: VersioningBehavior.PINNED,
+        MeshRollbackWorkflow.__name__: VersioningBehavior.AUTO_UPGRADE,
+        DeleteMeshWorkflow.__name__: VersioningBehavior.PINNED,
     }
     assert set(behaviours(ALL_WORKFLOWS).values()) == {VersioningBehavior.UNSPECIFIED}
 

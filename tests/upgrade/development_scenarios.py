@@ -1,4 +1,5 @@
-"""The recorder's scenarios of progressive delivery: soak, verify, webhook, gates, regions.
+"""The recorder's scenarios of the version in development: progressive delivery (soak, verify,
+webhook, gates, regions) and rollback.
 
 Played by ``record_histories --release <the version in development>`` with this checkout's own
 worker and CLI, since no release has these paths yet. Each scenario checks that it took the path
@@ -16,6 +17,7 @@ from tests.upgrade.record_histories import (
     Wanted,
     _runs_so_far,
     check,
+    eventually,
     expect_report,
     rollout_id_of,
     rollout_wanted,
@@ -39,6 +41,13 @@ SCENARIOS: dict[str, str] = {
     "gates-continue-as-new": "targets in pages, two starts per run: the rollout continues as "
     "new during the soak and again at the approval gate (the soak's end and the gate carried "
     "over), and verify_wave reads the wave from the stored pages",
+    "rollback": "a rollout with created, adopted and failed targets, one created mesh re-created "
+    "by hand since; its rollback deletes the created meshes by uid (DeleteMeshWorkflow: "
+    "delete_mesh, wait_for_mesh_gone), keeps the re-created one, never touches the others",
+    "rollback-halt-resume": "a rollback whose first deletion ends DeleteFailed over a budget of "
+    "0: halted; resumed with a fresh budget, the rest deleted",
+    "rollback-continue-as-new": "a rollback of targets stored as pages (its own page workflows), "
+    "two starts per run: continues as new with deletions in flight",
 }
 
 REGIONS = ("ap-southeast-1", "ap-southeast-3", "cn-north-4")
@@ -206,7 +215,129 @@ async def gates_continue_as_new(stack: Stack) -> list[Wanted]:
     ]
 
 
+async def rollback(stack: Stack) -> list[Wanted]:
+    """Created, adopted, failed and re-created meshes, then the rollback."""
+    rollout = "rollback-source"
+    created = [Target(f"rollback-new-{i:02d}") for i in range(3)]
+    adopted = Target("rollback-old-00")
+    failed = Target("create-failed-rollback-00")
+    stack.state.seed_mesh(adopted.project_id, adopted.name, [adopted.cluster_id])
+    await stack.start(rollout, [*created, adopted, failed], waves=[1, "100%"])
+    expect_report(rollout, await stack.report(rollout), created=3, adopted=1, failed=1)
+    # By hand, after the rollout: the first created mesh deleted and created again.
+    first = stack.state.mesh_of(created[0])
+    stack.state.delete_mesh(first.project_id, first.uid)
+
+    async def gone() -> bool | None:
+        return True if not stack.exists(created[0]) else None
+
+    await eventually(gone, 30, "the hand-deleted mesh is gone")
+    stack.state.seed_mesh(first.project_id, first.name, [created[0].cluster_id])
+    await stack.rollback(rollout)
+    report = await stack.rollback_report(rollout)
+    check(
+        (report["state"], report["deleted"], report["kept"]) == ("completed", 2, 1),
+        f"rollback of {rollout}: {report['state']}, deleted {report['deleted']}, "
+        f"kept {report['kept']}",
+    )
+    check(stack.exists(adopted) and stack.exists(created[0]), "a mesh it must keep is gone")
+    return [
+        rollout_wanted(
+            rollout, "rollback", "the rolled-back rollout: 3 created, 1 adopted, 1 failed"
+        ),
+        Wanted(
+            f"rollback/{rollout}",
+            "rollback",
+            "rollback",
+            "deletes 2 by uid, keeps the re-created one, reports 1 adopted and 1 failed as "
+            "not rolled back",
+        ),
+        Wanted(
+            created[0].workflow_id,
+            "rollback",
+            "delete-kept",
+            "DeleteMeshWorkflow of the re-created mesh: its uid is gone, another stands: kept",
+        ),
+        Wanted(
+            created[1].workflow_id,
+            "rollback",
+            "delete-deleted",
+            "DeleteMeshWorkflow: DELETE accepted, polled until 404",
+        ),
+    ]
+
+
+async def rollback_halt_resume(stack: Stack) -> list[Wanted]:
+    """A deletion that fails spends the rollback's budget of 0."""
+    rollout = "rollback-halting"
+    # The rollout's canary is deleted last: the stubborn mesh is in the wave deleted first.
+    fleet = [Target("rollback-halt-00"), Target("rollback-stubborn-01"), Target("rollback-halt-02")]
+    await stack.start(rollout, fleet, waves=[1, "100%"], max_failures=0)
+    expect_report(rollout, await stack.report(rollout), created=3)
+    await stack.rollback(rollout)
+    await stack.until_rollback(rollout, "halted")
+    check(stack.exists(fleet[0]), f"rollback of {rollout}: the canary was deleted before resume")
+    await stack.steer_rollback("resume", rollout)
+    report = await stack.rollback_report(rollout)
+    check(
+        (report["deleted"], report["failed"]) == (2, 1),
+        f"rollback of {rollout}: deleted {report['deleted']}, failed {report['failed']}",
+    )
+    return [
+        rollout_wanted(rollout, "rollback-halt-resume", "the rolled-back rollout: 3 created"),
+        Wanted(
+            f"rollback/{rollout}",
+            "rollback-halt-resume",
+            "rollback",
+            "a deletion of the first wave ends DeleteFailed over a budget of 0: halted before "
+            "the canary; resumed, the canary deleted",
+        ),
+        Wanted(
+            fleet[1].workflow_id,
+            "rollback-halt-resume",
+            "delete-failed",
+            "DeleteMeshWorkflow: the deletion ends DeleteFailed, a failed outcome",
+        ),
+    ]
+
+
+async def rollback_continue_as_new(stack: Stack) -> list[Wanted]:
+    """A paged rollback over several runs."""
+    rollout = "rollback-paged"
+    fleet = [Target(f"rollback-paged-{i:02d}") for i in range(5)]
+    await stack.start(rollout, fleet, waves=[2, "100%"])
+    expect_report(rollout, await stack.report(rollout), created=5)
+    await stack.rollback(rollout, "2", "2")
+    report = await stack.rollback_report(rollout)
+    check(report["deleted"] == 5, f"rollback of {rollout}: deleted {report['deleted']}")
+    runs = await _runs_so_far(stack.client, f"rollback/{rollout}")
+    check(len(runs) >= 2, f"rollback of {rollout}: {len(runs)} run(s), not continued as new")
+    pages = [
+        Wanted(
+            f"rollback/{rollout}/targets/{n}",
+            "rollback-continue-as-new",
+            f"page-{n}",
+            f"stored page {n} of the rollback's targets",
+        )
+        for n in range(3)
+    ]
+    return [
+        rollout_wanted(rollout, "rollback-continue-as-new", "the rolled-back rollout"),
+        Wanted(
+            f"rollback/{rollout}",
+            "rollback-continue-as-new",
+            "rollback",
+            "5 deletions from pages, two starts per run",
+        ),
+        *pages,
+        *targets_wanted("rollback-continue-as-new", fleet[:1], "a mesh's deletion"),
+    ]
+
+
 ALL = (
+    rollback,
+    rollback_halt_resume,
+    rollback_continue_as_new,
     soak_verify,
     verify_webhook,
     approval_gate,

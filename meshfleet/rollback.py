@@ -1,0 +1,400 @@
+"""What a rollout created, read back from Temporal, and the rollback that deletes it.
+
+**Where the records live.** Every target's outcome (created, adopted, failed, with the mesh's
+uid) is the result of its ``CreateMeshWorkflow``, which the rollout received: a child's
+completion in the rollout's own history, or an ``await_target`` result after continue-as-new.
+So the rollout's histories (every run) are the record, kept by Temporal for the namespace's
+retention after the rollout closed. Past that the rollout is gone from Temporal, and a rollback
+refuses with that reason: it never deletes by name or by guess.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from meshfleet.asm.calls import MeshApi
+from meshfleet.asm.models import Mesh
+from meshfleet.contract import search_attributes as sa
+from meshfleet.contract.deletion import (
+    ROLLBACK_WORKFLOW,
+    RollbackInput,
+    rollback_page_workflow_id,
+    rollback_workflow_id,
+)
+from meshfleet.contract.payloads import (
+    AWAIT_TARGET,
+    INLINE_TARGETS_MAX,
+    PAGE_SIZE,
+    RolloutInput,
+    TargetPage,
+    page_workflow_id,
+    rollout_workflow_id,
+)
+from meshfleet.manifest.schedule import schedule_of
+from meshfleet.models import MeshTarget, RolloutStrategy, TargetOutcome
+from meshfleet.rollouts import StartedRollout, registered_search_attributes, store_pages
+
+
+class RollbackRefusedError(Exception):
+    """The rollback cannot be started or planned; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class RecordedTarget:
+    """One target of the rollout: where it stood in the walk, and what became of it."""
+
+    index: int
+    wave: int
+    """The rollout's wave it belonged to, 0-based in the rollout's order of waves."""
+    target: MeshTarget
+    outcome: TargetOutcome | None
+    """None: the rollout never started it (halted or cancelled before)."""
+
+    @property
+    def created(self) -> bool:
+        """The rollout created this mesh and recorded its uid: the one kind a rollback deletes."""
+        return (
+            self.outcome is not None
+            and self.outcome.outcome == "created"
+            and bool(self.outcome.uid)
+        )
+
+    @property
+    def left_alone_because(self) -> str:
+        """Why a rollback never touches this target (for those it does not delete)."""
+        if self.outcome is None:
+            return "not_started"
+        kind = self.outcome.outcome
+        return "created_without_uid" if kind == "created" else kind
+
+
+@dataclass(frozen=True)
+class RolloutRecords:
+    """A closed rollout's targets and outcomes, as its histories hold them."""
+
+    rollout_id: str
+    strategy: RolloutStrategy
+    targets: list[RecordedTarget]
+    runs: int
+
+    def created(self) -> list[RecordedTarget]:
+        """The meshes to delete, in the rollback's order: the last wave first, the canary last."""
+        made = [t for t in self.targets if t.created]
+        return sorted(made, key=lambda t: (-t.wave, t.index))
+
+    def not_rolled_back(self) -> dict[str, int]:
+        """The other targets, counted by why they are left alone."""
+        return dict(Counter(t.left_alone_because for t in self.targets if not t.created))
+
+
+async def _retention(client: Client) -> str:
+    try:
+        resp = await client.workflow_service.describe_namespace(
+            DescribeNamespaceRequest(namespace=client.namespace)
+        )
+    except RPCError:
+        return "the namespace's retention period"
+    ttl = resp.config.workflow_execution_retention_ttl.ToTimedelta()
+    return f"the namespace's retention period ({_days(ttl)})"
+
+
+def _days(ttl: timedelta) -> str:
+    days = ttl.total_seconds() / 86400
+    return f"{days:g} day{'s' if days != 1 else ''}"
+
+
+async def _histories(client: Client, workflow_id: str) -> list[WorkflowHistory]:
+    """Every run's history, oldest first, following continue-as-new back from the latest."""
+    histories: list[WorkflowHistory] = []
+    run_id: str | None = None
+    while True:
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        histories.append(history)
+        started = history.events[0].workflow_execution_started_event_attributes
+        if not started.continued_execution_run_id:
+            return histories[::-1]
+        run_id = started.continued_execution_run_id
+
+
+def _decode(client: Client, payloads: Sequence[Any], kind: type[Any]) -> Any:
+    return client.data_converter.payload_converter.from_payloads(list(payloads), [kind])[0]
+
+
+async def _child_result(client: Client, workflow_id: str, run_id: str) -> TargetOutcome | None:
+    """The outcome of a child whose completion no run of the rollout saw (it was abandoned
+    when the rollout was terminated, say): from the child's own run."""
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id, result_type=TargetOutcome)
+    desc = await handle.describe()
+    if desc.status == WorkflowExecutionStatus.RUNNING:
+        raise RollbackRefusedError(
+            f"the workflow of target {workflow_id} still runs: wait until it ends (or terminate "
+            "it), then roll back"
+        )
+    if desc.status != WorkflowExecutionStatus.COMPLETED:
+        return None  # terminated or timed out: it reported no mesh of its own
+    result: TargetOutcome = await handle.result()
+    return result
+
+
+async def _outcomes(client: Client, histories: list[WorkflowHistory]) -> dict[str, TargetOutcome]:
+    outcomes: dict[str, TargetOutcome] = {}
+    started: dict[str, str] = {}
+    for history in histories:
+        scheduled: dict[int, str] = {}
+        for event in history.events:
+            kind = event.event_type
+            if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+                attrs = event.activity_task_scheduled_event_attributes
+                scheduled[event.event_id] = attrs.activity_type.name
+            elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                done = event.activity_task_completed_event_attributes
+                if scheduled.get(done.scheduled_event_id) == AWAIT_TARGET:
+                    outcome = _decode(client, done.result.payloads, TargetOutcome)
+                    outcomes[outcome.workflow_id] = outcome
+            elif kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
+                execution = event.child_workflow_execution_started_event_attributes
+                started[execution.workflow_execution.workflow_id] = (
+                    execution.workflow_execution.run_id
+                )
+            elif kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_COMPLETED:
+                child = event.child_workflow_execution_completed_event_attributes
+                outcome = _decode(client, child.result.payloads, TargetOutcome)
+                outcomes[child.workflow_execution.workflow_id] = outcome
+    for workflow_id, run_id in started.items():
+        if workflow_id not in outcomes:
+            found = await _child_result(client, workflow_id, run_id)
+            if found is not None:
+                outcomes[workflow_id] = found
+    return outcomes
+
+
+async def _targets(client: Client, inp: RolloutInput) -> list[MeshTarget]:
+    if inp.targets is not None:
+        return list(inp.targets)
+    targets: list[MeshTarget] = []
+    for page_no in range(-(-inp.total // inp.page_size)):
+        handle = client.get_workflow_handle(
+            page_workflow_id(inp.rollout_id, page_no), result_type=TargetPage
+        )
+        page: TargetPage = await handle.result()
+        targets.extend(page.targets)
+    return targets
+
+
+async def read_records(client: Client, rollout_id: str) -> RolloutRecords:
+    """The closed rollout's targets and outcomes, from its histories.
+
+    Raises:
+        RollbackRefusedError: no such rollout (never started, or past the namespace's retention), or
+            it still runs (cancel it first), or a target's workflow still runs.
+    """
+    workflow_id = rollout_workflow_id(rollout_id)
+    try:
+        desc = await client.get_workflow_handle(workflow_id).describe()
+        if desc.status == WorkflowExecutionStatus.RUNNING:
+            raise RollbackRefusedError(
+                f"rollout {rollout_id!r} is still running: cancel it first "
+                f"(`meshfleet cancel {rollout_id}`), then roll it back"
+            )
+        histories = await _histories(client, workflow_id)
+        first = histories[0].events[0].workflow_execution_started_event_attributes
+        inp: RolloutInput = _decode(client, first.input.payloads, RolloutInput)
+        outcomes = await _outcomes(client, histories)
+        targets = await _targets(client, inp)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise RollbackRefusedError(
+            f"no record of rollout {rollout_id!r} in namespace {client.namespace!r} "
+            f"({exc.message}): Temporal keeps a closed rollout's records (its history, which "
+            f"holds every target's outcome and mesh uid) for {await _retention(client)}. "
+            "Without them nothing can tell which meshes the rollout created, so nothing is "
+            "deleted"
+        ) from exc
+    waves = schedule_of(inp.strategy, targets).waves
+    wave_of = [0] * len(targets)
+    for number, wave in enumerate(waves):
+        for index in range(wave.start, wave.end):
+            wave_of[index] = number
+    recorded = [
+        RecordedTarget(i, wave_of[i], t, outcomes.get(t.workflow_id)) for i, t in enumerate(targets)
+    ]
+    return RolloutRecords(rollout_id, inp.strategy, recorded, len(histories))
+
+
+def rollback_strategy(records: RolloutRecords) -> RolloutStrategy:
+    """The rollout's window, budget and timings, its waves reversed over the created meshes."""
+    sizes = Counter(t.wave for t in records.targets if t.created)
+    ends: list[int | str] = []
+    total = 0
+    for wave in sorted(sizes, reverse=True):
+        total += sizes[wave]
+        ends.append(total)
+    if ends:
+        ends[-1] = "100%"
+    return records.strategy.model_copy(
+        update={
+            "waves": ends or ["100%"],
+            "soak_s": 0.0,
+            "verify": None,
+            "approve_after": [],
+            "regions": None,
+        }
+    )
+
+
+def rollback_input(
+    records: RolloutRecords,
+    *,
+    page_size: int = PAGE_SIZE,
+    use_search_attributes: bool = True,
+    max_starts_per_run: int | None = None,
+) -> tuple[list[MeshTarget], RollbackInput]:
+    """The meshes to delete (each target carrying its uid) in order, and the workflow's input."""
+    targets = [
+        t.target.model_copy(update={"uid": t.outcome.uid})
+        for t in records.created()
+        if t.outcome is not None
+    ]
+    inline = len(targets) <= min(page_size, INLINE_TARGETS_MAX)
+    inp = RollbackInput(
+        rollout_id=records.rollout_id,
+        strategy=rollback_strategy(records),
+        total=len(targets),
+        targets=targets if inline else None,
+        page_size=page_size,
+        search_attributes=use_search_attributes,
+        max_starts_per_run=max_starts_per_run,
+        not_rolled_back=records.not_rolled_back(),
+    )
+    return targets, inp
+
+
+async def start_rollback(
+    client: Client,
+    records: RolloutRecords,
+    *,
+    task_queue: str,
+    use_search_attributes: bool | None = None,
+    max_starts_per_run: int | None = None,
+    page_size: int = PAGE_SIZE,
+) -> StartedRollout:
+    """Start the rollback of a closed rollout, or attach to the one already started.
+
+    A rollback that completed is not started again (its report stands: it deleted what there
+    was to delete); one that failed, was cancelled or terminated may be started anew, and then
+    deletes only what is still there.
+    """
+    if use_search_attributes is None:
+        use_search_attributes = len(await registered_search_attributes(client)) == len(sa.ALL)
+    workflow_id = rollback_workflow_id(records.rollout_id)
+    targets, inp = rollback_input(
+        records,
+        page_size=page_size,
+        use_search_attributes=use_search_attributes,
+        max_starts_per_run=max_starts_per_run,
+    )
+    try:
+        if inp.targets is None:
+            await store_pages(
+                client,
+                records.rollout_id,
+                targets,
+                task_queue,
+                page_size,
+                page_id=rollback_page_workflow_id,
+            )
+        await client.start_workflow(
+            ROLLBACK_WORKFLOW,
+            inp,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            search_attributes=(
+                TypedSearchAttributes([SearchAttributePair(sa.ROLLOUT_ID, records.rollout_id)])
+                if use_search_attributes
+                else None
+            ),
+            static_summary=(
+                f"Rollback of rollout {records.rollout_id}: {len(targets)} meshes it created"
+            ),
+            static_details=f"left alone: {records.not_rolled_back() or 'nothing'}",
+        )
+    except WorkflowAlreadyStartedError:
+        return StartedRollout(records.rollout_id, workflow_id, False, use_search_attributes)
+    return StartedRollout(records.rollout_id, workflow_id, True, use_search_attributes)
+
+
+PlanAction = Literal["delete", "gone", "keep"]
+
+
+@dataclass(frozen=True)
+class PlannedDeletion:
+    """What a rollback would do to one target of the rollout, and why."""
+
+    target: MeshTarget
+    uid: str | None
+    action: PlanAction
+    reason: str
+
+
+_LEFT_ALONE = {
+    "adopted": "adopted: it existed before the rollout, which never deletes it",
+    "failed": "failed: the rollout did not create it",
+    "cancelled": "cancelled: the rollout never started it",
+    "not_started": "not started: the rollout never touched it",
+    "created_without_uid": "created, but no uid was recorded: it is never deleted by name",
+}
+
+
+async def plan_rollback(api: MeshApi, records: RolloutRecords) -> list[PlannedDeletion]:
+    """Every target of the rollout with what a rollback would do, from one list call per
+    project and region of the meshes it created. Changes nothing.
+
+    Raises:
+        AsmError: a list call failed.
+    """
+    places = sorted({(t.target.project_id, t.target.region) for t in records.created()})
+    listed: dict[tuple[str, str], list[Mesh]] = {}
+    for place in places:
+        listed[place] = await api.meshes(*place)
+    planned: list[PlannedDeletion] = []
+    for t in records.created():
+        assert t.outcome is not None and t.outcome.uid is not None
+        uid = t.outcome.uid
+        meshes = listed[(t.target.project_id, t.target.region)]
+        if any(m.uid == uid for m in meshes):
+            planned.append(
+                PlannedDeletion(t.target, uid, "delete", f"created by the rollout ({uid})")
+            )
+            continue
+        again = next((m for m in meshes if m.metadata.name == t.target.mesh_name), None)
+        if again is not None:
+            reason = f"re-created since the rollout: it has uid {again.uid}, not {uid}"
+            planned.append(PlannedDeletion(t.target, uid, "keep", reason))
+        else:
+            planned.append(PlannedDeletion(t.target, uid, "gone", "deleted already"))
+    for t in records.targets:
+        if not t.created:
+            recorded = t.outcome.uid if t.outcome is not None else None
+            planned.append(
+                PlannedDeletion(t.target, recorded, "keep", _LEFT_ALONE[t.left_alone_because])
+            )
+    return planned

@@ -1,0 +1,166 @@
+"""``DeleteMeshWorkflow``: delete one mesh a rollout created, by its recorded uid, until gone."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from meshfleet.contract import search_attributes as sa
+    from meshfleet.contract.deletion import (
+        DELETE_MESH,
+        DELETE_MESH_WORKFLOW,
+        WAIT_FOR_MESH_GONE,
+        DeleteMeshActivityInput,
+        DeleteMeshInput,
+        DeleteMeshResult,
+        WaitGoneInput,
+        WaitGoneResult,
+    )
+    from meshfleet.contract.failures import NON_RETRYABLE_TYPES, FailureDetails, failure_type
+    from meshfleet.contract.payloads import PHASE_QUERY
+    from meshfleet.models import OutcomeKind, TargetOutcome
+
+# One DELETE, or a DELETE and a list after its 404: each HTTP call has its own 30 s limit.
+DELETE_ATTEMPT_TIMEOUT = timedelta(seconds=90)
+
+
+@workflow.defn(name=DELETE_MESH_WORKFLOW)
+class DeleteMeshWorkflow:
+    """One mesh: ``delete_mesh`` then ``wait_for_mesh_gone``; always returns a ``TargetOutcome``
+    (``deleted``, ``kept`` with the reason in ``message``, or ``failed``)."""
+
+    def __init__(self) -> None:
+        self._phase: str | None = None
+
+    @workflow.run
+    async def run(self, inp: DeleteMeshInput) -> TargetOutcome:
+        """Delete the mesh and wait until it is gone; failures become a failed outcome."""
+        outcome = await self._drive(inp)
+        if inp.search_attributes:
+            workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome.outcome)])
+        return outcome
+
+    @workflow.query(name=PHASE_QUERY)
+    def phase(self) -> str | None:
+        """The last mesh phase this workflow saw."""
+        return self._phase
+
+    async def _drive(self, inp: DeleteMeshInput) -> TargetOutcome:
+        target = inp.target
+        uid = target.uid
+        if not uid:
+            # Only a mesh whose uid was recorded may be deleted: never one found by its name.
+            return self._outcome(inp, "failed", error_code="NoRecordedUid", attempts=0)
+        deadline = workflow.info().workflow_start_time + timedelta(seconds=inp.timing.timeout_s)
+        retry = inp.timing.create_retry
+        try:
+            started = await workflow.execute_activity(
+                DELETE_MESH,
+                DeleteMeshActivityInput(
+                    rollout_id=inp.rollout_id,
+                    project_id=target.project_id,
+                    region=target.region,
+                    mesh_name=target.mesh_name,
+                    uid=uid,
+                    cluster_id=target.cluster_id,
+                ),
+                result_type=DeleteMeshResult,
+                start_to_close_timeout=DELETE_ATTEMPT_TIMEOUT,
+                schedule_to_close_timeout=timedelta(seconds=inp.timing.timeout_s),
+                # As a create's POST: 429, 5xx and no answer are retried, Retry-After honoured.
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=retry.initial_s),
+                    maximum_interval=timedelta(seconds=retry.maximum_s),
+                    backoff_coefficient=retry.backoff,
+                    maximum_attempts=retry.max_attempts,
+                    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
+                ),
+                summary=f"DELETE mesh {target.mesh_name} ({uid})",
+            )
+        except ActivityError as err:
+            return self._failed(inp, err)
+        self._phase = started.phase
+        if started.verdict == "kept":
+            return self._outcome(inp, "kept", message=started.reason, attempts=started.attempts)
+        if started.verdict == "gone":
+            return self._outcome(inp, "deleted", attempts=started.attempts)
+
+        heartbeat_timeout = timedelta(seconds=inp.timing.heartbeat_timeout_s)
+        remaining = deadline - workflow.now()
+        try:
+            waited = await workflow.execute_activity(
+                WAIT_FOR_MESH_GONE,
+                WaitGoneInput(
+                    rollout_id=inp.rollout_id,
+                    project_id=target.project_id,
+                    region=target.region,
+                    mesh_name=target.mesh_name,
+                    uid=uid,
+                    first_poll_s=inp.timing.first_poll_s,
+                    poll_interval_s=inp.timing.poll_interval_s,
+                    deadline=deadline.isoformat(),
+                ),
+                result_type=WaitGoneResult,
+                start_to_close_timeout=max(remaining, timedelta(seconds=1)) + heartbeat_timeout,
+                heartbeat_timeout=heartbeat_timeout,
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(seconds=1),
+                    maximum_interval=timedelta(seconds=30),
+                    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
+                ),
+                summary=f"wait for mesh {target.mesh_name} to be gone",
+            )
+        except ActivityError as err:
+            return self._failed(inp, err)
+        self._phase = None
+        return self._outcome(inp, "deleted", attempts=started.attempts, polls=waited.polls)
+
+    def _outcome(
+        self,
+        inp: DeleteMeshInput,
+        kind: OutcomeKind,
+        *,
+        attempts: int,
+        polls: int = 0,
+        message: str | None = None,
+        error_code: str | None = None,
+    ) -> TargetOutcome:
+        target = inp.target
+        return TargetOutcome(
+            workflow_id=workflow.info().workflow_id,
+            project_id=target.project_id,
+            region=target.region,
+            cluster_id=target.cluster_id,
+            mesh_name=target.mesh_name,
+            outcome=kind,
+            uid=target.uid,
+            phase=self._phase,
+            error_code=error_code,
+            message=message,
+            attempts=attempts,
+            polls=polls,
+            seconds=self._seconds(),
+        )
+
+    def _failed(self, inp: DeleteMeshInput, err: ActivityError) -> TargetOutcome:
+        cause = err.cause
+        details = FailureDetails.of(cause) or FailureDetails()
+        outcome = TargetOutcome.failed(
+            inp.target,
+            details.error_code or (failure_type(cause) if cause is not None else None),
+            getattr(cause, "message", None) or str(cause or err),
+            workflow_id=workflow.info().workflow_id,
+            phase=details.phase or self._phase,
+            attempts=details.attempt,
+            seconds=self._seconds(),
+        )
+        return outcome.model_copy(update={"uid": inp.target.uid})
+
+    @staticmethod
+    def _seconds() -> float:
+        seconds = (workflow.now() - workflow.info().workflow_start_time).total_seconds()
+        return round(max(seconds, 0.0), 3)
