@@ -17,7 +17,7 @@ import structlog
 from temporalio import activity
 
 from activities.errors import application_error, failure
-from activities.polling import after, sleep_until
+from activities.polling import after, heartbeating, sleep_until
 from meshfleet.asm.calls import MeshDeleteApi
 from meshfleet.asm.errors import (
     AsmConnectionError,
@@ -66,9 +66,9 @@ class DeletionActivities:
             attempt=attempt,
         ):
             try:
-                await self._api.delete_mesh(inp.project_id, inp.region, inp.uid)
+                await heartbeating(self._api.delete_mesh(inp.project_id, inp.region, inp.uid))
             except AsmNotFoundError:
-                return await self._already_gone(inp, attempt)
+                return await heartbeating(self._already_gone(inp, attempt))
             except AsmError as exc:
                 raise application_error(exc, attempt=attempt, action="delete mesh") from exc
             log.info("mesh deletion accepted")

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from temporalio import activity
 
@@ -27,6 +30,28 @@ async def sleep_until(when: datetime, progress: WaitProgress) -> None:
     while (left := (when - datetime.now(UTC)).total_seconds()) > 0:
         await asyncio.sleep(min(left, every))
         activity.heartbeat(progress.model_dump())
+
+
+_T = TypeVar("_T")
+
+
+async def heartbeating(call: Awaitable[_T]) -> _T:
+    """Await ``call`` while heartbeating, so a worker that dies mid-call is noticed within the
+    heartbeat timeout, not after the whole attempt's time limit."""
+
+    async def beat() -> None:
+        every = heartbeat_every()
+        while True:
+            activity.heartbeat()
+            await asyncio.sleep(every)
+
+    beating = asyncio.create_task(beat())
+    try:
+        return await call
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
 
 
 def after(seconds: float) -> datetime:

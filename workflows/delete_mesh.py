@@ -57,6 +57,7 @@ class DeleteMeshWorkflow:
             return self._outcome(inp, "failed", error_code="NoRecordedUid", attempts=0)
         deadline = workflow.info().workflow_start_time + timedelta(seconds=inp.timing.timeout_s)
         retry = inp.timing.create_retry
+        heartbeat_timeout = timedelta(seconds=inp.timing.heartbeat_timeout_s)
         try:
             started = await workflow.execute_activity(
                 DELETE_MESH,
@@ -71,6 +72,9 @@ class DeleteMeshWorkflow:
                 result_type=DeleteMeshResult,
                 start_to_close_timeout=DELETE_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=timedelta(seconds=inp.timing.timeout_s),
+                # It heartbeats through its calls: a worker killed mid-DELETE is noticed in
+                # seconds, and the DELETE sent again finds the mesh Deleting, or gone.
+                heartbeat_timeout=heartbeat_timeout,
                 # As a create's POST: 429, 5xx and no answer are retried, Retry-After honoured.
                 retry_policy=RetryPolicy(
                     initial_interval=timedelta(seconds=retry.initial_s),
@@ -89,7 +93,6 @@ class DeleteMeshWorkflow:
         if started.verdict == "gone":
             return self._outcome(inp, "deleted", attempts=started.attempts)
 
-        heartbeat_timeout = timedelta(seconds=inp.timing.heartbeat_timeout_s)
         remaining = deadline - workflow.now()
         try:
             waited = await workflow.execute_activity(
