@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -163,3 +164,41 @@ async def test_a_running_or_unknown_rollout_is_not_rolled_back(
     with pytest.raises(RPCError) as missing:  # no rollback was started
         await client.get_workflow_handle(rollback_workflow_id(rollout_id)).describe()
     assert missing.value.status == RPCStatusCode.NOT_FOUND
+
+
+async def test_a_rollback_is_steered_like_a_rollout(
+    client: Client, task_queue: str, tmp_path: Path
+) -> None:
+    tag = unique("steer")[-6:]
+    fleet = [manifest_target(P1, f"steer-{tag}-{i}") for i in range(4)]
+    path = write_manifest(tmp_path / "fleet.yaml", fleet, window=1)
+    rollout_id = unique("steer")
+    # Deletions take long enough to pause between them.
+    config = SimulatorConfig(create_seconds=0.1, delete_seconds=1.0, tokens=(SIM_TOKEN,))
+    env = temporal_env(client, task_queue)
+    async with serve(config) as sim, running_worker(client, task_queue, sim.url):
+        rolled = await meshfleet("start", str(path), "--rollout-id", rollout_id, "--wait", env=env)
+        assert rolled.code == ExitCode.OK, rolled.err
+        started = await meshfleet("rollback", rollout_id, "--json", env=env)
+        paused = await meshfleet("pause", rollout_id, "--rollback", "--json", env=env)
+        status = await meshfleet("status", rollout_id, "--rollback", env=env)
+        handle = client.get_workflow_handle(rollback_workflow_id(rollout_id))
+        meta = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+        cancelled = await meshfleet("cancel", rollout_id, "--rollback", env=env)
+        waited = await meshfleet("wait", rollout_id, "--rollback", "--json", env=env)
+        left = [t for t in fleet if uid_of(sim, t) is not None]
+
+    assert started.code == ExitCode.OK, started.err
+    assert started.json()["kind"] == "rollback"
+    assert paused.code == ExitCode.OK, paused.err
+    assert paused.json()["state"] == "paused"
+    assert status.out.startswith(f"rollback of {rollout_id}: paused")
+    assert "deleted" in meta.current_details and "kept" in meta.current_details
+    assert cancelled.code == ExitCode.OK, cancelled.err
+    report = waited.json()
+    assert_rollback_contract(report)
+    assert waited.code == ExitCode.FAILED  # cancelled
+    assert report["state"] == "cancelled"
+    # Window 1, paused at once: the first deletion finished, the others were never started.
+    assert report["deleted"] == 4 - len(left) >= 1
+    assert len(left) >= 1
