@@ -19,13 +19,6 @@ from typing import Any, Literal
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from meshfleet.asm.calls import MeshApi
@@ -48,7 +41,12 @@ from meshfleet.contract.payloads import (
 )
 from meshfleet.manifest.schedule import schedule_of
 from meshfleet.models import MeshTarget, RolloutStrategy, TargetOutcome
-from meshfleet.rollouts import StartedRollout, registered_search_attributes, store_pages
+from meshfleet.rollouts import (
+    StartedRollout,
+    registered_search_attributes,
+    start_once,
+    store_pages,
+)
 
 
 class RollbackRefusedError(Exception):
@@ -310,36 +308,24 @@ async def start_rollback(
         use_search_attributes=use_search_attributes,
         max_starts_per_run=max_starts_per_run,
     )
-    try:
-        if inp.targets is None:
-            await store_pages(
-                client,
-                records.rollout_id,
-                targets,
-                task_queue,
-                page_size,
-                page_id=rollback_page_workflow_id,
-            )
-        await client.start_workflow(
-            ROLLBACK_WORKFLOW,
-            inp,
-            id=workflow_id,
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=(
-                TypedSearchAttributes([SearchAttributePair(sa.ROLLOUT_ID, records.rollout_id)])
-                if use_search_attributes
-                else None
-            ),
-            static_summary=(
-                f"Rollback of rollout {records.rollout_id}: {len(targets)} meshes it created"
-            ),
-            static_details=f"left alone: {records.not_rolled_back() or 'nothing'}",
+    if inp.targets is None:
+        await store_pages(
+            client,
+            records.rollout_id,
+            targets,
+            task_queue,
+            page_size,
+            page_id=rollback_page_workflow_id,
         )
-    except WorkflowAlreadyStartedError:
-        return StartedRollout(records.rollout_id, workflow_id, False, use_search_attributes)
-    return StartedRollout(records.rollout_id, workflow_id, True, use_search_attributes)
+    return await start_once(
+        client,
+        ROLLBACK_WORKFLOW,
+        inp,
+        workflow_id,
+        task_queue=task_queue,
+        summary=f"Rollback of rollout {records.rollout_id}: {len(targets)} meshes it created",
+        details=f"left alone: {records.not_rolled_back() or 'nothing'}",
+    )
 
 
 PlanAction = Literal["delete", "gone", "keep"]

@@ -153,30 +153,56 @@ async def start_rollout(
         use_search_attributes=use_search_attributes,
         max_starts_per_run=max_starts_per_run,
     )
+    if inp.targets is None:
+        await store_pages(client, spec.rollout_id, targets, task_queue, page_size)
+    return await start_once(
+        client,
+        ROLLOUT_WORKFLOW,
+        inp,
+        workflow_id,
+        task_queue=task_queue,
+        summary=f"Mesh rollout {spec.rollout_id}: {len(spec.targets)} targets",
+        details=(
+            f"window {spec.strategy.window}, waves {spec.strategy.waves}, "
+            f"max failures {spec.strategy.max_failures}"
+        ),
+    )
+
+
+async def start_once(
+    client: Client,
+    workflow_type: str,
+    inp: RolloutInput,
+    workflow_id: str,
+    *,
+    task_queue: str,
+    summary: str,
+    details: str,
+) -> StartedRollout:
+    """Start a rollout's (or rollback's) workflow, or find the one already started under its id.
+
+    Only a run that failed, was cancelled or terminated may be started anew: a completed one
+    stands, and the caller attaches to it.
+    """
     try:
-        if inp.targets is None:
-            await store_pages(client, spec.rollout_id, targets, task_queue, page_size)
         await client.start_workflow(
-            ROLLOUT_WORKFLOW,
+            workflow_type,
             inp,
             id=workflow_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             search_attributes=(
-                TypedSearchAttributes([SearchAttributePair(sa.ROLLOUT_ID, spec.rollout_id)])
-                if use_search_attributes
+                TypedSearchAttributes([SearchAttributePair(sa.ROLLOUT_ID, inp.rollout_id)])
+                if inp.search_attributes
                 else None
             ),
-            static_summary=f"Mesh rollout {spec.rollout_id}: {len(spec.targets)} targets",
-            static_details=(
-                f"window {spec.strategy.window}, waves {spec.strategy.waves}, "
-                f"max failures {spec.strategy.max_failures}"
-            ),
+            static_summary=summary,
+            static_details=details,
         )
     except WorkflowAlreadyStartedError:
-        return StartedRollout(spec.rollout_id, workflow_id, False, use_search_attributes)
-    return StartedRollout(spec.rollout_id, workflow_id, True, use_search_attributes)
+        return StartedRollout(inp.rollout_id, workflow_id, False, inp.search_attributes)
+    return StartedRollout(inp.rollout_id, workflow_id, True, inp.search_attributes)
 
 
 def rollout_input(

@@ -10,7 +10,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from meshfleet.contract import search_attributes as sa
-    from meshfleet.contract.failures import NON_RETRYABLE_TYPES, FailureDetails, failure_type
+    from meshfleet.contract.failures import NON_RETRYABLE_TYPES
     from meshfleet.contract.payloads import (
         CREATE_MESH,
         CREATE_MESH_WORKFLOW,
@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         WaitForMeshResult,
     )
     from meshfleet.models import MeshTarget, OutcomeKind, TargetOutcome
+    from workflows import outcomes
 
 FIRST_TASK_HISTORY_LENGTH = 3
 # Every HTTP call has its own 30 s timeout; create may add a list call when it meets a 409.
@@ -178,37 +179,9 @@ class CreateMeshWorkflow:
         attempts: int,
         polls: int = 0,
     ) -> TargetOutcome:
-        target = inp.target
-        return TargetOutcome(
-            workflow_id=workflow.info().workflow_id,
-            project_id=target.project_id,
-            region=target.region,
-            cluster_id=target.cluster_id,
-            mesh_name=target.mesh_name,
-            outcome=kind,
-            uid=uid,
-            phase=phase,
-            attempts=attempts,
-            polls=polls,
-            seconds=self._seconds(),
+        return outcomes.outcome(
+            inp.target, kind, uid=uid, phase=phase, attempts=attempts, polls=polls
         )
 
     def _failed(self, inp: CreateMeshInput, err: ActivityError | ApplicationError) -> TargetOutcome:
-        cause = err.cause if isinstance(err, ActivityError) else err
-        details = FailureDetails.of(cause) or FailureDetails()
-        # Timeouts and cancellations carry no ApplicationError: their kind names the failure.
-        kind = failure_type(cause) if cause is not None else None
-        return TargetOutcome.failed(
-            inp.target,
-            details.error_code or kind,
-            cause.message if isinstance(cause, ApplicationError) else str(cause or err),
-            workflow_id=workflow.info().workflow_id,
-            phase=details.phase or self._phase,
-            attempts=details.attempt,
-            seconds=self._seconds(),
-        )
-
-    @staticmethod
-    def _seconds() -> float:
-        seconds = (workflow.now() - workflow.info().workflow_start_time).total_seconds()
-        return round(max(seconds, 0.0), 3)
+        return outcomes.failed(inp.target, err, self._phase)

@@ -20,9 +20,10 @@ with workflow.unsafe.imports_passed_through():
         WaitGoneInput,
         WaitGoneResult,
     )
-    from meshfleet.contract.failures import NON_RETRYABLE_TYPES, FailureDetails, failure_type
+    from meshfleet.contract.failures import NON_RETRYABLE_TYPES
     from meshfleet.contract.payloads import PHASE_QUERY
     from meshfleet.models import OutcomeKind, TargetOutcome
+    from workflows import outcomes
 
 # One DELETE, or a DELETE and a list after its 404: each HTTP call has its own 30 s limit.
 DELETE_ATTEMPT_TIMEOUT = timedelta(seconds=90)
@@ -132,38 +133,17 @@ class DeleteMeshWorkflow:
         message: str | None = None,
         error_code: str | None = None,
     ) -> TargetOutcome:
-        target = inp.target
-        return TargetOutcome(
-            workflow_id=workflow.info().workflow_id,
-            project_id=target.project_id,
-            region=target.region,
-            cluster_id=target.cluster_id,
-            mesh_name=target.mesh_name,
-            outcome=kind,
-            uid=target.uid,
+        return outcomes.outcome(
+            inp.target,
+            kind,
+            uid=inp.target.uid,
             phase=self._phase,
-            error_code=error_code,
-            message=message,
             attempts=attempts,
             polls=polls,
-            seconds=self._seconds(),
+            message=message,
+            error_code=error_code,
         )
 
     def _failed(self, inp: DeleteMeshInput, err: ActivityError) -> TargetOutcome:
-        cause = err.cause
-        details = FailureDetails.of(cause) or FailureDetails()
-        outcome = TargetOutcome.failed(
-            inp.target,
-            details.error_code or (failure_type(cause) if cause is not None else None),
-            getattr(cause, "message", None) or str(cause or err),
-            workflow_id=workflow.info().workflow_id,
-            phase=details.phase or self._phase,
-            attempts=details.attempt,
-            seconds=self._seconds(),
-        )
-        return outcome.model_copy(update={"uid": inp.target.uid})
-
-    @staticmethod
-    def _seconds() -> float:
-        seconds = (workflow.now() - workflow.info().workflow_start_time).total_seconds()
-        return round(max(seconds, 0.0), 3)
+        failed = outcomes.failed(inp.target, err, self._phase)
+        return failed.model_copy(update={"uid": inp.target.uid})

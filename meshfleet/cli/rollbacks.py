@@ -13,7 +13,7 @@ from meshfleet.asm.auth import auth_from_env
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmConnectionError, AsmError, AsmValidationError
 from meshfleet.cli.exit_codes import CommandError, ExitCode
-from meshfleet.cli.output import report_document
+from meshfleet.cli.output import aligned, report_document
 from meshfleet.cli.rollouts import (
     check_rollout_id,
     emit_json,
@@ -149,8 +149,4 @@ def plan_lines(planned: list[PlannedDeletion]) -> list[str]:
         (p.action, p.target.region, p.target.project_id, p.target.mesh_name, p.reason)
         for p in planned
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
-    return [
-        "  ".join([*(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)), row[-1]])
-        for row in rows
-    ]
+    return aligned(rows)
