@@ -26,11 +26,10 @@ def connect_config(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     if named and not Path(named).is_file():
         # Silently falling back to localhost would point a production worker at nothing.
         raise FileNotFoundError(f"TEMPORAL_CONFIG_FILE names {named}, which is not a file")
-    config: dict[str, Any] = dict(
-        ClientConfig.load_client_connect_config(override_env_vars=environ)
-        if environ is not None
-        else ClientConfig.load_client_connect_config()
-    )
+    # A variable set but empty (`TEMPORAL_API_KEY=` in a compose file or CI template) means
+    # unset: read as given it would turn TLS on for an empty key, or name the namespace "".
+    given = {k: v for k, v in env.items() if not (k.startswith("TEMPORAL_") and not v.strip())}
+    config: dict[str, Any] = dict(ClientConfig.load_client_connect_config(override_env_vars=given))
     config.setdefault("target_host", DEFAULT_ADDRESS)
     config.setdefault("namespace", "default")
     return config

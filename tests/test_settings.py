@@ -67,6 +67,22 @@ def test_defaults_without_any_configuration(tmp_path: Path) -> None:
     assert "tls" not in config
 
 
+def test_empty_temporal_variables_count_as_unset(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.toml"
+    empty.write_text("")
+    config = connect_config(
+        {
+            "TEMPORAL_CONFIG_FILE": str(empty),
+            "TEMPORAL_API_KEY": "",
+            "TEMPORAL_NAMESPACE": " ",
+            "TEMPORAL_ADDRESS": "",
+        }
+    )
+    assert (config["target_host"], config["namespace"]) == ("localhost:7233", "default")
+    assert "api_key" not in config
+    assert "tls" not in config
+
+
 def test_a_named_config_file_that_is_missing_is_an_error(tmp_path: Path) -> None:
     missing = tmp_path / "typo.toml"
     with pytest.raises(FileNotFoundError, match=r"typo\.toml"):
