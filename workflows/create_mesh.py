@@ -5,12 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from meshfleet.contract import search_attributes as sa
-    from meshfleet.contract.failures import NON_RETRYABLE_TYPES
     from meshfleet.contract.payloads import (
         CREATE_MESH,
         CREATE_MESH_WORKFLOW,
@@ -23,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         WaitForMeshResult,
     )
     from meshfleet.models import MeshTarget, OutcomeKind, TargetOutcome
-    from workflows import outcomes
+    from workflows import mesh_policies, outcomes
 
 FIRST_TASK_HISTORY_LENGTH = 3
 # Every HTTP call has its own 30 s timeout; create may add a list call when it meets a 409.
@@ -80,9 +79,8 @@ class CreateMeshWorkflow:
         # after a lost workflow task both are later, and a mesh our lost POST created would
         # look older than the target.
         started = workflow.info().workflow_start_time
-        deadline = started + timedelta(seconds=inp.timing.timeout_s)
+        deadline = mesh_policies.deadline_of(inp.timing)
         target = inp.target
-        retry = inp.timing.create_retry
         try:
             # A local activity: the POST needs no task queue round trip or three history
             # events of its own, which made each target cost the server half again as much
@@ -99,13 +97,7 @@ class CreateMeshWorkflow:
                 result_type=CreateMeshResult,
                 start_to_close_timeout=CREATE_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=timedelta(seconds=inp.timing.timeout_s),
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=retry.initial_s),
-                    maximum_interval=timedelta(seconds=retry.maximum_s),
-                    backoff_coefficient=retry.backoff,
-                    maximum_attempts=retry.max_attempts,
-                    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
-                ),
+                retry_policy=mesh_policies.call_retry(inp.timing),
                 summary=f"POST mesh {target.mesh_name} in {target.project_id}",
             )
         except (ActivityError, ApplicationError) as err:
@@ -116,7 +108,6 @@ class CreateMeshWorkflow:
         if created.phase == "Running":
             return self._outcome(inp, kind, uid=created.uid, attempts=created.attempts)
 
-        remaining = deadline - workflow.now()
         heartbeat_timeout = timedelta(seconds=inp.timing.heartbeat_timeout_s)
         try:
             waited = await workflow.execute_activity(
@@ -134,13 +125,9 @@ class CreateMeshWorkflow:
                     deadline=deadline.isoformat(),
                 ),
                 result_type=WaitForMeshResult,
-                start_to_close_timeout=max(remaining, timedelta(seconds=1)) + heartbeat_timeout,
+                start_to_close_timeout=mesh_policies.poll_limit(deadline, heartbeat_timeout),
                 heartbeat_timeout=heartbeat_timeout,
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1),
-                    maximum_interval=timedelta(seconds=30),
-                    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
-                ),
+                retry_policy=mesh_policies.poll_retry(),
                 summary=f"wait for mesh {target.mesh_name} to be Running",
             )
         except ActivityError as err:

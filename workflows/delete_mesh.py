@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -20,10 +19,9 @@ with workflow.unsafe.imports_passed_through():
         WaitGoneInput,
         WaitGoneResult,
     )
-    from meshfleet.contract.failures import NON_RETRYABLE_TYPES
     from meshfleet.contract.payloads import PHASE_QUERY
     from meshfleet.models import OutcomeKind, TargetOutcome
-    from workflows import outcomes
+    from workflows import mesh_policies, outcomes
 
 # One DELETE, or a DELETE and a list after its 404: each HTTP call has its own 30 s limit.
 DELETE_ATTEMPT_TIMEOUT = timedelta(seconds=90)
@@ -56,8 +54,7 @@ class DeleteMeshWorkflow:
         if not uid:
             # Only a mesh whose uid was recorded may be deleted: never one found by its name.
             return self._outcome(inp, "failed", error_code="NoRecordedUid", attempts=0)
-        deadline = workflow.info().workflow_start_time + timedelta(seconds=inp.timing.timeout_s)
-        retry = inp.timing.create_retry
+        deadline = mesh_policies.deadline_of(inp.timing)
         heartbeat_timeout = timedelta(seconds=inp.timing.heartbeat_timeout_s)
         try:
             started = await workflow.execute_activity(
@@ -77,13 +74,7 @@ class DeleteMeshWorkflow:
                 # seconds, and the DELETE sent again finds the mesh Deleting, or gone.
                 heartbeat_timeout=heartbeat_timeout,
                 # As a create's POST: 429, 5xx and no answer are retried, Retry-After honoured.
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=retry.initial_s),
-                    maximum_interval=timedelta(seconds=retry.maximum_s),
-                    backoff_coefficient=retry.backoff,
-                    maximum_attempts=retry.max_attempts,
-                    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
-                ),
+                retry_policy=mesh_policies.call_retry(inp.timing),
                 summary=f"DELETE mesh {target.mesh_name} ({uid})",
             )
         except ActivityError as err:
@@ -94,7 +85,6 @@ class DeleteMeshWorkflow:
         if started.verdict == "gone":
             return self._outcome(inp, "deleted", attempts=started.attempts)
 
-        remaining = deadline - workflow.now()
         try:
             waited = await workflow.execute_activity(
                 WAIT_FOR_MESH_GONE,
@@ -109,13 +99,9 @@ class DeleteMeshWorkflow:
                     deadline=deadline.isoformat(),
                 ),
                 result_type=WaitGoneResult,
-                start_to_close_timeout=max(remaining, timedelta(seconds=1)) + heartbeat_timeout,
+                start_to_close_timeout=mesh_policies.poll_limit(deadline, heartbeat_timeout),
                 heartbeat_timeout=heartbeat_timeout,
-                retry_policy=RetryPolicy(
-                    initial_interval=timedelta(seconds=1),
-                    maximum_interval=timedelta(seconds=30),
-                    non_retryable_error_types=list(NON_RETRYABLE_TYPES),
-                ),
+                retry_policy=mesh_policies.poll_retry(),
                 summary=f"wait for mesh {target.mesh_name} to be gone",
             )
         except ActivityError as err:
