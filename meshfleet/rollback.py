@@ -23,7 +23,6 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from meshfleet.asm.calls import MeshApi
 from meshfleet.asm.models import Mesh
-from meshfleet.contract import search_attributes as sa
 from meshfleet.contract.deletion import (
     ROLLBACK_WORKFLOW,
     RollbackInput,
@@ -32,7 +31,6 @@ from meshfleet.contract.deletion import (
 )
 from meshfleet.contract.payloads import (
     AWAIT_TARGET,
-    INLINE_TARGETS_MAX,
     PAGE_SIZE,
     RolloutInput,
     TargetPage,
@@ -43,9 +41,10 @@ from meshfleet.manifest.schedule import schedule_of
 from meshfleet.models import MeshTarget, RolloutStrategy, TargetOutcome
 from meshfleet.rollouts import (
     StartedRollout,
-    registered_search_attributes,
+    search_attributes_registered,
     start_once,
     store_pages,
+    travels_inline,
 )
 
 
@@ -270,7 +269,7 @@ def rollback_input(
         for t in records.created()
         if t.outcome is not None
     ]
-    inline = len(targets) <= min(page_size, INLINE_TARGETS_MAX)
+    inline = travels_inline(len(targets), page_size)
     inp = RollbackInput(
         rollout_id=records.rollout_id,
         strategy=rollback_strategy(records),
@@ -300,7 +299,7 @@ async def start_rollback(
     deletes only what is still there.
     """
     if use_search_attributes is None:
-        use_search_attributes = len(await registered_search_attributes(client)) == len(sa.ALL)
+        use_search_attributes = await search_attributes_registered(client)
     workflow_id = rollback_workflow_id(records.rollout_id)
     targets, inp = rollback_input(
         records,

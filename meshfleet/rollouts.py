@@ -75,6 +75,16 @@ async def registered_search_attributes(client: Client) -> set[str]:
     return {key.name for key in sa.ALL} & set(resp.custom_attributes)
 
 
+async def search_attributes_registered(client: Client) -> bool:
+    """Whether the namespace knows every one of our search attributes (then workflows use them)."""
+    return len(await registered_search_attributes(client)) == len(sa.ALL)
+
+
+def travels_inline(count: int, page_size: int) -> bool:
+    """Whether ``count`` targets travel in the workflow input rather than in stored pages."""
+    return count <= min(page_size, INLINE_TARGETS_MAX)
+
+
 async def register_search_attributes(client: Client) -> list[str]:
     """Create the missing custom search attributes; return the names that were added."""
     missing = [key for key in sa.ALL if key.name not in await registered_search_attributes(client)]
@@ -145,7 +155,7 @@ async def start_rollout(
         page_size: Targets per stored page; a fleet no larger travels inline.
     """
     if use_search_attributes is None:
-        use_search_attributes = len(await registered_search_attributes(client)) == len(sa.ALL)
+        use_search_attributes = await search_attributes_registered(client)
     workflow_id = rollout_workflow_id(spec.rollout_id)
     targets, inp = rollout_input(
         spec,
@@ -223,7 +233,7 @@ def rollout_input(
         ValueError: a target's region is not in ``strategy.regions.order``.
     """
     targets, parts = order_targets(spec.strategy, spec.targets)
-    inline = len(targets) <= min(page_size, INLINE_TARGETS_MAX)
+    inline = travels_inline(len(targets), page_size)
     inp = RolloutInput(
         rollout_id=spec.rollout_id,
         strategy=spec.strategy,

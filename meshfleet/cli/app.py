@@ -341,11 +341,12 @@ def rollback(
                 client, settings, rollout_id, as_json=as_json
             )
         )
-    run_with_temporal(
-        lambda client, settings: cli_rollbacks.rollback(
-            client, settings, rollout_id, wait=wait, as_json=as_json
+    else:
+        run_with_temporal(
+            lambda client, settings: cli_rollbacks.rollback(
+                client, settings, rollout_id, wait=wait, as_json=as_json
+            )
         )
-    )
 
 
 @app.command(name="list")

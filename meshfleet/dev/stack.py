@@ -49,7 +49,7 @@ from meshfleet.dev.state import (
     write_client_files,
     write_record,
 )
-from meshfleet.rollouts import register_search_attributes, registered_search_attributes
+from meshfleet.rollouts import register_search_attributes, search_attributes_registered
 
 
 class DevStack:
@@ -234,7 +234,7 @@ class DevStack:
         while True:
             try:
                 await register_search_attributes(client)
-                if len(await registered_search_attributes(client)) == len(sa.ALL):
+                if await search_attributes_registered(client):
                     return
                 problem = "did not register the search attributes"
             except RPCError as exc:  # the namespace may still be initialising
