@@ -72,6 +72,13 @@ VERIFY_TOKEN_ENV = "MESHFLEET_VERIFY_TOKEN"  # noqa: S105 (a variable name, not 
 a workflow input or the history."""
 
 
+def verify_hook(settings: Settings, environ: Mapping[str, str]) -> VerifyHook:
+    """The verify webhook poster: the token of ``environ``, sent only under the prefixes of
+    ``MESHFLEET_VERIFY_ALLOWED_URLS`` (none set: no webhook at all)."""
+    token = environ.get(VERIFY_TOKEN_ENV, "").strip() or None
+    return VerifyHook(token, allowed=settings.verify_allowed_urls)
+
+
 def build_worker(
     client: Client, settings: Settings, api: MeshDeleteApi, hook: VerifyHook | None = None
 ) -> Worker:
@@ -79,7 +86,7 @@ def build_worker(
     mesh = MeshActivities(api, creates_per_second=settings.max_creates_per_second)
     pages = TargetPageActivities(client)
     watch = TargetWatchActivities(client)
-    verify = VerifyActivities(api, client, hook or VerifyHook())
+    verify = VerifyActivities(api, client, hook or VerifyHook(allowed=settings.verify_allowed_urls))
     deletion = DeletionActivities(api)
     return Worker(
         client,
@@ -150,8 +157,9 @@ async def run_worker(
     async with AsmClient(
         auth, endpoint=settings.asm_endpoint, request_timeout=settings.asm_request_timeout_s
     ) as asm:
-        hook = VerifyHook(env.get(VERIFY_TOKEN_ENV, "").strip() or None)
-        worker = build_worker(client, settings, metrics.InstrumentedMeshApi(asm), hook)
+        worker = build_worker(
+            client, settings, metrics.InstrumentedMeshApi(asm), verify_hook(settings, env)
+        )
         versioning = (
             {"deployment_name": settings.deployment_name, "build_id": settings.build_id}
             if settings.versioned
@@ -163,6 +171,7 @@ async def run_worker(
             task_queue=settings.task_queue,
             namespace=client.namespace,
             asm_endpoint=settings.asm_endpoint or "per-region default",
+            verify_allowed_urls=[prefix.text for prefix in settings.verify_allowed_urls],
             **versioning,
         )
         async with worker:

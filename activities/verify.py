@@ -4,7 +4,8 @@ A wave is read with one list call per (project, region), never a GET per mesh: a
 thousand meshes in twenty projects costs twenty calls. A mesh that is no longer in the list, or
 not ``Running``, is a failure the workflow counts against the budget. The webhook's verdict is
 returned, never raised: a hook that says no is an answer the rollout halts on, not an error to
-retry.
+retry. So is a webhook the worker may not post to (not under ``MESHFLEET_VERIFY_ALLOWED_URLS``):
+it gets no request, and the verdict says why.
 """
 
 from __future__ import annotations
@@ -132,14 +133,24 @@ class VerifyActivities:
             payload["region"] = inp.region
         payload["meshes"] = meshes
         activity.heartbeat("asking the verify webhook")
+        # A URL outside the worker's MESHFLEET_VERIFY_ALLOWED_URLS gets no request: the wave
+        # fails verification with why, and the rollout halts on it as on a hook that said no.
         answer = await self._hook.post(inp.webhook, payload)
-        log.info(
-            "verify webhook answered",
-            rollout_id=inp.rollout_id,
-            wave=inp.wave,
-            status=answer.status,
-            passed=answer.passed,
-        )
+        if not answer.sent:
+            log.warning(
+                "verify webhook not allowed; nothing sent",
+                rollout_id=inp.rollout_id,
+                wave=inp.wave,
+                reason=answer.excerpt,
+            )
+        else:
+            log.info(
+                "verify webhook answered",
+                rollout_id=inp.rollout_id,
+                wave=inp.wave,
+                status=answer.status,
+                passed=answer.passed,
+            )
         return WebhookVerdict(passed=answer.passed, status=answer.status, excerpt=answer.excerpt)
 
 

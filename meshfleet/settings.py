@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated, Any
 
-from pydantic import Field, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from meshfleet import __version__
+from meshfleet.webhook_allowlist import (
+    ALLOWED_URLS_ENV,
+    UrlPrefix,
+    parse_allowed_urls,
+    without_userinfo,
+)
 
 DEPLOYMENT_NAME_ENV = "MESHFLEET_DEPLOYMENT_NAME"
 BUILD_ID_ENV = "MESHFLEET_BUILD_ID"
@@ -31,6 +44,14 @@ def _check_versioning_id(value: str, env: str, pattern: re.Pattern[str], allowed
             f"{env}={value!r} is not allowed: {allowed}, starting with a letter or digit"
         )
     return value
+
+
+def _allowed_urls(value: Any) -> Any:
+    return parse_allowed_urls(value) if isinstance(value, str) else value
+
+
+# Comma-separated text in the environment, never JSON (NoDecode): parsed into prefixes here.
+_AllowedUrls = Annotated[tuple[UrlPrefix, ...], NoDecode, BeforeValidator(_allowed_urls)]
 
 
 class Settings(BaseSettings):
@@ -79,6 +100,9 @@ class Settings(BaseSettings):
     # Not validated when defaulted (settings validate defaults otherwise): the validator below
     # sees only a build id that was given.
     build_id: str = Field(default=__version__, alias=BUILD_ID_ENV, validate_default=False)
+    # Where the verify webhook's bearer token may go (meshfleet/webhook_allowlist.py); unset:
+    # nowhere.
+    verify_allowed_urls: _AllowedUrls = Field(default=(), alias=ALLOWED_URLS_ENV)
 
     @field_validator("deployment_name")
     @classmethod
@@ -105,6 +129,15 @@ class Settings(BaseSettings):
         return _check_versioning_id(
             value, BUILD_ID_ENV, _BUILD_ID, "letters, digits, '.', '+', '-' and '_'"
         )
+
+    @field_validator("verify_allowed_urls", mode="wrap")
+    @classmethod
+    def _allowed_urls_without_passwords(
+        cls, value: Any, handler: ValidatorFunctionWrapHandler
+    ) -> Any:
+        # A prefix with a user or password is refused, and the refusal prints the value it was
+        # given: it is given the value with those taken out (refused all the same).
+        return handler(without_userinfo(value) if isinstance(value, str) else value)
 
     @property
     def versioned(self) -> bool:

@@ -295,3 +295,51 @@ def test_an_unusable_versioning_setting_is_refused_naming_its_variable(
         Settings.model_validate(env)
 
     assert variable in str(err.value)
+
+
+def test_the_verify_webhook_allowlist_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Comma-separated text, not JSON: the environment's own form.
+    monkeypatch.setenv(
+        "MESHFLEET_VERIFY_ALLOWED_URLS", "https://checks.example.com/verify, http://127.0.0.1:9000"
+    )
+    allowed = Settings().verify_allowed_urls
+
+    assert [p.text for p in allowed] == [
+        "https://checks.example.com/verify",
+        "http://127.0.0.1:9000",
+    ]
+    assert Settings.model_validate({"MESHFLEET_VERIFY_ALLOWED_URLS": ""}).verify_allowed_urls == ()
+
+
+def test_without_the_allowlist_no_webhook_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MESHFLEET_VERIFY_ALLOWED_URLS", raising=False)
+    assert Settings.model_validate({}).verify_allowed_urls == ()
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("checks.example.com/verify", "entry 'checks.example.com/verify' is refused"),
+        ("https://checks.example.com/verify?sig=1", "a prefix has no query or fragment"),
+        ("http://checks.example.com/verify", "plain http is allowed only to loopback"),
+        ("https://a.example.com,,https://b.example.com", "entry 2 of 3 is empty"),
+    ],
+)
+def test_a_malformed_allowed_url_is_a_settings_error_naming_it(value: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem) as err:
+        Settings.model_validate({"MESHFLEET_VERIFY_ALLOWED_URLS": value})
+
+    assert "MESHFLEET_VERIFY_ALLOWED_URLS" in str(err.value)
+
+
+def test_an_allowed_url_with_a_password_is_refused_without_printing_it() -> None:
+    # The worker prints its settings error on standard error.
+    with pytest.raises(ValidationError) as err:
+        Settings.model_validate(
+            {"MESHFLEET_VERIFY_ALLOWED_URLS": "https://bot:hunter2@checks.example.com/verify"}
+        )
+
+    assert "carries a user or password" in str(err.value)
+    assert "hunter2" not in str(err.value)

@@ -24,6 +24,7 @@ from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.stats import LIST, SHOW
 from meshfleet.simulator.testing import RunningSimulator, serve
 from meshfleet.webhook import VerifyHook
+from meshfleet.webhook_allowlist import ALLOWED_URLS_ENV, UrlPrefix, parse_allowed_urls
 from tests.helpers.fleet import SIM_TOKEN, target
 from tests.helpers.ports import free_port
 from tests.helpers.webhook import Hook, serve_hook
@@ -58,7 +59,10 @@ async def _verify(
     webhook: str | None = None,
     skip: list[int] | None = None,
     token: str | None = TOKEN,
+    allowed: tuple[UrlPrefix, ...] | None = None,
 ) -> VerifyWaveResult:
+    """Verify ``targets``; the webhook allowed (``MESHFLEET_VERIFY_ALLOWED_URLS``) unless
+    ``allowed`` says otherwise."""
     inp = VerifyWaveInput(
         rollout_id="r1",
         wave=1,
@@ -69,7 +73,9 @@ async def _verify(
         webhook=webhook,
     )
     async with AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as api:
-        hook = VerifyHook(token, backoff_s=(0.01, 0.01))
+        if allowed is None:
+            allowed = parse_allowed_urls(webhook or "")
+        hook = VerifyHook(token, allowed=allowed, backoff_s=(0.01, 0.01))
         activities = VerifyActivities(api, client, hook)
         result: VerifyWaveResult = await ActivityEnvironment().run(activities.verify_wave, inp)
     return result
@@ -114,6 +120,34 @@ async def test_the_webhook_gets_the_running_meshes_and_the_token(
     ]
     # The token travels in the header only: never in what the activity returns to the history.
     assert TOKEN not in json.dumps(result.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed", "listed"),
+    [
+        # A path that only starts like the allowed one, as a string.
+        ("/verify-evil", "{base}/verify", "({base}/verify)"),
+        # Another port of the same host.
+        ("/verify", "http://127.0.0.1:1/verify", "(http://127.0.0.1:1/verify)"),
+        # Nothing allowed at all: the reason says how to allow one.
+        ("/verify", "", "is not set on the worker"),
+    ],
+)
+async def test_a_webhook_not_allowed_gets_no_request_and_fails_the_wave(
+    sim: RunningSimulator, client: Client, path: str, allowed: str, listed: str
+) -> None:
+    async with serve_hook(path) as hook:
+        base = hook.url.removesuffix(path)
+        prefixes = parse_allowed_urls(allowed.format(base=base))
+        result = await _verify(sim, client, [TARGETS[0]], webhook=hook.url, allowed=prefixes)
+    verdict = result.webhook
+    assert verdict is not None
+    assert (verdict.passed, verdict.status) == (False, None)
+    assert ALLOWED_URLS_ENV in verdict.excerpt
+    assert listed.format(base=base) in verdict.excerpt
+    assert verdict.excerpt.startswith(hook.url) and verdict.excerpt.endswith("nothing was sent")
+    assert hook.requests == []  # no POST, nor any other request to that port
+    assert result.checked == 1 and result.failures == []  # the re-read itself still ran
 
 
 async def test_without_a_token_no_authorization_header_is_sent(

@@ -19,6 +19,7 @@ from meshfleet.contract.payloads import rollout_workflow_id
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import RunningSimulator, serve
 from meshfleet.webhook import VerifyHook
+from meshfleet.webhook_allowlist import parse_allowed_urls
 from tests.helpers.cli_rollouts import assert_contract, temporal_env, unique
 from tests.helpers.cli_run import manifest_target, meshfleet, write_manifest
 from tests.helpers.fleet import SIM_TOKEN, running_worker
@@ -91,27 +92,26 @@ async def test_a_webhook_that_answers_500_halts_with_its_reason(
     fleet = [manifest_target(P1, f"hook-{tag}-{i}") for i in range(3)]
     rollout_id = unique("hook")
     config = SimulatorConfig(create_seconds=0.2, tokens=(SIM_TOKEN,))
-    hook_client = VerifyHook("verify-token-e2e", backoff_s=(0.05, 0.05))
-    async with (
-        serve(config) as sim,
-        serve_hook() as hook,
-        running_worker(client, task_queue, sim.url, hook=hook_client),
-    ):
-        hook.answer((500, "canary smoke test: 7 of 10 requests failed"))
-        path = write_manifest(
-            tmp_path / "fleet.yaml", fleet, waves=[1, "100%"], verify={"webhook": hook.url}
-        )
-        run = await meshfleet(
-            "start",
-            str(path),
-            "--rollout-id",
-            rollout_id,
-            "--wait",
-            "--json",
-            env=temporal_env(client, task_queue),
-        )
-        status = await meshfleet("status", rollout_id, env=temporal_env(client, task_queue))
-        sent = posts(sim, fleet)
+    async with serve(config) as sim, serve_hook() as hook:
+        # The worker posts only under MESHFLEET_VERIFY_ALLOWED_URLS: this hook is listed.
+        allowed = parse_allowed_urls(hook.url)
+        hook_client = VerifyHook("verify-token-e2e", allowed=allowed, backoff_s=(0.05, 0.05))
+        async with running_worker(client, task_queue, sim.url, hook=hook_client):
+            hook.answer((500, "canary smoke test: 7 of 10 requests failed"))
+            path = write_manifest(
+                tmp_path / "fleet.yaml", fleet, waves=[1, "100%"], verify={"webhook": hook.url}
+            )
+            run = await meshfleet(
+                "start",
+                str(path),
+                "--rollout-id",
+                rollout_id,
+                "--wait",
+                "--json",
+                env=temporal_env(client, task_queue),
+            )
+            status = await meshfleet("status", rollout_id, env=temporal_env(client, task_queue))
+            sent = posts(sim, fleet)
 
     assert run.code == ExitCode.FAILED, run.err
     report = run.json()

@@ -1,9 +1,13 @@
-"""A verify webhook on a loopback port: records what it receives, answers what a test says."""
+"""A verify webhook on a loopback port: records what it receives, answers what a test says.
+
+Every request reaching the port is recorded, whatever its method or path, so a test can hold a
+worker to having sent nothing at all.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,11 +27,16 @@ class Received:
 
 @dataclass
 class Hook:
-    """The hook's URL, its answers (the last repeats) and what it received."""
+    """The hook's URL, its answers (the last repeats) and what it received.
+
+    ``received``: the POSTs to its path; ``requests``: every request to its port, as
+    ``"METHOD /path"``, those included.
+    """
 
     url: str
     answers: list[tuple[int, str]] = field(default_factory=lambda: [(200, "ok")])
     received: list[Received] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
 
     def answer(self, *answers: tuple[int, str]) -> None:
         """Answer these (status, body) in turn, then the last one again."""
@@ -47,7 +56,14 @@ async def serve_hook(path: str = "/verify") -> AsyncIterator[Hook]:
         status, text = hook.answers[min(len(hook.received), len(hook.answers)) - 1]
         return web.Response(status=status, text=text)
 
-    app = web.Application()
+    @web.middleware
+    async def record(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        hook.requests.append(f"{request.method} {request.path_qs}")
+        return await handler(request)
+
+    app = web.Application(middlewares=[record])
     app.router.add_post(path, handle)
     runner = web.AppRunner(app)
     await runner.setup()
