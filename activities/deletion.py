@@ -17,15 +17,16 @@ import structlog
 from temporalio import activity
 
 from activities.errors import application_error, failure
-from activities.polling import after, heartbeating, sleep_until
-from meshfleet.asm.calls import MeshDeleteApi
-from meshfleet.asm.errors import (
-    AsmConnectionError,
-    AsmError,
-    AsmNotFoundError,
-    AsmServerError,
-    AsmThrottledError,
+from activities.polling import (
+    POLL_SURVIVES,
+    after,
+    heartbeating,
+    poll_failed,
+    sleep_before_next_poll,
+    sleep_until,
 )
+from meshfleet.asm.calls import MeshDeleteApi
+from meshfleet.asm.errors import AsmError, AsmNotFoundError
 from meshfleet.asm.models import MeshPhase, parse_time
 from meshfleet.contract import failures as errors
 from meshfleet.contract.deletion import (
@@ -139,8 +140,7 @@ class DeletionActivities:
                     type=errors.MESH_TIMEOUT,
                     non_retryable=True,
                 )
-            wait_s = max(inp.poll_interval_s, delay or 0.0)
-            await sleep_until(min(deadline, after(wait_s)), progress)
+            await sleep_before_next_poll(deadline, inp.poll_interval_s, delay, progress)
 
     async def _poll(
         self, inp: WaitGoneInput, attempt: int
@@ -150,12 +150,8 @@ class DeletionActivities:
             mesh = await self._api.mesh(inp.project_id, inp.region, inp.uid)
         except AsmNotFoundError:
             return True, None, None
-        except AsmThrottledError as exc:
-            log.warning("poll throttled; will poll again", retry_after=exc.retry_after)
-            return False, None, exc.retry_after
-        except (AsmConnectionError, AsmServerError) as exc:
-            log.warning("poll failed; will poll again", error=str(exc))
-            return False, None, getattr(exc, "retry_after", None)
+        except POLL_SURVIVES as exc:
+            return False, None, poll_failed(exc)
         except AsmError as exc:
             raise application_error(exc, attempt=attempt, action="show mesh") from exc
         return False, mesh.phase, None

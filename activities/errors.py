@@ -13,6 +13,7 @@ from meshfleet.asm.errors import (
     AsmConnectionError,
     AsmError,
     AsmForbiddenError,
+    AsmNotFoundError,
     AsmStatusError,
     AsmValidationError,
 )
@@ -51,8 +52,11 @@ def failure(
 def application_error(exc: AsmError, *, attempt: int, action: str) -> ApplicationError:
     """The ``ApplicationError`` for an ASM failure during ``action``.
 
-    400, 401 and 403 cannot be fixed by retrying; 429, 5xx, other statuses and connection
-    failures can, and a ``Retry-After`` from the server sets the next delay.
+    400, 401, 403 and 404 cannot be fixed by retrying; 429, 5xx, other statuses and connection
+    failures can, and a ``Retry-After`` from the server sets the next delay. A 404 that reaches
+    here was answered for a project's mesh collection (``POST`` or ``GET
+    /v1/{project_id}/meshes``): the project, or the API path, does not exist. A 404 for one
+    mesh by uid means it is gone, which its callers handle before this.
     """
     if isinstance(exc, AsmValidationError):
         return failure(
@@ -79,6 +83,13 @@ def application_error(exc: AsmError, *, attempt: int, action: str) -> Applicatio
             AsmAuthenticationError: errors.AUTHENTICATION,
             AsmForbiddenError: errors.FORBIDDEN,
         }
+        if isinstance(exc, AsmNotFoundError):
+            return failure(
+                f"{action}: no such project or API path: {exc.describe()}",
+                details,
+                type=errors.NOT_FOUND,
+                non_retryable=True,
+            )
         for cls, type_name in permanent.items():
             if isinstance(exc, cls):
                 return failure(

@@ -10,17 +10,20 @@ import structlog
 from temporalio import activity
 
 from activities.errors import application_error, failure
-from activities.polling import after, sleep_until
+from activities.polling import (
+    POLL_SURVIVES,
+    after,
+    poll_failed,
+    sleep_before_next_poll,
+    sleep_until,
+)
 from activities.ratelimit import Pacer
 from meshfleet.adoption import judge
 from meshfleet.asm.calls import MeshApi
 from meshfleet.asm.errors import (
     AsmConflictError,
-    AsmConnectionError,
     AsmError,
     AsmNotFoundError,
-    AsmServerError,
-    AsmThrottledError,
 )
 from meshfleet.asm.models import MeshPhase, parse_time
 from meshfleet.contract import failures as errors
@@ -50,8 +53,9 @@ class MeshActivities:
         """POST the mesh; on 409 adopt the existing mesh of that name instead of failing.
 
         Raises:
-            ApplicationError: non-retryable for 400/401/403 and for a 409 that is not our mesh
-                (a cluster conflict, or the name taken on other clusters); retryable otherwise.
+            ApplicationError: non-retryable for 400/401/403/404 and for a 409 that is not a
+                mesh to adopt (a cluster conflict, the name taken on other clusters, or a mesh
+                listed without a uid); retryable otherwise.
         """
         target = inp.target
         attempt = activity.info().attempt
@@ -98,20 +102,30 @@ class MeshActivities:
         except AsmError as exc:
             raise application_error(exc, attempt=attempt, action="find existing mesh") from exc
         judged = judge(target, meshes)
-        # A 409 with no mesh of the target's name: the cluster belongs to a mesh, of this
-        # project or another (a list shows only this one's).
-        existing = judged.mesh if judged.verdict in ("adopt", "name_conflict") else None
         details = FailureDetails(
             attempt=attempt,
             error_code=conflict.error_code,
             request_id=conflict.request_id,
             status=409,
         )
-        if existing is None or not existing.uid:
+        answer = f"{conflict.error_msg}; request id {conflict.request_id}"
+        existing = judged.mesh
+        if judged.verdict == "create" or existing is None:
+            # A 409, yet nothing of this project stands in the way: the cluster belongs to a
+            # mesh of another project (a list shows only this one's).
             raise failure(
                 f"409 {conflict.error_code}: no mesh named {target.mesh_name} exists in project "
                 f"{target.project_id}, so cluster {target.cluster_id} already belongs to another "
-                f"mesh ({conflict.error_msg}; request id {conflict.request_id})",
+                f"mesh ({answer})",
+                details,
+                type=errors.CLUSTER_CONFLICT,
+                non_retryable=True,
+            )
+        if judged.verdict == "cluster_conflict":
+            raise failure(
+                f"409 {conflict.error_code}: cluster {target.cluster_id} already belongs to "
+                f"another mesh, {existing.metadata.name} of project {target.project_id} "
+                f"({answer})",
                 details,
                 type=errors.CLUSTER_CONFLICT,
                 non_retryable=True,
@@ -122,6 +136,15 @@ class MeshActivities:
                 f"cluster(s) {', '.join(existing.cluster_ids)}, not on {target.cluster_id}",
                 details,
                 type=errors.NAME_CONFLICT,
+                non_retryable=True,
+            )
+        if judged.verdict == "without_uid" or not existing.uid:
+            raise failure(
+                f"409: mesh {target.mesh_name} exists in project {target.project_id}, but the API "
+                f"listed it without a uid: it cannot be adopted, since nothing could poll it or "
+                f"later delete it by uid ({answer})",
+                details,
+                type=errors.MESH_WITHOUT_UID,
                 non_retryable=True,
             )
         # A 500 may have hidden our own successful POST (docs/asm-api.md, "A 500 that may hide a
@@ -183,7 +206,7 @@ class MeshActivities:
         if progress.polls == 0:
             await sleep_until(min(deadline, after(inp.first_poll_s)), progress)
         while True:
-            phase = await self._poll(inp, attempt, progress)
+            phase, retry_after = await self._poll(inp, attempt, progress)
             progress = WaitProgress(phase=phase or progress.phase, polls=progress.polls + 1)
             activity.heartbeat(progress.model_dump())
             if phase == MeshPhase.RUNNING:
@@ -205,11 +228,12 @@ class MeshActivities:
                     type=errors.MESH_TIMEOUT,
                     non_retryable=True,
                 )
-            await sleep_until(min(deadline, after(inp.poll_interval_s)), progress)
+            await sleep_before_next_poll(deadline, inp.poll_interval_s, retry_after, progress)
 
     async def _poll(
         self, inp: WaitForMeshInput, attempt: int, progress: WaitProgress
-    ) -> str | None:
+    ) -> tuple[str | None, float | None]:
+        """(phase, seconds the server asked to wait) of one show; no phase when it failed."""
         try:
             mesh = await self._api.mesh(inp.project_id, inp.region, inp.uid)
         except AsmNotFoundError as exc:
@@ -225,10 +249,8 @@ class MeshActivities:
                 type=errors.MESH_VANISHED,
                 non_retryable=True,
             ) from exc
-        except (AsmConnectionError, AsmThrottledError, AsmServerError) as exc:
-            # A flaky show must not end a wait that may last 30 minutes: log and poll again.
-            log.warning("poll failed; will poll again", error=str(exc))
-            return None
+        except POLL_SURVIVES as exc:
+            return None, poll_failed(exc)
         except AsmError as exc:
             raise application_error(exc, attempt=attempt, action="show mesh") from exc
-        return mesh.phase
+        return mesh.phase, None

@@ -1,4 +1,5 @@
-"""Waiting between polls inside an activity: heartbeat often enough, resume from the last one."""
+"""Waiting between polls inside an activity: heartbeat often enough, resume from the last one,
+and wait longer when the server said so (``Retry-After``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,18 @@ from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+import structlog
 from temporalio import activity
 
+from meshfleet.asm.errors import (
+    AsmConnectionError,
+    AsmServerError,
+    AsmStatusError,
+    AsmThrottledError,
+)
 from meshfleet.contract.payloads import WaitProgress
+
+log = structlog.get_logger(__name__)
 
 HEARTBEAT_EVERY_S = 5.0
 """Heartbeat at least this often while waiting between polls (and thrice per heartbeat timeout)."""
@@ -30,6 +40,27 @@ async def sleep_until(when: datetime, progress: WaitProgress) -> None:
     while (left := (when - datetime.now(UTC)).total_seconds()) > 0:
         await asyncio.sleep(min(left, every))
         activity.heartbeat(progress.model_dump())
+
+
+POLL_SURVIVES = (AsmConnectionError, AsmThrottledError, AsmServerError)
+"""What a poll outlives (no answer, 429, 5xx): a wait that may last 30 minutes polls again."""
+
+
+def poll_failed(exc: AsmConnectionError | AsmStatusError) -> float | None:
+    """Log a poll that failed in a way the next may not; the seconds the server asked to wait
+    (its ``Retry-After``), when it said."""
+    retry_after = exc.retry_after if isinstance(exc, AsmStatusError) else None
+    log.warning("poll failed; will poll again", error=str(exc), retry_after=retry_after)
+    return retry_after
+
+
+async def sleep_before_next_poll(
+    deadline: datetime, interval_s: float, retry_after_s: float | None, progress: WaitProgress
+) -> None:
+    """Sleep the poll interval, or the server's ``Retry-After`` when it asked for longer, never
+    past ``deadline``; heartbeating ``progress`` meanwhile."""
+    wait_s = max(interval_s, retry_after_s or 0.0)
+    await sleep_until(min(deadline, after(wait_s)), progress)
 
 
 _T = TypeVar("_T")

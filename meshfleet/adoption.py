@@ -13,7 +13,7 @@ from typing import Literal
 from meshfleet.asm.models import Mesh
 from meshfleet.models import MeshTarget
 
-Verdict = Literal["create", "adopt", "name_conflict", "cluster_conflict"]
+Verdict = Literal["create", "adopt", "name_conflict", "cluster_conflict", "without_uid"]
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,11 @@ class Judgement:
         verdict: ``create`` when nothing in the project stands in the way; ``adopt`` for a mesh
             of the target's name on its cluster (or one that echoes no clusters);
             ``name_conflict`` for that name on other clusters; ``cluster_conflict`` for the
-            target's cluster in a mesh of another name.
-        mesh: The mesh of the target's name (adopt, name conflict) or the one holding its
-            cluster (cluster conflict); None for create.
+            target's cluster in a mesh of another name; ``without_uid`` for a mesh that would be
+            adopted but was listed without a uid: nothing could poll it, nor later delete it by
+            uid, so it is a failure, not an adoption.
+        mesh: The mesh of the target's name (adopt, name conflict, without uid) or the one
+            holding its cluster (cluster conflict); None for create.
     """
 
     verdict: Verdict
@@ -40,6 +42,8 @@ def judge(target: MeshTarget, meshes: Sequence[Mesh]) -> Judgement:
         clusters = same_name.cluster_ids
         if clusters and target.cluster_id not in clusters:
             return Judgement("name_conflict", same_name)
+        if not same_name.uid:
+            return Judgement("without_uid", same_name)
         return Judgement("adopt", same_name)
     holder = next((m for m in meshes if target.cluster_id in m.cluster_ids), None)
     if holder is not None:

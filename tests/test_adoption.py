@@ -14,7 +14,7 @@ from tests.helpers.fleet import SAMPLE_TARGET
 TARGET = SAMPLE_TARGET
 
 
-def _mesh(name: str, *clusters: str, uid: str = "uid-1", phase: str = "Running") -> Mesh:
+def _mesh(name: str, *clusters: str, uid: str | None = "uid-1", phase: str = "Running") -> Mesh:
     spec: dict[str, Any] = {"extendParams": {"clusters": [{"clusterID": c} for c in clusters]}}
     return Mesh.model_validate(
         {"metadata": {"name": name, "uid": uid}, "spec": spec, "status": {"phase": phase}}
@@ -31,6 +31,12 @@ def _mesh(name: str, *clusters: str, uid: str = "uid-1", phase: str = "Running")
         ([_mesh("mesh-a")], "adopt", "mesh-a"),
         ([_mesh("mesh-a", "cluster-b", "cluster-c")], "name_conflict", "mesh-a"),
         ([_mesh("mesh-other", "cluster-a")], "cluster_conflict", "mesh-other"),
+        # Ours to adopt but for its uid: nothing could poll it, or later delete it by uid.
+        ([_mesh("mesh-a", "cluster-a", uid=None)], "without_uid", "mesh-a"),
+        ([_mesh("mesh-a", uid=None)], "without_uid", "mesh-a"),
+        ([_mesh("mesh-a", "cluster-a", uid="")], "without_uid", "mesh-a"),
+        # Elsewhere, a uid or not, it is the name that is in the way.
+        ([_mesh("mesh-a", "cluster-b", uid=None)], "name_conflict", "mesh-a"),
         # The name decides before the cluster: a mesh of our name on our cluster is adopted even
         # when listed after another mesh that also names the cluster.
         (
@@ -56,6 +62,10 @@ def test_judge(meshes: list[Mesh], verdict: Verdict, mesh_name: str | None) -> N
             "conflict (name used by a mesh on cluster cluster-b, cluster-c)",
         ),
         ([_mesh("mesh-other", "cluster-a")], "conflict (cluster in mesh mesh-other)"),
+        (
+            [_mesh("mesh-a", "cluster-a", uid=None)],
+            "conflict (the API lists the mesh without a uid: it cannot be adopted)",
+        ),
     ],
 )
 def test_the_plan_says_what_judge_decided(meshes: list[Mesh], described: str) -> None:

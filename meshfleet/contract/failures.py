@@ -15,6 +15,10 @@ MESH_VANISHED = "MeshVanished"
 MESH_TIMEOUT = "MeshTimeout"
 INVALID_TARGET = "InvalidTarget"
 TARGET_VANISHED = "TargetWorkflowVanished"
+# A 404 on a project's mesh collection (a create's POST, a list): no such project or API path.
+NOT_FOUND = "AsmNotFound"
+# A mesh the target would adopt, listed without a uid: nothing could poll it or delete it by uid.
+MESH_WITHOUT_UID = "MeshWithoutUid"
 
 # Retrying these cannot help: the request, the credentials or the mesh itself must change first.
 NON_RETRYABLE_TYPES = (
@@ -28,6 +32,8 @@ NON_RETRYABLE_TYPES = (
     MESH_TIMEOUT,
     INVALID_TARGET,
     TARGET_VANISHED,
+    NOT_FOUND,
+    MESH_WITHOUT_UID,
 )
 
 # What verify found where a Running mesh should be: gone, or in another phase (Mesh<phase>).

@@ -1,76 +1,197 @@
-"""``create_mesh`` after a 409: adopt or conflict, by the same rule as ``meshfleet plan``."""
+"""``create_mesh`` against the simulator: after a 409 it adopts or fails by the same rule as
+``meshfleet plan``, and a 404 on the POST is permanent.
+
+Each case is seeded into the simulator, planned with ``plan_rollout`` (which lists the project
+once and asks ``classify``) and then created with the real activity over real HTTP: the plan's
+action and the activity's outcome must agree, case by case.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.mesh import MeshActivities
-from meshfleet.asm.errors import status_error
+from meshfleet.asm.auth import StaticTokenAuth
+from meshfleet.asm.calls import MeshApi
+from meshfleet.asm.client import AsmClient
 from meshfleet.asm.models import CreateMeshRequest, Mesh
 from meshfleet.contract import failures as errors
-from meshfleet.contract.payloads import CreateMeshActivityInput
-from meshfleet.plan import classify
-from tests.helpers.fleet import SAMPLE_TARGET
+from meshfleet.contract.failures import FailureDetails
+from meshfleet.contract.payloads import CreateMeshActivityInput, CreateMeshResult
+from meshfleet.plan import PlanAction, plan_rollout
+from meshfleet.simulator.config import SimulatorConfig
+from meshfleet.simulator.stats import CREATE
+from meshfleet.simulator.testing import RunningSimulator, serve
+from tests.helpers.fleet import SAMPLE_TARGET, SIM_TOKEN, project
 
 TARGET = SAMPLE_TARGET
+OTHER_PROJECT = project(77)
 
 
-def _mesh(name: str, *clusters: str, uid: str | None = "uid-1") -> Mesh:
-    spec: dict[str, Any] = {"extendParams": {"clusters": [{"clusterID": c} for c in clusters]}}
-    metadata = {"name": name, "uid": uid, "creationTimestamp": "2020-01-01T00:00:00Z"}
-    return Mesh.model_validate({"metadata": metadata, "spec": spec, "status": {"phase": "Running"}})
+@pytest.fixture
+async def sim() -> AsyncIterator[RunningSimulator]:
+    async with serve(SimulatorConfig(create_seconds=0, tokens=(SIM_TOKEN,))) as running:
+        yield running
 
 
-class _Taken:
-    """Answers every create with 409 and lists the meshes it was given."""
+class _ListedWithoutUid:
+    """The real client, except that a list gives the target's mesh without its uid.
 
-    def __init__(self, meshes: list[Mesh]) -> None:
-        self._meshes = meshes
+    The simulator always lists a uid; an ASM list entry without one has only been seen from the
+    API's side of the contract (``metadata.uid`` is optional in its tables), so this one case
+    strips it from the real answer. The 409 still comes from the simulator.
+    """
+
+    def __init__(self, api: MeshApi) -> None:
+        self._api = api
 
     async def create_mesh(self, project_id: str, region: str, request: CreateMeshRequest) -> Mesh:
-        raise status_error(409, "ASM.01010003", "already exists", "req-409")
+        return await self._api.create_mesh(project_id, region, request)
 
     async def mesh(self, project_id: str, region: str, mesh_id: str) -> Mesh:
-        raise AssertionError("create_mesh never shows a mesh")
+        return await self._api.mesh(project_id, region, mesh_id)
 
     async def meshes(self, project_id: str, region: str) -> list[Mesh]:
-        return self._meshes
+        listed = await self._api.meshes(project_id, region)
+        return [_without_uid(m) if m.metadata.name == TARGET.mesh_name else m for m in listed]
 
 
-async def _create(meshes: list[Mesh]) -> Any:
-    activities = MeshActivities(_Taken(meshes))
-    started = datetime.now(UTC).isoformat()
-    inp = CreateMeshActivityInput(target=TARGET, started_at=started)
-    return await ActivityEnvironment().run(activities.create_mesh, inp)
+def _without_uid(mesh: Mesh) -> Mesh:
+    return mesh.model_copy(update={"metadata": mesh.metadata.model_copy(update={"uid": None})})
 
 
-@pytest.mark.parametrize(
-    ("meshes", "failure_type"),
-    [
-        ([], errors.CLUSTER_CONFLICT),
-        ([_mesh("mesh-other", "cluster-a")], errors.CLUSTER_CONFLICT),
-        ([_mesh("mesh-a", "cluster-b")], errors.NAME_CONFLICT),
-        # A mesh of our name without a uid gives nothing to poll: not adoptable.
-        ([_mesh("mesh-a", "cluster-a", uid=None)], errors.CLUSTER_CONFLICT),
-    ],
-)
-async def test_a_conflict_the_plan_predicts_fails_the_target(
-    meshes: list[Mesh], failure_type: str
+@dataclass(frozen=True)
+class Case:
+    """What the project holds before the rollout, and what plan and create must both say."""
+
+    seeded: list[tuple[str, str, list[str]]] = field(default_factory=list)
+    """(project, mesh name, clusters) seeded into the simulator."""
+    plan: PlanAction = "create"
+    failure_type: str | None = None
+    """The create's failure type; None: it succeeds (created, or adopted when ``plan`` says so)."""
+    uid_listed: bool = True
+
+
+CASES = {
+    "no mesh": Case(),
+    "same name on the cluster": Case([(TARGET.project_id, "mesh-a", ["cluster-a"])], "adopt"),
+    # ASM echoes no clusters: nothing says the mesh is elsewhere, so it is ours to adopt.
+    "same name, clusters not echoed": Case([(TARGET.project_id, "mesh-a", [])], "adopt"),
+    # Nothing could poll it, or later delete it by uid: not adoptable, and the plan says so.
+    "same name on the cluster, listed without a uid": Case(
+        [(TARGET.project_id, "mesh-a", ["cluster-a"])],
+        "conflict",
+        errors.MESH_WITHOUT_UID,
+        uid_listed=False,
+    ),
+    "same name on other clusters": Case(
+        [(TARGET.project_id, "mesh-a", ["cluster-b", "cluster-c"])],
+        "conflict",
+        errors.NAME_CONFLICT,
+    ),
+    "same name on other clusters, listed without a uid": Case(
+        [(TARGET.project_id, "mesh-a", ["cluster-b"])],
+        "conflict",
+        errors.NAME_CONFLICT,
+        uid_listed=False,
+    ),
+    "cluster held by another mesh of the project": Case(
+        [(TARGET.project_id, "mesh-other", ["cluster-a"])], "conflict", errors.CLUSTER_CONFLICT
+    ),
+    # The one case the plan cannot foresee: it lists the target's project only, so a cluster
+    # held by another project's mesh looks free until the POST answers 409.
+    "cluster held by a mesh of another project": Case(
+        [(OTHER_PROJECT, "mesh-elsewhere", ["cluster-a"])], "create", errors.CLUSTER_CONFLICT
+    ),
+}
+
+
+async def _create(api: MeshApi) -> CreateMeshResult:
+    inp = CreateMeshActivityInput(target=TARGET, started_at=datetime.now(UTC).isoformat())
+    result: CreateMeshResult = await ActivityEnvironment().run(MeshActivities(api).create_mesh, inp)
+    return result
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+async def test_plan_and_create_agree_on_what_a_project_holds(
+    sim: RunningSimulator, case: Case
 ) -> None:
-    with pytest.raises(ApplicationError) as failed:
-        await _create(meshes)
-    assert (failed.value.type, failed.value.non_retryable) == (failure_type, True)
-    if meshes and meshes[0].uid:
-        assert classify(TARGET, meshes).action == "conflict"
+    seeded = {
+        name: sim.state.seed_mesh(project_id, name, clusters).uid
+        for project_id, name, clusters in case.seeded
+    }
+    async with AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as client:
+        api: MeshApi = client if case.uid_listed else _ListedWithoutUid(client)
+        (planned,) = await plan_rollout(api, [TARGET])
+        assert planned.action == case.plan, planned.describe()
+        if case.failure_type is None:
+            result = await _create(api)
+            failed = None
+        else:
+            with pytest.raises(ApplicationError) as raised:
+                await _create(api)
+            failed = raised.value
+
+    assert sim.state.stats.requests[CREATE] == 1  # one POST, whatever it met
+    if case.plan == "adopt":
+        assert failed is None
+        assert (result.uid, result.adopted) == (seeded[TARGET.mesh_name], True)
+        assert planned.mesh_uid == result.uid
+    elif case.failure_type is None:
+        assert failed is None and case.plan == "create"
+        assert (result.adopted, sim.state.stats.creations(TARGET.project_id, "mesh-a")) == (
+            False,
+            1,
+        )
+    else:
+        assert failed is not None
+        assert (failed.type, failed.non_retryable) == (case.failure_type, True)
+        details = FailureDetails.of(failed)
+        assert details is not None and (details.status, details.error_code) == (
+            409,
+            "ASM.01010003",
+        )
+        assert sim.state.stats.creations(TARGET.project_id, "mesh-a") == 0
 
 
-@pytest.mark.parametrize("meshes", [[_mesh("mesh-a", "cluster-a")], [_mesh("mesh-a")]])
-async def test_a_mesh_the_plan_would_adopt_is_adopted(meshes: list[Mesh]) -> None:
-    result = await _create(meshes)
-    assert (result.uid, result.adopted) == ("uid-1", True)
-    assert classify(TARGET, meshes).action == "adopt"
+async def test_a_mesh_listed_without_a_uid_says_so() -> None:
+    config = SimulatorConfig(create_seconds=0, tokens=(SIM_TOKEN,))
+    async with serve(config) as sim:
+        sim.state.seed_mesh(TARGET.project_id, TARGET.mesh_name, [TARGET.cluster_id])
+        async with AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as client:
+            api = _ListedWithoutUid(client)
+            (planned,) = await plan_rollout(api, [TARGET])
+            with pytest.raises(ApplicationError) as raised:
+                await _create(api)
+    assert "without a uid" in planned.describe()
+    message = str(raised.value)
+    assert "listed it without a uid" in message and "cannot be adopted" in message
+    assert "no mesh named" not in message  # the old, false, account of this case
+
+
+async def test_a_404_on_the_post_is_permanent_with_its_code_and_message(
+    sim: RunningSimulator,
+) -> None:
+    # The simulator has no notion of a project that does not exist (any well-formed project id
+    # has meshes, maybe none); its gateway answers 404 for a path no API is published on, which
+    # is what a wrong base path meets: POST <endpoint>/v1/{project_id}/meshes, not found.
+    async with AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=f"{sim.url}/no-such-api") as api:
+        with pytest.raises(ApplicationError) as raised:
+            await _create(api)
+
+    failed = raised.value
+    assert (failed.type, failed.non_retryable) == (errors.NOT_FOUND, True)
+    assert errors.NOT_FOUND in errors.NON_RETRYABLE_TYPES  # the workflows' retry policies too
+    details = FailureDetails.of(failed)
+    assert details is not None
+    assert (details.status, details.error_code, details.attempt) == (404, "APIGW.0101", 1)
+    assert details.request_id
+    assert "no such project or API path" in failed.message
+    assert f"no API POST /no-such-api/v1/{TARGET.project_id}/meshes" in failed.message
+    assert sim.state.stats.requests[CREATE] == 0  # nothing reached the meshes API
