@@ -99,6 +99,7 @@ def build_worker(
             mesh.wait_for_mesh,
             pages.load_target_page,
             watch.await_target,
+            watch.request_cancel,
             verify.verify_wave,
             deletion.delete_mesh,
             deletion.wait_for_mesh_gone,

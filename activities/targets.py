@@ -1,4 +1,6 @@
-"""``await_target``: the outcome of a target workflow that an earlier rollout run started."""
+"""Activities that act on workflows through the worker's Temporal client: ``await_target``, the
+outcome of a target workflow that an earlier rollout run started, and ``request_cancel``, a
+rollout's request to be cancelled."""
 
 from __future__ import annotations
 
@@ -13,7 +15,12 @@ from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 from temporalio.service import RPCError, RPCStatusCode
 
 from meshfleet.contract import failures as errors
-from meshfleet.contract.payloads import AWAIT_TARGET, AwaitTargetInput
+from meshfleet.contract.payloads import (
+    AWAIT_TARGET,
+    REQUEST_CANCEL,
+    AwaitTargetInput,
+    RequestCancelInput,
+)
 from meshfleet.models import TargetOutcome
 
 # One attempt waits this long, then gives its activity slot back and is retried: a carried
@@ -60,8 +67,9 @@ class TargetWatchActivities:
         would land in the closed run's history, so the next run waits for them here instead.
 
         Raises:
-            ApplicationError: non-retryable when the target workflow did not return an outcome
-                (terminated, timed out, failed) or is gone from Temporal.
+            ApplicationError: non-retryable when the target workflow ended without an outcome
+                (terminated, timed out, or failed without one attached) or is gone from
+                Temporal.
         """
         handle = self._client.get_workflow_handle(
             inp.workflow_id, run_id=inp.run_id, result_type=TargetOutcome
@@ -78,6 +86,10 @@ class TargetWatchActivities:
             ) from None
         except WorkflowFailureError as err:
             cause = err.cause
+            failed = errors.carried(cause, TargetOutcome)
+            if failed is not None:
+                # The target failed, and its workflow ended Failed with the outcome attached.
+                return failed
             raise ApplicationError(
                 f"the target's workflow ended without an outcome: {cause or err}",
                 type=errors.failure_type(cause, default=type(err).__name__),
@@ -92,3 +104,18 @@ class TargetWatchActivities:
                 non_retryable=True,
             ) from exc
         return outcome
+
+    @activity.defn(name=REQUEST_CANCEL)
+    async def request_cancel(self, inp: RequestCancelInput) -> None:
+        """Ask Temporal to cancel the run of a rollout that the ``cancel`` update has cancelled.
+
+        Temporal shows a workflow Canceled only when a cancellation was requested and the
+        workflow then ended by it; the update is not such a request, and a workflow cannot
+        send one for itself. A run that has closed meanwhile needs nothing more.
+        """
+        handle = self._client.get_workflow_handle(inp.workflow_id, run_id=inp.run_id)
+        try:
+            await handle.cancel()
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise

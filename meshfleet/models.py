@@ -276,6 +276,17 @@ OutcomeKind = Literal["created", "adopted", "failed", "cancelled", "deleted", "k
 gone already), or left alone because it is no longer the mesh the rollout created."""
 
 
+def failure_summary(error_code: str | None, message: str | None) -> str:
+    """A failure's code and message in one line, the code once: an ASM error's message already
+    starts with its status and code (``409 ASM.01010003: …``), which is then the whole text."""
+    code, text = error_code, (message or "").strip()
+    if not code:
+        return text or "-"
+    if code in text.split(":", 1)[0].split():
+        return text
+    return f"{code} {text}".rstrip()
+
+
 class TargetOutcome(_Model):
     """What happened to one target; the child workflow's result."""
 

@@ -1,8 +1,9 @@
 """What a rollout created, read back from Temporal, and the rollback that deletes it.
 
 **Where the records live.** Every target's outcome (created, adopted, failed, with the mesh's
-uid) is the result of its ``CreateMeshWorkflow``, which the rollout received: a child's
-completion in the rollout's own history, or an ``await_target`` result after continue-as-new.
+uid) is the result of its ``CreateMeshWorkflow`` (or, for a failed target, the detail of the
+failure it ended with), which the rollout received: a child's completion or failure in the
+rollout's own history, or an ``await_target`` result after continue-as-new.
 So the rollout's histories (every run) are the record, kept by Temporal for the namespace's
 retention after the rollout closed. Past that the rollout is gone from Temporal, and a rollback
 refuses with that reason: it never deletes by name or by guess.
@@ -17,8 +18,9 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHistory
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHistory
 from temporalio.service import RPCError, RPCStatusCode
 
 from meshfleet.asm.calls import MeshApi
@@ -29,6 +31,7 @@ from meshfleet.contract.deletion import (
     rollback_page_workflow_id,
     rollback_workflow_id,
 )
+from meshfleet.contract.failures import carried
 from meshfleet.contract.payloads import (
     AWAIT_TARGET,
     PAGE_SIZE,
@@ -143,10 +146,24 @@ async def _child_result(client: Client, workflow_id: str, run_id: str) -> Target
             f"the workflow of target {workflow_id} still runs: wait until it ends (or terminate "
             "it), then roll back"
         )
+    if desc.status == WorkflowExecutionStatus.FAILED:
+        # A failed target's workflow ends Failed with its outcome attached.
+        try:
+            await handle.result()
+        except WorkflowFailureError as err:
+            return carried(err.cause, TargetOutcome)
     if desc.status != WorkflowExecutionStatus.COMPLETED:
         return None  # terminated or timed out: it reported no mesh of its own
     result: TargetOutcome = await handle.result()
     return result
+
+
+def _failed_child(client: Client, failure: Failure) -> TargetOutcome | None:
+    """The outcome a child that ended Failed carries (None: it failed without one)."""
+    error = client.data_converter.failure_converter.from_failure(
+        failure, client.data_converter.payload_converter
+    )
+    return carried(error, TargetOutcome)
 
 
 async def _outcomes(client: Client, histories: list[WorkflowHistory]) -> dict[str, TargetOutcome]:
@@ -173,6 +190,11 @@ async def _outcomes(client: Client, histories: list[WorkflowHistory]) -> dict[st
                 child = event.child_workflow_execution_completed_event_attributes
                 outcome = _decode(client, child.result.payloads, TargetOutcome)
                 outcomes[child.workflow_execution.workflow_id] = outcome
+            elif kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
+                failed = event.child_workflow_execution_failed_event_attributes
+                carried_outcome = _failed_child(client, failed.failure)
+                if carried_outcome is not None:
+                    outcomes[failed.workflow_execution.workflow_id] = carried_outcome
     for workflow_id, run_id in started.items():
         if workflow_id not in outcomes:
             found = await _child_result(client, workflow_id, run_id)

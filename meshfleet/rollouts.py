@@ -15,7 +15,7 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -26,6 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from meshfleet.contract import search_attributes as sa
 from meshfleet.contract.deletion import rollback_workflow_id
+from meshfleet.contract.failures import carried
 from meshfleet.contract.payloads import (
     APPROVE_UPDATE,
     CANCEL_UPDATE,
@@ -272,13 +273,28 @@ async def progress(client: Client, rollout_id: str, *, rollback: bool = False) -
     handle = rollout_handle(client, rollout_id, rollback=rollback)
     desc = await handle.describe()
     if desc.status == WorkflowExecutionStatus.RUNNING:
-        return cast(
-            RolloutProgress, await handle.query(PROGRESS_QUERY, result_type=RolloutProgress)
-        )
-    if desc.status == WorkflowExecutionStatus.COMPLETED:
-        return await handle.result()
-    # Failed, terminated or timed out: the last state the workflow can still answer.
+        return await _query_progress(handle)
+    return await final_report(handle)
+
+
+async def _query_progress(handle: RolloutHandle) -> RolloutProgress:
     return cast(RolloutProgress, await handle.query(PROGRESS_QUERY, result_type=RolloutProgress))
+
+
+async def final_report(handle: RolloutHandle) -> RolloutProgress:
+    """The report of a rollout (or rollback) that has ended, whichever way it ended.
+
+    Completed, it is the result (so was a failed or cancelled one of release 0.1.0); Failed, the
+    failure's first detail; Canceled, terminated or timed out, the last state the workflow can
+    still answer (its ``progress`` query, which a worker answers from the closed history).
+    """
+    try:
+        return await handle.result()
+    except WorkflowFailureError as err:
+        report = carried(err.cause, RolloutProgress)
+        if report is not None:
+            return report
+    return await _query_progress(handle)
 
 
 def at_gate(progress: RolloutProgress) -> bool:
@@ -313,7 +329,7 @@ async def wait_for_report(
             waits for a person would otherwise keep the caller waiting without end).
     """
     handle = rollout_handle(client, rollout_id, rollback=rollback)
-    result = asyncio.ensure_future(handle.result())
+    result = asyncio.ensure_future(final_report(handle))
     try:
         while not result.done():
             if on_progress is not None or stop_when is not None:

@@ -55,7 +55,8 @@ def _record_metrics(outcome: TargetOutcome) -> None:
 
 @workflow.defn(name=CREATE_MESH_WORKFLOW)
 class CreateMeshWorkflow:
-    """One mesh: ``create_mesh`` then ``wait_for_mesh``; always returns a ``TargetOutcome``."""
+    """One mesh: ``create_mesh`` then ``wait_for_mesh``; returns the ``TargetOutcome``, or ends
+    Failed carrying it (``outcomes.end``)."""
 
     def __init__(self) -> None:
         self._phase: str | None = None
@@ -67,7 +68,7 @@ class CreateMeshWorkflow:
         _record_metrics(outcome)
         if inp.search_attributes:
             workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome.outcome)])
-        return outcome
+        return outcomes.end(outcome)
 
     @workflow.query(name=PHASE_QUERY)
     def phase(self) -> str | None:

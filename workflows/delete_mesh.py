@@ -29,8 +29,9 @@ DELETE_ATTEMPT_TIMEOUT = timedelta(seconds=90)
 
 @workflow.defn(name=DELETE_MESH_WORKFLOW)
 class DeleteMeshWorkflow:
-    """One mesh: ``delete_mesh`` then ``wait_for_mesh_gone``; always returns a ``TargetOutcome``
-    (``deleted``, ``kept`` with the reason in ``message``, or ``failed``)."""
+    """One mesh: ``delete_mesh`` then ``wait_for_mesh_gone``; returns a ``TargetOutcome``
+    (``deleted``, or ``kept`` with the reason in ``message``), or ends Failed carrying the
+    failed one (``outcomes.end``)."""
 
     def __init__(self) -> None:
         self._phase: str | None = None
@@ -41,7 +42,7 @@ class DeleteMeshWorkflow:
         outcome = await self._drive(inp)
         if inp.search_attributes:
             workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome.outcome)])
-        return outcome
+        return outcomes.end(outcome)
 
     @workflow.query(name=PHASE_QUERY)
     def phase(self) -> str | None:

@@ -7,8 +7,33 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from meshfleet.contract.failures import FailureDetails, failure_type
-    from meshfleet.models import MeshTarget, OutcomeKind, TargetOutcome
+    from meshfleet.contract.failures import TARGET_FAILED, FailureDetails, failure_type
+    from meshfleet.models import MeshTarget, OutcomeKind, TargetOutcome, failure_summary
+
+# A mesh's workflow whose target failed ends Failed; histories that completed such a target with
+# a failed outcome replay that ending.
+PATCH_FAILED_TARGET_FAILS = "target-failure-fails-workflow"
+
+
+def end(outcome: TargetOutcome) -> TargetOutcome:
+    """The workflow's result: ``outcome``, unless the target failed.
+
+    Then the workflow ends Failed, so that Temporal's own status (the UI's counters, an
+    ``ExecutionStatus = "Failed"`` query) tells the failed meshes apart: the error code is the
+    failure's type, code and message its message, and the outcome its first detail, where the
+    rollout (``carried``) and every reader of a result find it.
+
+    Raises:
+        ApplicationError: the target failed.
+    """
+    if outcome.outcome == "failed" and workflow.patched(PATCH_FAILED_TARGET_FAILS):
+        raise ApplicationError(
+            failure_summary(outcome.error_code, outcome.message),
+            outcome.model_dump(mode="json"),
+            type=outcome.error_code or TARGET_FAILED,
+            non_retryable=True,
+        )
+    return outcome
 
 
 def seconds_so_far() -> float:

@@ -21,7 +21,12 @@ from temporalio.exceptions import (
 with workflow.unsafe.imports_passed_through():
     from meshfleet import __version__
     from meshfleet.contract import search_attributes as sa
-    from meshfleet.contract.failures import failure_type
+    from meshfleet.contract.failures import (
+        ROLLBACK_FAILED,
+        ROLLOUT_FAILED,
+        carried,
+        failure_type,
+    )
     from meshfleet.contract.payloads import (
         APPROVE_UPDATE,
         AWAIT_TARGET,
@@ -30,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         LOAD_TARGET_PAGE,
         PAUSE_UPDATE,
         PROGRESS_QUERY,
+        REQUEST_CANCEL,
         RESUME_UPDATE,
         ROLLOUT_WORKFLOW,
         VERIFY_WAVE,
@@ -39,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         LoadPageInput,
         MeshTiming,
         RegionSegment,
+        RequestCancelInput,
         RolloutCarry,
         RolloutInput,
         TargetPage,
@@ -71,6 +78,12 @@ PATCH_SOAK = "soak-timer-between-waves"
 PATCH_VERIFY = "verify-wave-activity-after-soak"
 PATCH_APPROVAL = "approval-gate-between-waves"
 PATCH_REGIONS = "region-order-and-region-budgets"
+
+# A rollout (or rollback) ends in Temporal's status for its state: Failed when it ended failed,
+# Canceled when cancelled. Histories that completed such an ending replay it as they were.
+PATCH_END_IN_STATUS = "rollout-ends-in-its-execution-status"
+# How long an ending rollout waits for the cancellation it asked for (normally a moment).
+CANCEL_REQUEST_WAIT = timedelta(minutes=10)
 
 # What runs after a wave has finished and before the next one starts, in this order.
 CHECKS = ("soak", "verify", "approval")
@@ -125,6 +138,8 @@ class MeshRolloutWorkflow:
         self._wake_run_loop = False
         self._children: set[asyncio.Task[None]] = set()
         self._starting = 0
+        # Whether Temporal delivered a cancellation request to this run (the UI's or a client's).
+        self._cancel_requested = False
 
     # --- run loop ----------------------------------------------------------------------------
 
@@ -162,8 +177,14 @@ class MeshRolloutWorkflow:
             except asyncio.CancelledError:
                 # A cancel from the UI or CLI is the same as the ``cancel`` update: start nothing
                 # new, let every in-flight mesh reach a final phase, then report.
+                self._cancel_requested = True
                 self._cancel()
-        return self._finish()
+        report = self._finish()
+        if report.state in (RolloutState.FAILED, RolloutState.CANCELLED) and workflow.patched(
+            PATCH_END_IN_STATUS
+        ):
+            await self._end_in_status(report)
+        return report
 
     async def _step(self) -> None:
         carry = self._carry
@@ -517,6 +538,54 @@ class MeshRolloutWorkflow:
         self._publish_state()
         return self.progress()
 
+    async def _end_in_status(self, report: RolloutProgress) -> None:
+        """End Failed or Canceled, as ``report.state`` says; the report stays readable.
+
+        A failed rollout's report is the failure's first detail (``carried``); a cancelled
+        one's is what the ``progress`` query answers on the closed run.
+
+        Raises:
+            ApplicationError: the rollout failed.
+            asyncio.CancelledError: the rollout was cancelled.
+        """
+        if report.state == RolloutState.FAILED:
+            raise ApplicationError(
+                self._failed_because(report),
+                report.model_dump(mode="json"),
+                type=ROLLBACK_FAILED if report.kind == "rollback" else ROLLOUT_FAILED,
+                non_retryable=True,
+            )
+        if not self._cancel_requested:
+            # Cancelled by the update: Temporal shows Canceled only for a run that a
+            # cancellation request ended, and a workflow cannot send one for itself.
+            info = workflow.info()
+            await workflow.execute_activity(
+                REQUEST_CANCEL,
+                RequestCancelInput(workflow_id=info.workflow_id, run_id=info.run_id),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
+                summary="end Canceled",
+            )
+            # The request arrives as this run's cancellation, which ends the wait.
+            await workflow.wait_condition(lambda: False, timeout=CANCEL_REQUEST_WAIT)
+        raise asyncio.CancelledError(self._counts_text())
+
+    def _failed_because(self, report: RolloutProgress) -> str:
+        """One line: how many targets failed against which budget."""
+        carry = self._carry
+        what = "rollback" if report.kind == "rollback" else "rollout"
+        reasons = [
+            f"region {region}'s budget of {self._region_allowed(region)}"
+            for region, failed in sorted(carry.region_failed.items())
+            if failed > self._region_allowed(region)
+        ]
+        if carry.counts.failed > carry.allowed_failures or not reasons:
+            reasons.insert(0, f"the failure budget of {carry.allowed_failures}")
+        return (
+            f"{what} failed: {carry.counts.failed} of {self._inp.total} targets failed, over "
+            f"{' and '.join(reasons)}; {self._counts_text()}"
+        )
+
     # --- targets -------------------------------------------------------------------------------
 
     def _page_input(self, page_no: int) -> LoadPageInput:
@@ -565,8 +634,9 @@ class MeshRolloutWorkflow:
         try:
             outcome = await handle
         except ChildWorkflowError as err:
-            # Timed out, terminated or cancelled: the cause's kind is the target's error code.
-            outcome = TargetOutcome.failed(
+            # A failed target ends its workflow Failed with its outcome attached; timed out,
+            # terminated or cancelled, the cause's kind is the target's error code.
+            outcome = carried(err.cause, TargetOutcome) or TargetOutcome.failed(
                 target, failure_type(err.cause, default=type(err).__name__), str(err.cause or err)
             )
         self._record(outcome)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from pydantic import BaseModel, ConfigDict, ValidationError
 from temporalio.exceptions import ApplicationError
+
+_Model = TypeVar("_Model", bound=BaseModel)
 
 BAD_REQUEST = "AsmBadRequest"
 AUTHENTICATION = "AsmAuthenticationFailed"
@@ -48,6 +52,12 @@ def mesh_seen_in(phase: str | None) -> str:
 TRANSIENT = "AsmTransient"
 TARGET_STILL_RUNNING = "TargetStillRunning"
 
+# How a mesh's workflow ends when its target failed, when no error code names the failure.
+TARGET_FAILED = "TargetFailed"
+# How a rollout's and a rollback's workflow end when they ended ``failed`` (over a budget).
+ROLLOUT_FAILED = "RolloutFailed"
+ROLLBACK_FAILED = "RollbackFailed"
+
 
 def failure_type(cause: BaseException | None, default: str = "Error") -> str:
     """The name a failure goes by: an ``ApplicationError``'s own type, else its class name."""
@@ -88,3 +98,23 @@ class FailureDetails(BaseModel):
             return cls.model_validate(first)
         except ValidationError:
             return None
+
+
+def carried(cause: BaseException | None, model: type[_Model]) -> _Model | None:
+    """The ``model`` a workflow's failure carries as its first detail, or None.
+
+    A mesh's workflow whose target failed ends Failed with the ``TargetOutcome`` there, and a
+    rollout that ended ``failed`` with its ``RolloutProgress``: readers get the same value a
+    completed workflow returns. Never raises (it also runs inside workflow code).
+    """
+    if not isinstance(cause, ApplicationError) or not cause.details:
+        return None
+    first = cause.details[0]
+    if isinstance(first, model):
+        return first
+    if not isinstance(first, dict):
+        return None
+    try:
+        return model.model_validate(first)
+    except ValidationError:
+        return None

@@ -24,6 +24,9 @@ WAIT_FOR_MESH = "wait_for_mesh"
 LOAD_TARGET_PAGE = "load_target_page"
 AWAIT_TARGET = "await_target"
 VERIFY_WAVE = "verify_wave"
+# A rollout or rollback cancelled through its ``cancel`` update asks Temporal to cancel its own
+# run, so that it can end Canceled: a workflow cannot request that of itself by a command.
+REQUEST_CANCEL = "request_cancel"
 
 ROLLOUT_WORKFLOW = "MeshRolloutWorkflow"
 CREATE_MESH_WORKFLOW = "CreateMeshWorkflow"
@@ -217,6 +220,13 @@ class RegionSegment(Contract):
 
 class AwaitTargetInput(Contract):
     """Input of ``await_target``: a target workflow an earlier run of the rollout started."""
+
+    workflow_id: str
+    run_id: str | None = None
+
+
+class RequestCancelInput(Contract):
+    """Input of ``request_cancel``: the run of a rollout (or rollback) that asks to end Canceled."""
 
     workflow_id: str
     run_id: str | None = None

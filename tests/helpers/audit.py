@@ -21,6 +21,7 @@ from temporalio.client import (
     WorkflowFailureError,
 )
 
+from meshfleet.contract.failures import carried
 from meshfleet.contract.payloads import AWAIT_TARGET, CREATE_MESH_WORKFLOW, rollout_workflow_id
 from meshfleet.models import MeshTarget, RolloutProgress, RolloutState, TargetOutcome
 from meshfleet.simulator.state import SimulatorState
@@ -81,6 +82,11 @@ async def audit_rollout(client: Client, rollout_id: str, total: int, limit_s: fl
         try:
             outcomes[child.id] = await handle.result()
         except WorkflowFailureError as err:
+            failed = carried(err.cause, TargetOutcome)
+            if failed is not None:
+                # A failed target's workflow ends Failed with its outcome attached.
+                outcomes[child.id] = failed
+                continue
             # Terminated or timed out: no outcome of its own, so the rollout counts it failed.
             _, region, project_id, mesh_name = child.id.split("/", 3)
             outcomes[child.id] = TargetOutcome(

@@ -35,9 +35,12 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import (
     Client,
     WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
     WorkflowHistory,
     WorkflowQueryFailedError,
 )
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from meshfleet.asm.models import CreateMeshRequest
@@ -179,6 +182,29 @@ class Target:
         if self.region != REGION:
             entry["region"] = self.region  # releases before regions read the same manifest
         return entry
+
+
+async def _ended(
+    handle: WorkflowHandle[Any, Any], query: str | None = "progress"
+) -> dict[str, Any]:
+    """What a closed workflow reported, as plain JSON, whichever way it ended.
+
+    Completed: its result. Failed with a report attached (a failed mesh's outcome, a failed
+    rollout's report): that first detail. Otherwise the ``query`` it still answers.
+    """
+    try:
+        result: dict[str, Any] = await handle.result()
+        return result
+    except WorkflowFailureError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError) and cause.details:
+            first = cause.details[0]
+            if isinstance(first, dict):
+                return first
+        if query is None:
+            raise
+    answer: dict[str, Any] = await handle.query(query)
+    return answer
 
 
 def rollout_id_of(rollout: str) -> str:
@@ -361,6 +387,8 @@ class Stack:
         """The release's ``python worker.py``, once it polls the task queue."""
         env = worker_env(self.server.address, TASK_QUEUE, self.site.url)
         env["MESHFLEET_VERIFY_TOKEN"] = VERIFY_TOKEN  # releases before verify ignore it
+        # A worker posts only to webhooks under this setting (releases before it post to any).
+        env["MESHFLEET_VERIFY_ALLOWED_URLS"] = ",".join(hook.url for hook in self.hooks.values())
         worker = _spawn_worker(self.release, env, self.work_dir / f"{name}.log")
         self.workers.append(worker)
         await wait_for_poller(self.client, TASK_QUEUE, worker, 120)
@@ -452,8 +480,7 @@ class Stack:
     async def rollback_report(self, rollout: str, limit_s: float = 120) -> dict[str, Any]:
         """The rollback's report once it ended."""
         handle = self.client.get_workflow_handle(f"rollback/{rollout}")
-        result: dict[str, Any] = await asyncio.wait_for(handle.result(), limit_s)
-        return result
+        return await asyncio.wait_for(_ended(handle), limit_s)
 
     async def until_rollback(self, rollout: str, state: str, limit_s: float = 120) -> None:
         """Until the rollback's progress says ``state``."""
@@ -505,13 +532,11 @@ class Stack:
     async def report(self, rollout: str, limit_s: float = 180) -> dict[str, Any]:
         """The rollout's report, following every continue-as-new to the last run."""
         handle = self.client.get_workflow_handle(rollout_id_of(rollout))
-        result: dict[str, Any] = await asyncio.wait_for(handle.result(), limit_s)
-        return result
+        return await asyncio.wait_for(_ended(handle), limit_s)
 
     async def outcome(self, target: Target) -> dict[str, Any]:
         """The target's ``TargetOutcome``, as plain JSON."""
-        result: dict[str, Any] = await self.client.get_workflow_handle(target.workflow_id).result()
-        return result
+        return await _ended(self.client.get_workflow_handle(target.workflow_id), query=None)
 
     async def status(self, workflow_id: str) -> WorkflowExecutionStatus | None:
         """The status of a workflow's latest run."""

@@ -259,7 +259,7 @@ async def finish(client: Client, rollout_id: str, limit_s: float) -> RolloutProg
     history scan say what it was.
     """
     handle = rollouts.rollout_handle(client, rollout_id)
-    result = asyncio.ensure_future(handle.result())
+    result = asyncio.ensure_future(rollouts.final_report(handle))
     try:
         async with asyncio.timeout(limit_s):
             while not result.done():

@@ -40,6 +40,7 @@ from meshfleet.contract.payloads import (
     WebhookVerdict,
 )
 from meshfleet.models import MeshTarget, RolloutProgress, RolloutState
+from meshfleet.rollouts import final_report
 from tests.helpers.eventually import eventually
 from tests.helpers.fleet import REGIONS, target
 from tests.helpers.rollout_stubs import (
@@ -108,6 +109,7 @@ async def _worker(
             stubs.api.wait_for_mesh,
             stubs.verify.verify_wave,
             TargetWatchActivities(client).await_target,
+            TargetWatchActivities(client).request_cancel,
         ],
     )
     async with worker:
@@ -190,7 +192,7 @@ async def test_a_soak_holds_the_next_wave_and_says_until_when(
     assert (after.state, after.soaking_until) == (RolloutState.RUNNING, None)
     assert datetime.now(UTC) >= datetime.fromisoformat(soaking.soaking_until)
     stubs.api.release_all()
-    report = await handle.result()
+    report = await final_report(handle)
     assert (report.state, report.created) == (RolloutState.COMPLETED, 4)
     # One durable timer, after the first wave only: none after the last.
     events = (await handle.fetch_history()).events
@@ -208,7 +210,7 @@ async def test_cancel_ends_a_soak_at_once(client: Client, task_queue: str, stubs
 
     began = time.monotonic()
     await update(handle, CANCEL_UPDATE)
-    report = await handle.result()
+    report = await final_report(handle)
     assert time.monotonic() - began < WAIT_S
     assert (report.state, report.created, report.cancelled) == (RolloutState.CANCELLED, 1, 2)
     assert stubs.api.started() == n[:1]
@@ -241,7 +243,7 @@ async def test_verify_failures_count_against_the_budget_and_halt(
     assert sorted(stubs.api.started()) == sorted(n[:3])
 
     await update(handle, RESUME_UPDATE)
-    report = await handle.result()
+    report = await final_report(handle)
     assert (report.state, report.created, report.failed) == (RolloutState.COMPLETED, 3, 2)
     assert len(stubs.verify.calls) == 1, "verify ran after the last wave or twice"
 
@@ -271,7 +273,7 @@ async def test_a_failed_verify_halts_with_the_reason(
     assert stubs.api.started() == n[:1]
 
     await update(handle, CANCEL_UPDATE)
-    report = await handle.result()
+    report = await final_report(handle)
     assert (report.state, report.cancelled) == (RolloutState.CANCELLED, 2)
 
 
@@ -295,7 +297,7 @@ async def test_resume_after_a_failed_verify_verifies_the_wave_again(
     stubs.verify.webhook = WebhookVerdict(passed=True, status=200, excerpt="ok")
     stubs.verify.error = None
     await update(handle, RESUME_UPDATE)
-    report = await handle.result()
+    report = await final_report(handle)
 
     assert len(stubs.verify.calls) == calls + 1
     assert stubs.verify.calls[-1].wave == 1
@@ -325,7 +327,7 @@ async def test_an_approval_gate_waits_for_approve_and_records_who(
     (approval,) = opened.approvals
     assert (approval.wave, approval.region, approval.by) == (1, None, "alice")
     stubs.api.release_all()
-    report = await handle.result()
+    report = await final_report(handle)
 
     # Wave 2 is not in approve_after, and wave 3 is the last: no gate after either.
     assert (report.state, report.created) == (RolloutState.COMPLETED, 4)
@@ -347,7 +349,7 @@ async def test_approve_is_refused_unless_the_rollout_awaits_it(
     reason = await refusal(handle, APPROVE_UPDATE, ApproveInput(by="late", wave=2))
     assert reason == "the rollout waits after wave 1, not after wave 2: nothing approved"
     await approve(handle, None)
-    report = await handle.result()
+    report = await final_report(handle)
     assert [a.by for a in report.approvals] == ["unknown"]
 
 
@@ -384,7 +386,7 @@ async def test_continue_as_new_carries_the_gate_and_its_approvals(
 
     await approve(handle, "bob")
     stubs.api.release_all()
-    report = await handle.result()
+    report = await final_report(handle)
     assert (report.state, report.created) == (RolloutState.COMPLETED, 3)
     assert [(a.wave, a.by) for a in report.approvals] == [(1, "alice"), (2, "bob")]
 
@@ -431,7 +433,7 @@ async def test_continue_as_new_while_awaiting_approval_keeps_the_gate(
     await eventually(third_run_waits, WAIT_S, "a gate handed over twice")
     assert stubs.api.started() == n[:1]
     await approve(handle, "carol")
-    report = await handle.result()
+    report = await final_report(handle)
     assert (report.state, report.created) == (RolloutState.COMPLETED, 3)
     assert [a.by for a in report.approvals] == ["carol"]
 
@@ -472,7 +474,7 @@ async def test_regions_in_sequence_each_with_its_own_canary(
     stubs.api.release(n[3])
     await started(stubs.api, n)
     stubs.api.release_all()
-    report = await handle.result()
+    report = await final_report(handle)
 
     assert (report.state, report.created) == (RolloutState.COMPLETED, 6)
     assert stubs.api.position("start", n[3]) > stubs.api.position("end", n[2])
@@ -506,7 +508,7 @@ async def test_a_region_over_its_budget_halts_and_later_regions_get_nothing(
     assert sorted(stubs.api.started()) == sorted(n[:3]), "a later region got a POST"
 
     await update(handle, CANCEL_UPDATE)
-    report = await handle.result()
+    report = await final_report(handle)
     assert (report.state, report.cancelled) == (RolloutState.CANCELLED, 2)
     assert sorted(stubs.api.started()) == sorted(n[:3])
 
@@ -537,6 +539,6 @@ async def test_regions_in_parallel_halt_naming_the_region_over_its_budget(
 
     resumed = await update(handle, RESUME_UPDATE)
     assert (resumed.state, resumed.halted_region) == (RolloutState.RUNNING, None)
-    report = await handle.result()
+    report = await final_report(handle)
     # The fresh budget of the region holds the rest: completed, not a second halt.
     assert (report.state, report.created, report.failed) == (RolloutState.COMPLETED, 3, 2)

@@ -36,6 +36,7 @@ from meshfleet.contract.payloads import (
     rollout_workflow_id,
 )
 from meshfleet.models import RolloutProgress, RolloutState
+from meshfleet.rollouts import final_report
 from tests.helpers.eventually import eventually, eventually_value
 from tests.helpers.fleet import fast_strategy
 from tests.helpers.rollout_stubs import (
@@ -67,6 +68,7 @@ async def stubs(client: Client, task_queue: str) -> AsyncIterator[StubMeshApi]:
             api.create_mesh,
             api.wait_for_mesh,
             TargetWatchActivities(client).await_target,
+            TargetWatchActivities(client).request_cancel,
         ],
     )
     async with worker:
@@ -102,7 +104,7 @@ async def test_each_wave_starts_only_after_the_previous_one_finished(
     stubs.release(n[2])
     await started(stubs, n)
     stubs.release_all()
-    report = await handle.result()
+    report = await final_report(handle)
 
     assert (report.state, report.created, report.failed) == (RolloutState.COMPLETED, 6, 0)
     assert report.wave == 3
@@ -130,7 +132,7 @@ async def test_the_window_is_filled_and_never_exceeded(
         expected = n[: min(i + 4, len(n))]
         await started(stubs, expected)
         assert stubs.in_flight <= 3
-    report = await handle.result()
+    report = await final_report(handle)
 
     assert (report.state, report.created, report.in_flight) == (RolloutState.COMPLETED, 8, 0)
     assert stubs.peak == 3
@@ -156,7 +158,7 @@ async def test_a_spent_failure_budget_halts_and_resume_grants_a_fresh_one(
 
     resumed = await update(handle, RESUME_UPDATE)
     assert resumed.state == RolloutState.RUNNING
-    report = await handle.result()
+    report = await final_report(handle)
 
     # The third failure fits the fresh budget (2 spent + 1 more allowed): no second halt.
     assert report.state == RolloutState.COMPLETED
@@ -185,7 +187,7 @@ async def test_pause_starts_nothing_new_and_resume_goes_on(
     assert resumed.state == RolloutState.RUNNING
     await started(stubs, n)
     stubs.release_all()
-    report = await handle.result()
+    report = await final_report(handle)
     assert (report.state, report.created) == (RolloutState.COMPLETED, 4)
 
 
@@ -207,7 +209,7 @@ async def test_cancel_lets_in_flight_targets_finish_and_counts_the_rest(
         await progress_when(handle, lambda p: p.state == RolloutState.CANCELLING, "cancelling")
     # The rollout waits for the targets it started: they are not abandoned mid-create.
     stubs.release(*n[:2])
-    report = await handle.result()
+    report = await final_report(handle)
 
     assert report.state == RolloutState.CANCELLED
     assert (report.created, report.cancelled, report.in_flight, report.pending) == (2, 3, 0, 0)
@@ -235,7 +237,7 @@ async def test_continue_as_new_carries_the_targets_in_flight(
 
     for name in n:
         stubs.release(name)
-    report = await handle.result()
+    report = await final_report(handle)
 
     assert (report.state, report.created, report.in_flight) == (RolloutState.COMPLETED, 5, 0)
     # Each target was created once, counted once, whichever run started or awaited it.
@@ -266,7 +268,7 @@ async def test_a_mesh_another_workflow_drives_is_retried_until_it_is_free(
     await eventually(start_refused, WAIT_S, "the rollout meeting the taken workflow id")
     stubs.release(mesh.mesh_name)
     await blocker.result()
-    report = await handle.result()
+    report = await final_report(handle)
 
     # Not "MeshBusy": the mesh came free within the rollout's patience and it drove it itself.
     assert (report.created, report.failed) == (1, 0), report.failures
@@ -322,7 +324,7 @@ async def test_a_mesh_that_stays_taken_fails_as_busy_without_halting_the_others(
                 task_queue=task_queue,
                 result_type=RolloutProgress,
             )
-            report = await handle.result()
+            report = await final_report(handle)
 
     assert (report.state, report.created, report.failed) == (RolloutState.COMPLETED, 1, 1)
     assert [(f.mesh_name, f.error_code) for f in report.failures] == [(taken.mesh_name, "MeshBusy")]
@@ -341,7 +343,7 @@ async def test_a_rollout_that_ends_over_its_budget_ends_failed(
     handle = await start(client, task_queue, targets, window=8, waves=["100%"], max_failures=1)
     await started(stubs, n)
     stubs.release_all()
-    report = await handle.result()
+    report = await final_report(handle)
 
     assert (report.state, report.created, report.failed) == (RolloutState.FAILED, 5, 3)
     assert report.finished_at is not None
@@ -355,6 +357,6 @@ async def test_a_rollout_within_its_budget_still_ends_completed(
     stubs.refused.add(targets[0].mesh_name)
     handle = await start(client, task_queue, targets, window=4, waves=["100%"], max_failures=1)
     stubs.release_all()
-    report = await handle.result()
+    report = await final_report(handle)
 
     assert (report.state, report.created, report.failed) == (RolloutState.COMPLETED, 3, 1)
