@@ -36,12 +36,11 @@ from meshfleet.contract.payloads import (
     AWAIT_TARGET,
     PAGE_SIZE,
     RolloutInput,
-    TargetPage,
-    page_workflow_id,
     rollout_workflow_id,
 )
 from meshfleet.manifest.schedule import schedule_of
 from meshfleet.models import MeshTarget, RolloutStrategy, TargetOutcome
+from meshfleet.rollout_identity import stored_targets
 from meshfleet.rollouts import (
     StartedRollout,
     search_attributes_registered,
@@ -203,19 +202,6 @@ async def _outcomes(client: Client, histories: list[WorkflowHistory]) -> dict[st
     return outcomes
 
 
-async def _targets(client: Client, inp: RolloutInput) -> list[MeshTarget]:
-    if inp.targets is not None:
-        return list(inp.targets)
-    targets: list[MeshTarget] = []
-    for page_no in range(-(-inp.total // inp.page_size)):
-        handle = client.get_workflow_handle(
-            page_workflow_id(inp.rollout_id, page_no), result_type=TargetPage
-        )
-        page: TargetPage = await handle.result()
-        targets.extend(page.targets)
-    return targets
-
-
 async def read_records(client: Client, rollout_id: str) -> RolloutRecords:
     """The closed rollout's targets and outcomes, from its histories.
 
@@ -235,7 +221,7 @@ async def read_records(client: Client, rollout_id: str) -> RolloutRecords:
         first = histories[0].events[0].workflow_execution_started_event_attributes
         inp: RolloutInput = _decode(client, first.input.payloads, RolloutInput)
         outcomes = await _outcomes(client, histories)
-        targets = await _targets(client, inp)
+        targets = await stored_targets(client, inp)
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise

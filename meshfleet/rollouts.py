@@ -23,6 +23,7 @@ from temporalio.common import (
     WorkflowIDReusePolicy,
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from meshfleet.contract import search_attributes as sa
 from meshfleet.contract.deletion import rollback_workflow_id
@@ -46,6 +47,7 @@ from meshfleet.contract.payloads import (
 )
 from meshfleet.manifest.schedule import order_targets
 from meshfleet.models import MeshTarget, RolloutProgress, RolloutSpec, RolloutState
+from meshfleet.rollout_identity import MANIFEST_DIGEST, RESTARTABLE, check_reuse, manifest_digest
 
 RolloutHandle = WorkflowHandle[Any, RolloutProgress]
 
@@ -142,9 +144,12 @@ async def start_rollout(
 ) -> StartedRollout:
     """Start the rollout, or attach to the one already started with the same rollout id.
 
-    A rollout id that already ran to completion is not started again: the caller gets that
-    rollout's handle and report (use a new rollout id to roll out again). Only a failed,
-    cancelled or terminated rollout may be started anew under the same id.
+    A rollout id that already ran is not started again: the caller gets that rollout's handle
+    and report (use a new rollout id to roll out again). Only a terminated or timed-out rollout
+    may be started anew under the same id, and only with the manifest it ran.
+
+    Raises:
+        RolloutIdReusedError: the id names a rollout of another manifest, or one rolled back.
 
     Args:
         client: A client using the pydantic data converter.
@@ -164,6 +169,12 @@ async def start_rollout(
         use_search_attributes=use_search_attributes,
         max_starts_per_run=max_starts_per_run,
     )
+    digest = manifest_digest(spec.strategy, targets)
+    # Before anything is written: a reused id must not overwrite the pages of the rollout it
+    # names, nor attach a pipeline to a rollout of another manifest.
+    existing = await check_reuse(client, spec.rollout_id, workflow_id, digest)
+    if existing is not None and existing.status not in RESTARTABLE:
+        return StartedRollout(spec.rollout_id, workflow_id, False, use_search_attributes)
     if inp.targets is None:
         await store_pages(client, spec.rollout_id, targets, task_queue, page_size)
     return await start_once(
@@ -177,6 +188,7 @@ async def start_rollout(
             f"window {spec.strategy.window}, waves {spec.strategy.waves}, "
             f"max failures {spec.strategy.max_failures}"
         ),
+        memo={MANIFEST_DIGEST: digest},
     )
 
 
@@ -189,12 +201,16 @@ async def start_once(
     task_queue: str,
     summary: str,
     details: str,
+    memo: dict[str, Any] | None = None,
 ) -> StartedRollout:
     """Start a rollout's (or rollback's) workflow, or find the one already started under its id.
 
-    Only a run that failed, was cancelled or terminated may be started anew: a completed one
-    stands, and the caller attaches to it.
+    Only a run that was terminated or timed out may be started anew: one that completed, failed
+    or was cancelled stands (it ran its course), and the caller attaches to it.
     """
+    existing = await _status_of(client, workflow_id)
+    if existing is not None and existing not in RESTARTABLE:
+        return StartedRollout(inp.rollout_id, workflow_id, False, inp.search_attributes)
     try:
         await client.start_workflow(
             workflow_type,
@@ -210,10 +226,20 @@ async def start_once(
             ),
             static_summary=summary,
             static_details=details,
+            memo=memo,
         )
     except WorkflowAlreadyStartedError:
         return StartedRollout(inp.rollout_id, workflow_id, False, inp.search_attributes)
     return StartedRollout(inp.rollout_id, workflow_id, True, inp.search_attributes)
+
+
+async def _status_of(client: Client, workflow_id: str) -> WorkflowExecutionStatus | None:
+    try:
+        return (await client.get_workflow_handle(workflow_id).describe()).status
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
 
 
 def rollout_input(

@@ -30,6 +30,7 @@ from meshfleet.cli.temporal import answer_from_worker, has_workers
 from meshfleet.contract import search_attributes as sa
 from meshfleet.models import RolloutProgress, RolloutSpec, RolloutState
 from meshfleet.rollout_id import rollout_id_problem
+from meshfleet.rollout_identity import RolloutIdReusedError
 from meshfleet.settings import Settings
 
 
@@ -137,7 +138,10 @@ async def start(
     client: Client, settings: Settings, spec: RolloutSpec, *, wait: bool, as_json: bool
 ) -> int:
     """Start the rollout, or attach to the one with the same id; with ``wait``, watch it end."""
-    started = await rollouts.start_rollout(client, spec, task_queue=settings.task_queue)
+    try:
+        started = await rollouts.start_rollout(client, spec, task_queue=settings.task_queue)
+    except RolloutIdReusedError as exc:
+        raise CommandError(ExitCode.INVALID, str(exc)) from None
     if started.started:
         note(f"started rollout {spec.rollout_id}: {len(spec.targets)} targets")
     else:
