@@ -92,6 +92,9 @@ class MeshRollbackWorkflow(MeshRolloutWorkflow):
             }
         )
 
+    def _cli_flag(self) -> str:
+        return " --rollback"
+
     def _counts_text(self) -> str:
         c = self._carry.counts
         return f"{c.deleted} deleted, {c.kept} kept, {c.failed} failed, {c.cancelled} cancelled"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         TargetFailure,
         TargetOutcome,
     )
+    from meshfleet.timestamps import utc_text
     from workflows.create_mesh import search_attributes_for
 
 
@@ -84,6 +86,13 @@ PATCH_REGIONS = "region-order-and-region-budgets"
 PATCH_END_IN_STATUS = "rollout-ends-in-its-execution-status"
 # How long an ending rollout waits for the cancellation it asked for (normally a moment).
 CANCEL_REQUEST_WAIT = timedelta(minutes=10)
+
+# While a rollout waits for a person (halted, paused, at an approval gate) it waits on a timer
+# whose summary says why and what to run: the Temporal UI shows a pending timer's summary in the
+# default (timeline) view of the workflow, where the state alone is tabs away. The timer only
+# ends the wait to start it again; a change of state ends it early.
+PATCH_WAIT_BANNER = "timer-banner-while-waiting-for-a-person"
+BANNER_TIMER = timedelta(days=7)
 
 # What runs after a wave has finished and before the next one starts, in this order.
 CHECKS = ("soak", "verify", "approval")
@@ -172,7 +181,7 @@ class MeshRolloutWorkflow:
                         lambda: not self._starting and workflow.all_handlers_finished()
                     )
                     workflow.continue_as_new(self._next_input())
-                await workflow.wait_condition(lambda: self._wake_run_loop)
+                await self._wait_for_wake()
                 self._wake_run_loop = False
             except asyncio.CancelledError:
                 # A cancel from the UI or CLI is the same as the ``cancel`` update: start nothing
@@ -185,6 +194,45 @@ class MeshRolloutWorkflow:
         ):
             await self._end_in_status(report)
         return report
+
+    async def _wait_for_wake(self) -> None:
+        """Until something happened that the loop must look at; a banner meanwhile, if the
+        rollout waits for a person."""
+        banner = self._banner()
+        if banner is None or not workflow.patched(PATCH_WAIT_BANNER):
+            await workflow.wait_condition(lambda: self._wake_run_loop)
+            return
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(
+                lambda: self._wake_run_loop, timeout=BANNER_TIMER, timeout_summary=banner
+            )
+
+    def _banner(self) -> str | None:
+        """What a person must do for the rollout to go on, when nothing else moves it."""
+        carry = self._carry
+        rollout_id = self._inp.rollout_id
+        flag = self._cli_flag()
+        if carry.state == RolloutState.HALTED:
+            if carry.halt_reason:
+                why = carry.halt_reason
+            elif carry.halted_region:
+                why = f"region {carry.halted_region} over its failure budget"
+            else:
+                why = (
+                    f"{carry.counts.failed} failed, over the failure budget of "
+                    f"{carry.allowed_failures}"
+                )
+            return (
+                f"HALTED: {why} · `meshfleet resume {rollout_id}{flag}` goes on, "
+                f"`meshfleet cancel {rollout_id}{flag}` stops"
+            )
+        if carry.state == RolloutState.PAUSED:
+            return f"PAUSED: nothing new starts · `meshfleet resume {rollout_id}{flag}` goes on"
+        return None
+
+    def _cli_flag(self) -> str:
+        """What the CLI needs after the rollout id to act on this workflow."""
+        return ""
 
     async def _step(self) -> None:
         carry = self._carry
@@ -362,7 +410,11 @@ class MeshRolloutWorkflow:
                 await workflow.wait_condition(
                     lambda: carry.state != RolloutState.SOAKING or self._should_continue_as_new(),
                     timeout=remaining,
-                    timeout_summary=f"soak after {self._wave_name(wave)}",
+                    timeout_summary=(
+                        f"SOAKING until {utc_text(carry.soaking_until)} after "
+                        f"{self._wave_name(wave)}, then "
+                        + ("verify" if self._inp.strategy.verify is not None else "the next wave")
+                    ),
                 )
             except TimeoutError:
                 pass
@@ -403,7 +455,10 @@ class MeshRolloutWorkflow:
             ),
             # The activity heartbeats while it lists: a dead worker's attempt moves on in a minute.
             heartbeat_timeout=timedelta(seconds=60),
-            summary=f"verify {self._wave_name(wave)}",
+            summary=(
+                f"VERIFYING {self._wave_name(wave)}: its meshes read again"
+                + (", then the webhook asked" if spec.webhook else "")
+            ),
         )
         try:
             await workflow.wait_condition(
@@ -481,10 +536,23 @@ class MeshRolloutWorkflow:
             return True
         if carry.state != RolloutState.AWAITING_APPROVAL:
             self._set_state(RolloutState.AWAITING_APPROVAL)
+
         # A gate may stand for days: hand over to a new run if the history grows large meanwhile.
-        await workflow.wait_condition(
-            lambda: carry.state != RolloutState.AWAITING_APPROVAL or self._should_continue_as_new()
-        )
+        def opened() -> bool:
+            return carry.state != RolloutState.AWAITING_APPROVAL or self._should_continue_as_new()
+
+        if workflow.patched(PATCH_WAIT_BANNER):
+            banner = (
+                f"AWAITING APPROVAL after {self._wave_name(wave)} · "
+                f"`meshfleet approve {self._inp.rollout_id}` opens the gate"
+            )
+            while not opened():
+                with contextlib.suppress(TimeoutError):
+                    await workflow.wait_condition(
+                        opened, timeout=BANNER_TIMER, timeout_summary=banner
+                    )
+        else:
+            await workflow.wait_condition(opened)
         return "approval" in carry.checks_passed
 
     @staticmethod
