@@ -1,4 +1,8 @@
-"""Base URLs of ASM and IAM per region, and the ``ASM_ENDPOINT``/``IAM_ENDPOINT`` overrides."""
+"""Base URLs of ASM and IAM per region, and the ``ASM_ENDPOINT``/``IAM_ENDPOINT`` overrides.
+
+Any region of the right shape gets a URL here; which regions ASM is served in is
+``meshfleet.asm.regions``, the list a manifest is held to.
+"""
 
 from __future__ import annotations
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
@@ -18,6 +19,8 @@ from meshfleet.asm.models import (
     MeshSpec,
     Selector,
 )
+from meshfleet.asm.regions import unknown_region_problem
+from meshfleet.asm.rules import REGION
 from meshfleet.manifest.durations import format_duration, parse_duration
 from meshfleet.manifest.problems import (
     Loc,
@@ -37,6 +40,8 @@ from meshfleet.models import (
     RolloutStrategy,
 )
 from meshfleet.rollout_id import rollout_id_problem
+from meshfleet.webhook_allowlist import is_loopback
+from meshfleet.webhook_allowlist import shown as shown_url
 
 __all__ = [
     "MAX_TARGETS",
@@ -83,7 +88,11 @@ _PROBE_CLUSTERS = MeshExtendParams(
 
 
 def load_manifest(
-    source: str | os.PathLike[str], rollout_id: str | None = None, *, stdin: BinaryIO | None = None
+    source: str | os.PathLike[str],
+    rollout_id: str | None = None,
+    *,
+    stdin: BinaryIO | None = None,
+    extra_regions: Collection[str] = (),
 ) -> RolloutSpec:
     """Read and validate a manifest file (``-`` reads standard input).
 
@@ -91,24 +100,43 @@ def load_manifest(
         source: Path of a YAML or JSON manifest, or ``-``.
         rollout_id: The rollout's id; derived from the manifest's content when None.
         stdin: Replaces standard input (tests).
+        extra_regions: Regions to accept besides those ASM is known to be served in
+            (``meshfleet.asm.regions``); the CLI passes ``MESHFLEET_EXTRA_REGIONS``.
 
     Raises:
         ManifestError: listing every problem found, each with its path.
     """
-    return parse_manifest(read_source(source, stdin), rollout_id)
+    return parse_manifest(read_source(source, stdin), rollout_id, extra_regions=extra_regions)
 
 
-def parse_manifest(content: str | bytes, rollout_id: str | None = None) -> RolloutSpec:
+def parse_manifest(
+    content: str | bytes, rollout_id: str | None = None, *, extra_regions: Collection[str] = ()
+) -> RolloutSpec:
     """Validate a manifest given as text (YAML or JSON, told apart by content).
 
+    Args:
+        content: The manifest's text or bytes.
+        rollout_id: As ``load_manifest``.
+        extra_regions: As ``load_manifest``.
+
     Raises:
         ManifestError: listing every problem found, each with its path.
     """
-    return validate_document(parse_document(content), rollout_id)
+    return validate_document(parse_document(content), rollout_id, extra_regions=extra_regions)
 
 
-def validate_document(data: Any, rollout_id: str | None = None) -> RolloutSpec:
+def validate_document(
+    data: Any, rollout_id: str | None = None, *, extra_regions: Collection[str] = ()
+) -> RolloutSpec:
     """Validate an already parsed manifest document.
+
+    Every check runs, whatever else is wrong: a part that is invalid only keeps out the checks
+    that need it (the approval gates need the waves, gates and regions, and every target).
+
+    Args:
+        data: The parsed document.
+        rollout_id: As ``load_manifest``.
+        extra_regions: As ``load_manifest``.
 
     Raises:
         ManifestError: listing every problem found, each with its path.
@@ -123,20 +151,21 @@ def validate_document(data: Any, rollout_id: str | None = None) -> RolloutSpec:
     # As in Compose files, top-level `x-` keys are free for YAML anchors shared by targets.
     extensions = [key for key in data if isinstance(key, str) and key.startswith("x-")]
     problems.unknown_keys("", data, (*TOP_LEVEL_KEYS, *extensions))
-    strategy = _strategy(data.get("strategy"), problems)
+    regions = frozenset(extra_regions)
+    strategy, walk = _strategy(data.get("strategy"), problems, regions)
     defaults = _defaults(data.get("defaults"), problems)
-    order = None if strategy is None or strategy.regions is None else strategy.regions.order
-    checker = _TargetChecker(defaults, problems, order)
+    order = None if walk is None or walk.regions is None else walk.regions.order
+    checker = _TargetChecker(defaults, problems, order, regions)
     targets = checker.check(data.get("targets"), "targets" in data)
-    if strategy is not None and targets and checker.all_valid:
+    if walk is not None and targets and checker.all_valid:
         # Waves are counted on the targets (per region with sequential regions): only a
         # complete list gives the right count, so a gate is judged only then.
-        _check_gates(data.get("strategy"), schedule_of(strategy, targets), problems)
+        _check_gates(data.get("strategy"), schedule_of(walk, targets), problems)
     problem = None if rollout_id is None else rollout_id_problem(rollout_id)
     if problem is not None:
         problems.add("rollout_id", problem)
     if problems or strategy is None:
-        raise ManifestError(problems.lines or ["strategy: invalid"])
+        raise ManifestError(problems.entries or [("strategy", "invalid")])
     return RolloutSpec(
         rollout_id=rollout_id or derive_rollout_id(strategy, targets),
         strategy=strategy,
@@ -168,7 +197,8 @@ def describe_strategy(strategy: RolloutStrategy, total: int) -> str:
     ends = strategy.wave_ends(total)
     first, every = format_duration(strategy.first_poll_s), format_duration(strategy.poll_interval_s)
     return (
-        f"{len(ends)} waves ending at {'/'.join(map(str, ends))}, window {strategy.window}, "
+        f"{count_of(len(ends), 'wave')} ending at {'/'.join(map(str, ends))}, "
+        f"window {strategy.window}, "
         f"failure budget {strategy.failure_budget(total)}, first poll {first}, every {every}, "
         f"timeout {format_duration(strategy.timeout_s)}"
     )
@@ -245,12 +275,25 @@ def _duration(value: Any, path: str, problems: Problems) -> float | None:
     return seconds
 
 
-def _strategy(raw: Any, problems: Problems) -> RolloutStrategy | None:
+# What the walk (which target is in which wave, where the gates stand) depends on: with these
+# valid, the gates and the targets' regions are judged even when another strategy key is wrong.
+_WALK_KEYS = ("waves", "approve_after", "regions")
+
+
+def _strategy(
+    raw: Any, problems: Problems, extra_regions: Collection[str]
+) -> tuple[RolloutStrategy | None, RolloutStrategy | None]:
+    """The strategy (None when any of it is wrong), and the strategy of its walk alone.
+
+    The second is built from ``waves``, ``approve_after`` and ``regions`` only, and is None only
+    when one of those is wrong: a bad webhook or timeout must not hide a gate beyond the last
+    wave, or a target outside the region order.
+    """
     if raw is None:
-        return RolloutStrategy()
+        return RolloutStrategy(), RolloutStrategy()
     if not isinstance(raw, dict):
         problems.add("strategy", f"must be a mapping, not {kind_of(raw)}")
-        return None
+        return None, None
     problems.unknown_keys("strategy", raw, STRATEGY_KEYS)
     # Values of the wrong type are reported here and left out; the model then checks the rest
     # (ranges, percentages), so a bad type never hides another field's problem.
@@ -298,9 +341,10 @@ def _strategy(raw: Any, problems: Problems) -> RolloutStrategy | None:
         if gates is not None:
             fields["approve_after"] = gates
     if "regions" in raw:
-        regions = _regions(raw["regions"], problems)
+        regions = _regions(raw["regions"], problems, extra_regions)
         if regions is not None:
             fields["regions"] = regions
+    walk = _walk(raw, fields)
     checked = {
         "window",
         "waves",
@@ -320,8 +364,25 @@ def _strategy(raw: Any, problems: Problems) -> RolloutStrategy | None:
         for loc, message in pydantic_problems(exc):
             named = tuple(_MANIFEST_NAME.get(p, p) if isinstance(p, str) else p for p in loc)
             problems.add(join_path("strategy", *named), message)
+        return None, walk
+    return (strategy if len(problems) == before else None), walk
+
+
+def _walk(raw: dict[str, Any], fields: dict[str, Any]) -> RolloutStrategy | None:
+    """The strategy of the walk alone, when every walk key given is valid (else None).
+
+    Its problems are reported by the full strategy's validation; here they only keep it out.
+    """
+    if any(key in raw and key not in fields for key in _WALK_KEYS):
+        return None  # given, but of the wrong type: reported already
+    walk = {key: fields[key] for key in _WALK_KEYS if key in fields}
+    if isinstance(walk.get("regions"), dict):
+        # A region's failure budget changes no wave or gate.
+        walk["regions"] = {k: v for k, v in walk["regions"].items() if k != "max_failures"}
+    try:
+        return RolloutStrategy.model_validate(walk, extra="forbid")
+    except ValidationError:
         return None
-    return strategy if len(problems) == before else None
 
 
 def _retry(raw: Any, problems: Problems) -> dict[str, Any]:
@@ -370,7 +431,30 @@ def _verify(raw: Any, problems: Problems) -> dict[str, Any] | None:
     if not isinstance(webhook, str):
         problems.add(f"{path}.webhook", f"must be an http(s) URL, not {kind_of(webhook)}")
         return None
+    problem = _plain_http_problem(webhook)
+    if problem is not None:
+        problems.add(f"{path}.webhook", problem)
     return {"webhook": webhook}
+
+
+def _plain_http_problem(url: str) -> str | None:
+    """Why ``url`` may not be a webhook for its scheme: https, or plain http to loopback only.
+
+    The worker holds a webhook to the same rule (``meshfleet.webhook_allowlist``); the manifest
+    says so before anything starts. Other shapes (another scheme, a user or password) are
+    ``VerifySpec``'s to refuse.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return None
+    if parts.scheme.lower() != "http" or host is None or is_loopback(host):
+        return None
+    return (
+        f"{shown(shown_url(url))} must be https:// (plain http only to loopback: 127.0.0.0/8, "
+        "::1, localhost)"
+    )
 
 
 def _approve_after(raw: Any, problems: Problems) -> list[int] | None:
@@ -386,7 +470,7 @@ def _approve_after(raw: Any, problems: Problems) -> list[int] | None:
     return None if wrong else list(raw)
 
 
-def _regions(raw: Any, problems: Problems) -> dict[str, Any] | None:
+def _regions(raw: Any, problems: Problems, extra_regions: Collection[str]) -> dict[str, Any] | None:
     path = "strategy.regions"
     if raw is None:
         return None
@@ -410,6 +494,12 @@ def _regions(raw: Any, problems: Problems) -> dict[str, Any] | None:
                 if not isinstance(region, str):
                     problems.add(f"{path}.order[{i}]", f"must be a region, not {kind_of(region)}")
                     ok = False
+                elif REGION.matches(region):
+                    # A region of the wrong shape is the model's to report. An unknown one
+                    # leaves the order usable, so the targets are still checked against it.
+                    unknown = unknown_region_problem(region, extra_regions)
+                    if unknown is not None:
+                        problems.add(f"{path}.order[{i}]", unknown)
             fields["order"] = order
     if "mode" in raw:
         if isinstance(raw["mode"], str):
@@ -443,10 +533,10 @@ def _check_gates(raw: Any, schedule: Schedule, problems: Problems) -> None:
             continue
         if wave > most:
             if schedule.mode == "sequential":
-                where = f"no region has more than {most} waves"
+                where = f"no region has more than {count_of(most, 'wave')}"
             else:
                 ends = "/".join(str(w.end) for w in schedule.waves)
-                where = f"the rollout has {most} waves (ending at {ends})"
+                where = f"the rollout has {count_of(most, 'wave')} (ending at {ends})"
             problems.add(
                 f"strategy.approve_after[{i}]", f"wave {wave} is beyond the last wave: {where}"
             )
@@ -480,11 +570,16 @@ class _TargetChecker:
     """Validates targets one by one, and across targets: mesh names and clusters used twice."""
 
     def __init__(
-        self, defaults: dict[str, Any], problems: Problems, region_order: list[str] | None = None
+        self,
+        defaults: dict[str, Any],
+        problems: Problems,
+        region_order: list[str] | None = None,
+        extra_regions: Collection[str] = (),
     ) -> None:
         self.defaults = defaults
         self.problems = problems
         self.region_order = region_order
+        self.extra_regions = extra_regions
         self.all_valid = True
         """Every target was valid: cross-target counts (waves per region) can be trusted."""
         self.mesh_names: dict[tuple[str, str, str], int] = {}
@@ -503,8 +598,11 @@ class _TargetChecker:
         if len(raw) > MAX_TARGETS:
             raise ManifestError(
                 [
-                    f"targets: {len(raw):,} targets; at most {MAX_TARGETS:,} per manifest, "
-                    "split the fleet into several rollouts"
+                    (
+                        "targets",
+                        f"{len(raw):,} targets; at most {MAX_TARGETS:,} per manifest, "
+                        "split the fleet into several rollouts",
+                    )
                 ]
             )
         if not raw:
@@ -535,13 +633,14 @@ class _TargetChecker:
         except ValidationError as exc:
             found += self._diagnose(exc, merged)
         region = merged.get("region")
-        if (
-            self.region_order is not None
-            and isinstance(region, str)
-            and region not in self.region_order
-            and not any(loc[:1] == ("region",) for loc, _ in found)
-        ):
-            found.append((("region",), f"{region} is not in strategy.regions.order"))
+        if isinstance(region, str) and not any(loc[:1] == ("region",) for loc, _ in found):
+            # The shape was checked by the model; the list only here, never in the payload
+            # model, so a region dropped from a later list never makes an old rollout unreadable.
+            unknown = unknown_region_problem(region, self.extra_regions)
+            if unknown is not None:
+                found.append((("region",), unknown))
+            elif self.region_order is not None and region not in self.region_order:
+                found.append((("region",), f"{region} is not in strategy.regions.order"))
         for loc, message in found:
             field = loc[0] if loc else None
             inherited = isinstance(field, str) and field not in own and field in merged

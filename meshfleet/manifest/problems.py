@@ -68,21 +68,22 @@ def did_you_mean(key: object, names: Iterable[str]) -> str:
 
 
 class Problems:
-    """Problem lines in the order found, each once (a bad default would repeat per target)."""
+    """Problems in the order found, each once (a bad default would repeat per target)."""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._seen: set[str] = set()
+        self.entries: list[tuple[str, str]] = []
+        """(path, message) pairs; the path is ``""`` for the document as a whole."""
+        self._seen: set[tuple[str, str]] = set()
 
     def __len__(self) -> int:
-        return len(self.lines)
+        return len(self.entries)
 
     def add(self, path: str, message: str) -> None:
         """Record ``path: message``."""
-        line = f"{path}: {message}" if path else message
-        if line not in self._seen:
-            self._seen.add(line)
-            self.lines.append(line)
+        entry = (path, message)
+        if entry not in self._seen:
+            self._seen.add(entry)
+            self.entries.append(entry)
 
     def unknown_keys(self, path: str, mapping: dict[Any, Any], allowed: Iterable[str]) -> None:
         """Record every key of ``mapping`` that is not ``allowed``."""

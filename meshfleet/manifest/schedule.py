@@ -103,8 +103,15 @@ def order_targets(
 
 
 def count_of(count: int, noun: str = "target") -> str:
-    """``1 target``, ``2 targets``."""
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+    """``1 target``, ``2 targets``, ``1 mesh``, ``2 meshes``: every count meshfleet prints.
+
+    Args:
+        count: How many.
+        noun: The singular of what is counted; a noun ending in s, x, z, ch or sh takes "es".
+    """
+    if count == 1:
+        return f"{count} {noun}"
+    return f"{count} {noun}{'es' if noun.endswith(('s', 'x', 'z', 'ch', 'sh')) else 's'}"
 
 
 def webhook_host(strategy: RolloutStrategy) -> str | None:

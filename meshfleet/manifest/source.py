@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -17,11 +18,24 @@ MAX_VALUES = 2_000_000
 MAX_DEPTH = 64
 
 
-class ManifestError(Exception):
-    """The manifest cannot be used; ``problems`` lists every reason, one line each."""
+Problem = tuple[str, str]
+"""A manifest's problem as (path, message); the path is ``""`` for the document as a whole."""
 
-    def __init__(self, problems: list[str]) -> None:
-        self.problems = list(problems)
+
+class ManifestError(Exception):
+    """The manifest cannot be used; ``problems`` lists every reason, one line each.
+
+    Attributes:
+        problems: ``path: message`` lines (only the message when the document as a whole is at
+            fault: unreadable, a syntax error).
+        entries: The same problems as (path, message) pairs, for the ``--json`` document.
+    """
+
+    def __init__(self, problems: Sequence[str | Problem]) -> None:
+        self.entries: list[Problem] = [
+            problem if isinstance(problem, tuple) else ("", problem) for problem in problems
+        ]
+        self.problems = [f"{path}: {msg}" if path else msg for path, msg in self.entries]
         super().__init__("\n".join(self.problems))
 
 
@@ -142,10 +156,7 @@ def _yaml(text: str) -> tuple[Any, list[str]]:
     try:
         return loader.get_single_data(), loader.duplicates
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1} column {mark.column + 1}" if mark else ""
-        what = exc.problem or exc.context or "invalid YAML"
-        raise ManifestError([f"YAML syntax error{where}: {what}"]) from exc
+        raise ManifestError([yaml_syntax_problem(exc)]) from exc
     except RecursionError as exc:
         raise ManifestError([f"nested deeper than {MAX_DEPTH} levels"]) from exc
     # PyYAML's constructors raise ValueError, TypeError or AttributeError for malformed explicit
@@ -154,6 +165,43 @@ def _yaml(text: str) -> tuple[Any, list[str]]:
         raise ManifestError([f"cannot read YAML: {_short(exc)}"]) from exc
     finally:
         loader.dispose()
+
+
+# Contexts that open something the problem found unfinished further on: a key without its ':',
+# a quote or a bracket never closed. PyYAML notices only where it gave up (the next line, the end
+# of the file), so the mistake is where the context began. Other contexts ("while parsing a block
+# mapping") name the enclosing block, and there the problem mark is the mistake itself.
+_OPENED_AT_CONTEXT = (
+    "while scanning a simple key",
+    "while scanning a quoted scalar",
+    "while parsing a flow sequence",
+    "while parsing a flow mapping",
+)
+
+
+def yaml_syntax_problem(exc: yaml.MarkedYAMLError) -> str:
+    """``YAML syntax error at line L column C: ...``, at the mistake (PyYAML's marks are 0-based).
+
+    A key without ':', an unclosed quote or bracket noticed on a later line is reported where it
+    starts, with where PyYAML noticed it; any other error where PyYAML found it.
+    """
+    problem, context = exc.problem or "", exc.context or ""
+    found, opened = exc.problem_mark, exc.context_mark
+    what = problem or context or "invalid YAML"
+    if (
+        opened is not None
+        and context in _OPENED_AT_CONTEXT
+        and (found is None or found.line > opened.line)
+    ):
+        noticed = "" if found is None else f" (noticed at {_position(found)})"
+        return f"YAML syntax error at {_position(opened)}: {context}, {what}{noticed}"
+    mark = found or opened
+    where = f" at {_position(mark)}" if mark is not None else ""
+    return f"YAML syntax error{where}: {what}"
+
+
+def _position(mark: yaml.Mark) -> str:
+    return f"line {mark.line + 1} column {mark.column + 1}"
 
 
 def _short(exc: BaseException) -> str:

@@ -61,8 +61,13 @@ def test_soak_is_a_duration(soak: Any, seconds: float) -> None:
         ),
         # A signed URL is the caller's choice; it is no credential of meshfleet's.
         (
-            {"webhook": "http://10.0.0.5:8080/v?sig=abc123"},
-            VerifySpec(webhook="http://10.0.0.5:8080/v?sig=abc123"),
+            {"webhook": "https://10.0.0.5:8443/v?sig=abc123"},
+            VerifySpec(webhook="https://10.0.0.5:8443/v?sig=abc123"),
+        ),
+        # Plain http to this machine: a local check service.
+        (
+            {"webhook": "http://127.0.0.1:8080/verify"},
+            VerifySpec(webhook="http://127.0.0.1:8080/verify"),
         ),
     ],
 )
