@@ -18,6 +18,23 @@ PLAN_ACTIONS: tuple[PlanAction, ...] = ("create", "adopt", "conflict", "error")
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A list call ASM refused (401, 403, ...): one per project and region, whatever its size."""
+
+    project_id: str
+    region: str
+    status: int
+    error_code: str
+    message: str
+    request_id: str | None = None
+
+    @classmethod
+    def of(cls, project_id: str, region: str, exc: AsmStatusError) -> Refusal:
+        """The refusal of ``project_id`` in ``region``, from the error ASM answered with."""
+        return cls(project_id, region, exc.status, exc.error_code, exc.error_msg, exc.request_id)
+
+
+@dataclass(frozen=True)
 class PlannedTarget:
     """What the rollout would do with one target, judged from the meshes that exist now."""
 
@@ -26,6 +43,9 @@ class PlannedTarget:
     detail: str = ""
     phase: str | None = None
     mesh_uid: str | None = None
+    refusal: Refusal | None = None
+    """For ``error``: the refused list call of the target's project and region, shared by all
+    of its targets."""
 
     def describe(self) -> str:
         """``create``, ``adopt (exists, phase Running)``, ``conflict (cluster in mesh x)``."""
@@ -36,8 +56,9 @@ def classify(target: MeshTarget, meshes: Sequence[Mesh]) -> PlannedTarget:
     """Judge one target the way ``create_mesh`` will treat the API's answer.
 
     A mesh of the same name on this cluster (or with clusters not echoed) is adopted; the same
-    name on other clusters, or the cluster already in another mesh, is a conflict (ASM answers
-    409 and the target fails); otherwise the mesh is created.
+    name on other clusters, the cluster already in another mesh, or a mesh to adopt listed
+    without a uid, is a conflict (ASM answers 409 and the target fails); otherwise the mesh is
+    created.
     """
     judged = judge(target, meshes)
     mesh = judged.mesh
@@ -48,6 +69,8 @@ def classify(target: MeshTarget, meshes: Sequence[Mesh]) -> PlannedTarget:
         return PlannedTarget(target, "adopt", detail, mesh.phase, mesh.uid)
     if judged.verdict == "name_conflict":
         detail = f"name used by a mesh on cluster {', '.join(mesh.cluster_ids)}"
+    elif judged.verdict == "without_uid":
+        detail = "the API lists the mesh without a uid: it cannot be adopted"
     else:
         detail = f"cluster in mesh {mesh.metadata.name}"
     return PlannedTarget(target, "conflict", detail, mesh.phase, mesh.uid)
@@ -59,7 +82,8 @@ async def plan_rollout(
     """Plan every target with one list call per (project, region): ``api`` is only ever listed.
 
     A project whose list call is refused (401, 403, ...) gets ``error`` for its targets, so one
-    bad credential does not hide the rest of the plan.
+    bad credential does not hide the rest of the plan; they share that call's ``Refusal``
+    (``refusals_of`` lists each once).
 
     Raises:
         AsmConnectionError: ASM did not answer for some project and region.
@@ -81,11 +105,25 @@ async def plan_rollout(
         if isinstance(result, BaseException) and not isinstance(result, AsmStatusError):
             raise result
     by_group = dict(zip(groups, found, strict=True))
+    # One refusal per project and region, the very object every target of it refers to.
+    refusals = {
+        group: Refusal.of(*group, result)
+        for group, result in by_group.items()
+        if isinstance(result, AsmStatusError)
+    }
     planned: list[PlannedTarget] = []
     for target in targets:
-        result = by_group[(target.project_id, target.region)]
+        group = (target.project_id, target.region)
+        result = by_group[group]
         if isinstance(result, AsmStatusError):
-            planned.append(PlannedTarget(target, "error", result.describe()))
+            planned.append(
+                PlannedTarget(target, "error", result.describe(), refusal=refusals[group])
+            )
         elif isinstance(result, list):
             planned.append(classify(target, result))
     return planned
+
+
+def refusals_of(planned: Sequence[PlannedTarget]) -> list[Refusal]:
+    """Each refused list call once, in the order its first target was planned."""
+    return list(dict.fromkeys(p.refusal for p in planned if p.refusal is not None))

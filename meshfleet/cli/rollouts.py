@@ -28,6 +28,7 @@ from meshfleet.cli.output import (
 from meshfleet.cli.progress import progress_view
 from meshfleet.cli.temporal import answer_from_worker, has_workers
 from meshfleet.contract import search_attributes as sa
+from meshfleet.manifest.schedule import count_of
 from meshfleet.models import RolloutProgress, RolloutSpec, RolloutState
 from meshfleet.rollout_id import rollout_id_problem
 from meshfleet.rollout_identity import RolloutIdReusedError
@@ -44,15 +45,19 @@ def emit_json(document: Any) -> None:
     print(json.dumps(document, indent=2, ensure_ascii=False), flush=True)
 
 
-def check_rollout_id(rollout_id: str) -> str:
+def check_rollout_id(rollout_id: str, *, what: str | None = None) -> str:
     """The id, if it can name a rollout.
+
+    Args:
+        rollout_id: The id as given.
+        what: Where it was given (``ROLLOUT_ID``, ``--rollout-id``), to start the message with.
 
     Raises:
         CommandError: exit 2.
     """
     problem = rollout_id_problem(rollout_id)
     if problem is not None:
-        raise CommandError(ExitCode.INVALID, problem)
+        raise CommandError(ExitCode.INVALID, problem if what is None else f"{what}: {problem}")
     return rollout_id
 
 
@@ -143,7 +148,7 @@ async def start(
     except RolloutIdReusedError as exc:
         raise CommandError(ExitCode.INVALID, str(exc)) from None
     if started.started:
-        note(f"started rollout {spec.rollout_id}: {len(spec.targets)} targets")
+        note(f"started rollout {spec.rollout_id}: {count_of(len(spec.targets))}")
     else:
         desc = await _describe(client, spec.rollout_id)
         state = desc.status.name.lower() if desc.status else "unknown"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import ipaddress
+import os
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from typing import NoReturn, TypeVar
 
 from pydantic import ValidationError
@@ -43,6 +46,46 @@ _UNREACHABLE = {
 
 Work = Callable[[Client, Settings], Awaitable[int]]
 
+# The OS's reason inside the SDK's connect error: `... Os { code: 111, ..., message: "Connection
+# refused" } ...`; the rest of that text is the transport's internals.
+_OS_REASON = re.compile(r'message: "([^"]+)"')
+
+
+def unreachable_message(
+    address: str, exc: BaseException, environ: Mapping[str, str] | None = None
+) -> str:
+    """One line on a Temporal that does not answer: where it was looked for, why, and what to do.
+
+    ``cannot reach Temporal at 127.0.0.1:7233: connection refused (address from
+    TEMPORAL_ADDRESS); start one with `meshfleet dev```.
+    """
+    env = os.environ if environ is None else environ
+    if env.get("TEMPORAL_ADDRESS", "").strip():
+        source = "address from TEMPORAL_ADDRESS"
+    elif address != DEFAULT_ADDRESS:
+        profile = env.get("TEMPORAL_PROFILE", "").strip() or "default"
+        source = f"address from temporal.toml profile {profile}"
+    else:
+        source = "the default address; TEMPORAL_ADDRESS names another"
+    found = _OS_REASON.search(str(exc))
+    reason = found.group(1).lower() if found else "no answer"
+    hint = (
+        "start one with `meshfleet dev`"
+        if _is_local(address)
+        else "check that it is up and that the address is right"
+    )
+    return f"cannot reach Temporal at {address}: {reason} ({source}); {hint}"
+
+
+def _is_local(address: str) -> bool:
+    host = address.rsplit(":", 1)[0].strip("[]") if ":" in address else address
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
 
 def run_with_temporal(work: Work) -> NoReturn:
     """Connect, run ``work``, and end the process with its exit code through ``flush_and_exit``.
@@ -66,6 +109,7 @@ def run_with_temporal(work: Work) -> NoReturn:
 
 
 async def _run(work: Work, settings: Settings) -> int:
+    address = DEFAULT_ADDRESS
     try:
         try:
             address = connect_config().get("target_host", DEFAULT_ADDRESS)
@@ -76,9 +120,7 @@ async def _run(work: Work, settings: Settings) -> int:
         try:
             client = await connect()
         except RuntimeError as exc:
-            raise CommandError(
-                ExitCode.UNREACHABLE, f"cannot reach Temporal at {address}: {_short(exc)}"
-            ) from exc
+            raise CommandError(ExitCode.UNREACHABLE, unreachable_message(address, exc)) from exc
         return await work(client, settings)
     except CommandError as exc:
         print_error(exc.message)
@@ -88,7 +130,7 @@ async def _run(work: Work, settings: Settings) -> int:
             print_error(f"not found: {exc.message}")
             return ExitCode.INVALID
         if exc.status in _UNREACHABLE:
-            print_error(f"Temporal did not answer: {exc.status.name}: {exc.message}")
+            print_error(f"Temporal at {address} did not answer: {exc.status.name}: {exc.message}")
             return ExitCode.UNREACHABLE
         print_error(f"Temporal refused the request: {exc.status.name}: {exc.message}")
         return ExitCode.INVALID

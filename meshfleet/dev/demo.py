@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shlex
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from typing import Final, TextIO
 from meshfleet.asm.auth import StaticTokenAuth
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmError
+from meshfleet.asm.regions import extra_regions_of
 from meshfleet.cli.exit_codes import ExitCode, print_error
 from meshfleet.contract.payloads import rollout_workflow_id
 from meshfleet.dev.binaries import temporal_cli
@@ -32,6 +34,7 @@ from meshfleet.dev.processes import processes_of
 from meshfleet.dev.signals import interruptible
 from meshfleet.dev.stack import DevStack
 from meshfleet.manifest.load import ManifestError, load_manifest
+from meshfleet.manifest.schedule import count_of
 from meshfleet.models import MeshTarget
 from meshfleet.rollouts import ui_url
 
@@ -148,15 +151,15 @@ async def _phases(stack: DevStack, targets: list[MeshTarget]) -> list[str | None
 def _check_meshes(stack: DevStack, manifest: str, out: TextIO, err: TextIO) -> bool:
     """Print every target's phase from the ASM side; whether all of them are Running."""
     try:
-        targets = list(load_manifest(manifest).targets)
+        targets = list(load_manifest(manifest, extra_regions=extra_regions_of(os.environ)).targets)
         phases = asyncio.run(_phases(stack, targets))
-    except (ManifestError, AsmError) as exc:
+    except (ManifestError, AsmError, ValueError) as exc:
         print_error(f"could not list the meshes in the simulator: {exc}", stream=err)
         return False
     running = sum(phase == "Running" for phase in phases)
     _say(out)
     # Read back from the ASM API, not from Temporal: the demo proves the meshes exist.
-    _say(out, f"ASM simulator: {running} of {len(targets)} meshes Running")
+    _say(out, f"ASM simulator: {running} of {count_of(len(targets), 'mesh')} Running")
     width = max(len(phase or "missing") for phase in phases)
     for target, phase in zip(targets, phases, strict=True):
         _say(

@@ -1,4 +1,5 @@
-"""``python -m simulator``: run the ASM simulator from the command line until SIGINT or SIGTERM."""
+"""``python -m meshfleet.simulator`` (or ``meshfleet simulator``): run the ASM simulator from the
+command line until SIGINT or SIGTERM."""
 
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ from meshfleet.simulator.config import (
 from meshfleet.simulator.state import SimulatorState
 
 DEFAULT_PORT = 18080
+PROG = "python -m meshfleet.simulator"
+"""How the usage line names the command when run as a module; ``meshfleet simulator`` passes its
+own name."""
 ENV_AK = "HUAWEICLOUD_SDK_AK"
 ENV_SK = "HUAWEICLOUD_SDK_SK"
 ENV_TOKEN = "ASM_AUTH_TOKEN"  # noqa: S105 - the variable's name, not a token
@@ -67,17 +71,23 @@ def _iam_user(text: str) -> tuple[str, str]:
     return user, password
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The command line of ``python -m simulator`` (also reached as ``meshfleet simulator``)."""
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The simulator's command line, its usage and errors naming it ``prog``.
+
+    Args:
+        prog: How it was run: ``python -m meshfleet.simulator``, or ``meshfleet simulator``.
+    """
     parser = argparse.ArgumentParser(
-        prog="python -m simulator",
+        prog=prog,
         description=(
             "A faithful Huawei Cloud ASM mesh API for development, tests, demos and benchmarks. "
             "It is a dev tool: its /_sim/* admin endpoints need no auth, so keep it on loopback."
         ),
     )
     net = parser.add_argument_group("listening")
-    net.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    net.add_argument(
+        "--host", default="127.0.0.1", metavar="ADDRESS", help="address to bind (default 127.0.0.1)"
+    )
     net.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0: any)"
     )
@@ -88,12 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--create-seconds",
         type=_seconds,
         default=DEFAULT_CREATE_SECONDS,
+        metavar="SECONDS",
         help=f"seconds in Creating (default {DEFAULT_CREATE_SECONDS:g})",
     )
     timing.add_argument(
         "--delete-seconds",
         type=_seconds,
         default=DEFAULT_DELETE_SECONDS,
+        metavar="SECONDS",
         help=f"seconds in Deleting (default {DEFAULT_DELETE_SECONDS:g})",
     )
 
@@ -119,11 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="USER:PASSWORD",
         help="an IAM user for POST /v3/auth/tokens (repeatable)",
     )
-    auth.add_argument("--iam-domain", help="account (domain) name IAM token requests must name")
+    auth.add_argument(
+        "--iam-domain", metavar="DOMAIN", help="account (domain) name IAM token requests must name"
+    )
     auth.add_argument(
         "--token-ttl",
         type=_seconds,
         default=DEFAULT_TOKEN_TTL_SECONDS,
+        metavar="SECONDS",
         help=f"lifetime of issued IAM tokens in seconds (default {DEFAULT_TOKEN_TTL_SECONDS:g})",
     )
 
@@ -195,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a created mesh leaves Running S seconds after reaching it, e.g. "
         "'canary-*=Unknown@2'; PHASE 'gone' makes it disappear",
     )
-    chaos.add_argument("--seed", type=int, default=None, help="seed of the fault RNG")
+    chaos.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the fault RNG")
     return parser
 
 
@@ -284,9 +299,14 @@ async def run(config: SimulatorConfig, host: str, port: int, *, access_log: bool
         await runner.cleanup()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` (``sys.argv[1:]`` by default), serve until stopped; return the exit code."""
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, *, prog: str = PROG) -> int:
+    """Parse ``argv`` (``sys.argv[1:]`` by default), serve until stopped; return the exit code.
+
+    Args:
+        argv: The arguments, without the program's name.
+        prog: The program's name in the usage line and errors (``build_parser``).
+    """
+    parser = build_parser(prog)
     try:
         args = parser.parse_args(argv)
         config = config_from_args(args, os.environ, parser)

@@ -68,7 +68,44 @@ def test_validate_reads_stdin_and_checks_the_rollout_id() -> None:
     assert ok.stdout.rstrip().endswith("rollout id rel-2026.11.25")
     bad = runner.invoke(app, ["validate", "-", "--rollout-id", "no spaces"], input=text)
     assert bad.exit_code == ExitCode.INVALID
-    assert "-: rollout_id: 'no spaces' is not a rollout id" in bad.stderr
+    # An option of the command line, not a problem of the file: said without the file's name.
+    assert bad.stderr.splitlines() == [
+        "meshfleet: --rollout-id: 'no spaces' is not a rollout id: 1-128 letters, digits, '.', "
+        "'_', ':' or '-', starting with a letter or digit"
+    ]
+
+
+def test_validate_holds_regions_to_the_list_unless_added(tmp_path: Path) -> None:
+    far = {**manifest_target(P1, "mesh-far"), "region": "ap-southeast-99"}
+    typo = {**manifest_target(P2, "mesh-typo"), "region": "ap-southest-3"}
+    path = write_manifest(
+        tmp_path / "fleet.yaml", [far, typo], regions={"order": ["ap-southeast-99", "eu-west-11"]}
+    )
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == ExitCode.INVALID
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(
+        f"{path}: strategy.regions.order[0]: 'ap-southeast-99' is not a region Huawei Cloud "
+        "serves ASM in"
+    )
+    assert lines[1].startswith(f"{path}: strategy.regions.order[1]: 'eu-west-11' is not a region")
+    assert lines[2].startswith(f"{path}: targets[0].region: 'ap-southeast-99' is not a region")
+    assert lines[3] == (
+        f"{path}: targets[1].region: 'ap-southest-3' is not a region Huawei Cloud serves ASM in; "
+        "did you mean 'ap-southeast-3'?"
+    )
+    assert lines[4:] == [f"{path}: 4 problems"]
+
+    added = {"MESHFLEET_EXTRA_REGIONS": "ap-southeast-99, eu-west-11"}
+    fixed = write_manifest(
+        tmp_path / "fixed.yaml",
+        [far, {**typo, "region": "eu-west-11"}],
+        regions={"order": ["ap-southeast-99", "eu-west-11"]},
+    )
+    ok = runner.invoke(app, ["validate", str(fixed)], env=added)
+    assert ok.exit_code == ExitCode.OK, ok.output
+    assert "2 targets in 2 projects and 2 regions" in ok.stdout
 
 
 def test_validate_of_a_missing_file_is_a_bad_input_not_a_traceback(tmp_path: Path) -> None:
@@ -203,23 +240,41 @@ async def test_plan_classifies_create_adopt_and_conflict(tmp_path: Path) -> None
 
 
 async def test_plan_reports_refused_projects_and_unreachable_asm(tmp_path: Path) -> None:
-    path = write_manifest(
-        tmp_path / "fleet.yaml", [manifest_target(P1, "mesh-one"), manifest_target(P2, "mesh-two")]
-    )
+    targets = [
+        manifest_target(P1, "mesh-one"),
+        manifest_target(P1, "mesh-also"),
+        manifest_target(P2, "mesh-two"),
+    ]
+    path = write_manifest(tmp_path / "fleet.yaml", targets)
     async with serve(SimulatorConfig(tokens=(SIM_TOKEN,))) as sim:
-        refused = await meshfleet(
-            "plan", str(path), env=cli_env(ASM_ENDPOINT=sim.url, ASM_AUTH_TOKEN="wrong-token")
-        )
+        wrong = cli_env(ASM_ENDPOINT=sim.url, ASM_AUTH_TOKEN="wrong-token")
+        refused = await meshfleet("plan", str(path), env=wrong)
+        refused_json = await meshfleet("plan", str(path), "--json", env=wrong)
         no_credentials = await meshfleet("plan", str(path), env=cli_env(ASM_ENDPOINT=sim.url))
     unreachable = await meshfleet(
         "plan", str(path), env=cli_env(ASM_ENDPOINT="http://127.0.0.1:1", ASM_AUTH_TOKEN="t")
     )
 
     assert refused.code == ExitCode.FAILED
-    assert [line.split("  ")[0][:14] for line in refused.out.splitlines()[1:]] == [
-        "error (HTTP 40"
-    ] * 2
-    assert "401" in refused.out
+    # Every row says it was refused; why is said once per project and region, below.
+    assert [line.split("  ")[0] for line in refused.out.splitlines()[1:]] == [
+        "error (list call refused, see below)"
+    ] * 3
+    assert "401" not in refused.out
+    errors = [line for line in refused.err.splitlines() if line.startswith("meshfleet: ")]
+    assert len(errors) == 2, refused.err
+    for project, count in ((P1, "2 targets"), (P2, "1 target")):
+        (line,) = [e for e in errors if f"project {project} " in e]
+        assert line.startswith(
+            f"meshfleet: project {project} region ap-southeast-3: list call refused: HTTP 401 "
+        )
+        assert line.endswith(f"; the ASM credentials were not accepted; {count} not planned")
+    assert "3 targets: 3 error" in refused.err.splitlines()
+    assert refused_json.code == ExitCode.FAILED
+    document = refused_json.json()
+    assert document["error"] == 3
+    assert [(r["project_id"], r["status"]) for r in document["refused"]] == [(P1, 401), (P2, 401)]
+    assert len([e for e in refused_json.err.splitlines() if "list call refused" in e]) == 2
     assert no_credentials.code == ExitCode.INVALID
     assert "no complete ASM credentials" in no_credentials.err
     assert unreachable.code == ExitCode.UNREACHABLE
@@ -361,5 +416,7 @@ async def test_approve_and_wait_check_the_id_and_need_temporal() -> None:
     runs = [await meshfleet(*argv, env=down) for argv in (["approve", "r1"], ["wait", "r1"])]
     for run in runs:
         assert run.code == ExitCode.UNREACHABLE, run
-        assert run.err.startswith("meshfleet: cannot reach Temporal at 127.0.0.1:1: ")
-        assert "Traceback" not in run.err
+        assert run.err == (
+            "meshfleet: cannot reach Temporal at 127.0.0.1:1: connection refused (address from "
+            "TEMPORAL_ADDRESS); start one with `meshfleet dev`\n"
+        )

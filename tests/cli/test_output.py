@@ -10,13 +10,18 @@ from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.cli.output import (
     FAILURE_KEYS,
     PROGRESSIVE_KEYS,
+    REFUSED_ROW,
     REPORT_KEYS,
+    plan_counts,
+    plan_table,
     progress_line,
+    refusal_lines,
     report_document,
     report_lines,
     rollout_exit_code,
 )
-from meshfleet.models import Approval, RolloutProgress, RolloutState, TargetFailure
+from meshfleet.models import Approval, MeshTarget, RolloutProgress, RolloutState, TargetFailure
+from meshfleet.plan import PlannedTarget, Refusal
 
 
 def progress(**fields: Any) -> RolloutProgress:
@@ -171,3 +176,41 @@ def test_a_failure_line_names_its_code_once(
     (line,) = [x for x in report_lines(progress(failed=1, failures=[failure])) if "mesh-a" in x]
     assert line.endswith(f"(cluster c-1): {text}")
     assert line.count("ASM.01010003") <= 1
+
+
+# --- plan: a refused list call is said once ---------------------------------------------------
+
+
+def _refused_plan() -> list[PlannedTarget]:
+    forbidden = Refusal(
+        "0123456789abcdef0123456789abcdef",
+        "eu-west-101",
+        403,
+        "APIGW.0302",
+        "The IAM user  is\nnot authorized",
+        "req-7",
+    )
+    targets = [
+        MeshTarget(
+            project_id=forbidden.project_id,
+            region=forbidden.region,
+            cluster_id=f"c-{i}",
+            mesh_name=f"mesh-{i}",
+            node_ids=[f"n-{i}"],
+        )
+        for i in range(3)
+    ]
+    return [PlannedTarget(t, "error", "HTTP 403 ...", refusal=forbidden) for t in targets]
+
+
+def test_a_refused_list_call_is_one_line_however_many_targets_it_holds() -> None:
+    planned = _refused_plan()
+    assert refusal_lines(planned) == [
+        "project 0123456789abcdef0123456789abcdef region eu-west-101: list call refused: HTTP 403 "
+        "APIGW.0302: The IAM user is not authorized (request id req-7); the credentials may not "
+        "list this project's meshes; 3 targets not planned"
+    ]
+    assert [row.split("  ")[0] for row in plan_table(planned)[1:]] == [REFUSED_ROW] * 3
+    assert plan_counts(planned) == "3 targets: 3 error"
+    with_one = plan_counts(planned[:1])
+    assert with_one == "1 target: 1 error"
