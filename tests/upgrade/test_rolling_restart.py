@@ -34,7 +34,7 @@ from tests.helpers.fleet import SIM_TOKEN, project
 from tests.helpers.processes import WorkerProcess, worker_env, worker_process
 from tests.helpers.progress import creations
 from tests.helpers.simulator_site import simulator_site
-from tests.upgrade.releases import PREVIOUS, ReleaseInstall, install_release
+from tests.upgrade.releases import SUPPORTED, ReleaseInstall, install_release
 from tests.upgrade.restart import (
     HistoryScan,
     SuggestingDevServer,
@@ -197,10 +197,12 @@ def _figures(
     ],
     ids=lambda s: f"{s.targets}-targets",
 )
-async def test_rolling_restart_from_the_previous_release_loses_nothing(
-    scale: Scale, tmp_path: Path
+# From every supported release, not only the last: a fleet may still run the one before it.
+@pytest.mark.parametrize("version", SUPPORTED)
+async def test_rolling_restart_from_a_supported_release_loses_nothing(
+    version: str, scale: Scale, tmp_path: Path
 ) -> None:
-    release = await asyncio.to_thread(install_release, PREVIOUS)
+    release = await asyncio.to_thread(install_release, version)
     rollout_id = f"upgrade-{scale.targets}"
     entries, doomed, lost = _fleet(scale.targets)
     # Meshes are Running 1 s after their POST; the first poll looks then, a late one 0.5 s on.
@@ -229,7 +231,7 @@ async def test_rolling_restart_from_the_previous_release_loses_nothing(
             env = worker_env(
                 server.address, TASK_QUEUE, sim.url, MESHFLEET_GRACEFUL_SHUTDOWN=str(GRACE_S)
             )
-            assert release_version(release, env) == PREVIOUS
+            assert release_version(release, env) == version
             async with release_worker(release, client, env, tmp_path / "release.log") as old:
                 restart = Restart(old, started=time.monotonic())
                 await _start_with_release_cli(
