@@ -89,23 +89,16 @@ class FailureDetails(BaseModel):
         Never raises: this runs inside workflow code, where an exception would fail the
         workflow task, and a target with unreadable details still fails by its type.
         """
-        if not isinstance(cause, ApplicationError) or not cause.details:
-            return None
-        first = cause.details[0]
-        if not isinstance(first, dict):
-            return None
-        try:
-            return cls.model_validate(first)
-        except ValidationError:
-            return None
+        return carried(cause, cls)
 
 
 def carried(cause: BaseException | None, model: type[_Model]) -> _Model | None:
-    """The ``model`` a workflow's failure carries as its first detail, or None.
+    """The ``model`` a failure carries as its first detail, or None.
 
-    A mesh's workflow whose target failed ends Failed with the ``TargetOutcome`` there, and a
-    rollout that ended ``failed`` with its ``RolloutProgress``: readers get the same value a
-    completed workflow returns. Never raises (it also runs inside workflow code).
+    An activity's failure carries its ``FailureDetails`` there; a mesh's workflow whose target
+    failed ends Failed with the ``TargetOutcome`` there, and a rollout that ended ``failed`` with
+    its ``RolloutProgress``: readers get the same value a completed workflow returns. Never
+    raises (it also runs inside workflow code).
     """
     if not isinstance(cause, ApplicationError) or not cause.details:
         return None

@@ -28,6 +28,7 @@ from meshfleet.asm.client import AsmClient
 from meshfleet.contract import failures as errors
 from meshfleet.contract.deletion import WaitGoneInput
 from meshfleet.contract.payloads import WaitForMeshInput
+from meshfleet.models import MeshTarget
 from meshfleet.simulator.app import build_app
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.responses import RESOURCE_LOCKED, error
@@ -110,24 +111,29 @@ def _deadline(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat()
 
 
+async def _created(api: AsmClient, t: MeshTarget, *, deadline_s: float) -> WaitForMeshInput:
+    """POST the target's mesh; the input of a wait for it that polls at once."""
+    mesh = await api.create_mesh(t.project_id, t.region, t.to_request())
+    assert mesh.uid is not None
+    return WaitForMeshInput(
+        project_id=t.project_id,
+        region=t.region,
+        mesh_name=t.mesh_name,
+        uid=mesh.uid,
+        cluster_id=t.cluster_id,
+        first_poll_s=0,
+        poll_interval_s=POLL_INTERVAL_S,
+        deadline=_deadline(deadline_s),
+    )
+
+
 async def test_wait_for_mesh_waits_retry_after_before_the_next_show() -> None:
     t = target(1)
     async with (
         throttled_shows(_config(create_seconds=0.3), throttle=1) as sim,
         AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as api,
     ):
-        mesh = await api.create_mesh(t.project_id, t.region, t.to_request())
-        assert mesh.uid is not None
-        inp = WaitForMeshInput(
-            project_id=t.project_id,
-            region=t.region,
-            mesh_name=t.mesh_name,
-            uid=mesh.uid,
-            cluster_id=t.cluster_id,
-            first_poll_s=0,
-            poll_interval_s=POLL_INTERVAL_S,
-            deadline=_deadline(30),
-        )
+        inp = await _created(api, t, deadline_s=30)
         beats: list[object] = []
         env = ActivityEnvironment()
         env.on_heartbeat = lambda *details: beats.append(details)
@@ -177,18 +183,7 @@ async def test_a_retry_after_past_the_deadline_does_not_outlast_it() -> None:
         throttled_shows(config, throttle=1) as sim,
         AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as api,
     ):
-        mesh = await api.create_mesh(t.project_id, t.region, t.to_request())
-        assert mesh.uid is not None
-        inp = WaitForMeshInput(
-            project_id=t.project_id,
-            region=t.region,
-            mesh_name=t.mesh_name,
-            uid=mesh.uid,
-            cluster_id=t.cluster_id,
-            first_poll_s=0,
-            poll_interval_s=POLL_INTERVAL_S,
-            deadline=_deadline(0.5),
-        )
+        inp = await _created(api, t, deadline_s=0.5)
         with pytest.raises(ApplicationError) as raised:
             await ActivityEnvironment().run(MeshActivities(api).wait_for_mesh, inp)
 

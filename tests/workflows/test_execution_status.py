@@ -8,8 +8,9 @@ reader of a report (``final_report``, the rollback's records) still gets the who
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError, CancelledError
 
 from meshfleet import rollouts
@@ -33,6 +34,15 @@ def _config(tag: str, create_seconds: float = 0.2) -> SimulatorConfig:
         tokens=(SIM_TOKEN,),
         faults=FaultConfig(rules=[f"doomed-{tag}-*=create-failed"]),
     )
+
+
+async def failure_of(handle: WorkflowHandle[Any, Any]) -> BaseException | None:
+    """The cause of the workflow's failure (its result raises); fails the test if it completed."""
+    try:
+        await handle.result()
+    except WorkflowFailureError as err:
+        return err.cause
+    raise AssertionError(f"{handle.id} completed")
 
 
 async def _listed(client: Client, query: str, count: int) -> list[str]:
@@ -67,12 +77,7 @@ async def test_failed_meshes_and_only_they_end_failed(client: Client, task_queue
     assert failed_ids == doomed
     assert f"rollout/{rollout_id}" in completed_ids
     handle = client.get_workflow_handle(doomed[0], result_type=TargetOutcome)
-    try:
-        await handle.result()
-    except WorkflowFailureError as err:
-        cause = err.cause
-    else:
-        raise AssertionError("a failed mesh's workflow completed")
+    cause = await failure_of(handle)
     # The error code is the failure's type and in its message; the outcome is its detail.
     assert isinstance(cause, ApplicationError)
     assert cause.type == "CreateFailed"
@@ -101,12 +106,7 @@ async def test_a_rollout_over_its_budget_ends_failed_with_its_report(
         report = await rollouts.wait_for_report(client, rollout_id)
         handle = rollouts.rollout_handle(client, rollout_id)
         described = await handle.describe()
-        try:
-            await handle.result()
-        except WorkflowFailureError as err:
-            cause = err.cause
-        else:
-            raise AssertionError("a rollout over its budget completed")
+        cause = await failure_of(handle)
 
     assert (report.state, report.failed, report.total) == (RolloutState.FAILED, 3, 3)
     assert described.status == WorkflowExecutionStatus.FAILED
@@ -143,12 +143,7 @@ async def _cancelled(client: Client, task_queue: str, *, by_update: bool) -> Non
             await handle.cancel()
         report = await rollouts.wait_for_report(client, rollout_id)
         described = await handle.describe()
-        try:
-            await handle.result()
-        except WorkflowFailureError as err:
-            cause = err.cause
-        else:
-            raise AssertionError("a cancelled rollout completed")
+        cause = await failure_of(handle)
         again = await rollouts.progress(client, rollout_id)
 
     assert described.status == WorkflowExecutionStatus.CANCELED
