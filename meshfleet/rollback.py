@@ -38,9 +38,9 @@ from meshfleet.contract.payloads import (
     RolloutInput,
     rollout_workflow_id,
 )
-from meshfleet.manifest.schedule import schedule_of
+from meshfleet.manifest.schedule import count_of, schedule_of
 from meshfleet.models import MeshTarget, RolloutStrategy, TargetOutcome
-from meshfleet.rollout_identity import stored_targets
+from meshfleet.rollout_identity import ROLLBACK_RESTARTABLE, stored_targets
 from meshfleet.rollouts import (
     StartedRollout,
     search_attributes_registered,
@@ -330,12 +330,18 @@ async def start_rollback(
         inp,
         workflow_id,
         task_queue=task_queue,
-        summary=f"Rollback of rollout {records.rollout_id}: {len(targets)} meshes it created",
+        summary=(
+            f"Rollback of rollout {records.rollout_id}: {count_of(len(targets), 'mesh')} it created"
+        ),
         details=f"left alone: {records.not_rolled_back() or 'nothing'}",
+        restartable=ROLLBACK_RESTARTABLE,
     )
 
 
-PlanAction = Literal["delete", "gone", "keep"]
+PlanAction = Literal["delete", "gone", "keep", "leave"]
+"""delete: created by the rollout and still there; gone: deleted already; keep: created by the
+rollout, but re-created since (the rollback's ``kept``, for the same reason); leave: the rollout
+did not create it, so no rollback ever touches it (``not_rolled_back``)."""
 
 
 @dataclass(frozen=True)
@@ -388,6 +394,6 @@ async def plan_rollback(api: MeshApi, records: RolloutRecords) -> list[PlannedDe
         if not t.created:
             recorded = t.outcome.uid if t.outcome is not None else None
             planned.append(
-                PlannedDeletion(t.target, recorded, "keep", _LEFT_ALONE[t.left_alone_because])
+                PlannedDeletion(t.target, recorded, "leave", _LEFT_ALONE[t.left_alone_because])
             )
     return planned

@@ -26,6 +26,16 @@ MANIFEST_DIGEST = "manifest_digest"
 # Ended these ways, a rollout's id may start it again (same manifest): nothing of it finished.
 RESTARTABLE = (WorkflowExecutionStatus.TERMINATED, WorkflowExecutionStatus.TIMED_OUT)
 
+# A rollback that failed or was cancelled stopped short of deleting what the rollout created;
+# run again, it deletes what is still there (by uid, so nothing twice). Only a completed one
+# stands.
+ROLLBACK_RESTARTABLE = (
+    WorkflowExecutionStatus.FAILED,
+    WorkflowExecutionStatus.CANCELED,
+    WorkflowExecutionStatus.TERMINATED,
+    WorkflowExecutionStatus.TIMED_OUT,
+)
+
 
 class RolloutIdReusedError(Exception):
     """The rollout id is taken by another manifest, or its rollout was rolled back."""

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, cast
 from urllib.parse import quote
 
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -81,6 +82,18 @@ async def registered_search_attributes(client: Client) -> set[str]:
 async def search_attributes_registered(client: Client) -> bool:
     """Whether the namespace knows every one of our search attributes (then workflows use them)."""
     return len(await registered_search_attributes(client)) == len(sa.ALL)
+
+
+async def has_workers(client: Client, task_queue: str) -> bool:
+    """Whether any worker polled ``task_queue`` for workflow tasks recently."""
+    resp = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return bool(resp.pollers)
 
 
 def travels_inline(count: int, page_size: int) -> bool:
@@ -177,7 +190,7 @@ async def start_rollout(
         return StartedRollout(spec.rollout_id, workflow_id, False, use_search_attributes)
     if inp.targets is None:
         await store_pages(client, spec.rollout_id, targets, task_queue, page_size)
-    return await start_once(
+    started = await start_once(
         client,
         ROLLOUT_WORKFLOW,
         inp,
@@ -190,6 +203,10 @@ async def start_rollout(
         ),
         memo={MANIFEST_DIGEST: digest},
     )
+    if not started.started:
+        # Another start of this id won the race since the check: held to the same manifest.
+        await check_reuse(client, spec.rollout_id, workflow_id, digest)
+    return started
 
 
 async def start_once(
@@ -202,14 +219,18 @@ async def start_once(
     summary: str,
     details: str,
     memo: dict[str, Any] | None = None,
+    restartable: Sequence[WorkflowExecutionStatus] = RESTARTABLE,
 ) -> StartedRollout:
     """Start a rollout's (or rollback's) workflow, or find the one already started under its id.
 
-    Only a run that was terminated or timed out may be started anew: one that completed, failed
-    or was cancelled stands (it ran its course), and the caller attaches to it.
+    Args:
+        restartable: The ways a previous run may have ended for a new run to start under its
+            id; after any other (running, or a rollout that completed, failed or was
+            cancelled: it ran its course) the caller attaches to it. A rollback passes
+            ``ROLLBACK_RESTARTABLE``: only one that completed stands.
     """
     existing = await _status_of(client, workflow_id)
-    if existing is not None and existing not in RESTARTABLE:
+    if existing is not None and existing not in restartable:
         return StartedRollout(inp.rollout_id, workflow_id, False, inp.search_attributes)
     try:
         await client.start_workflow(
@@ -323,6 +344,31 @@ async def final_report(handle: RolloutHandle) -> RolloutProgress:
     return await _query_progress(handle)
 
 
+# How a rollout or rollback ended, when its report cannot say (a Canceled one says
+# "cancelled" in its report too, but reading that report takes a worker).
+_ENDED_WORDS = {
+    WorkflowExecutionStatus.CANCELED: RolloutState.CANCELLED.value,
+    WorkflowExecutionStatus.TERMINATED: "terminated",
+    WorkflowExecutionStatus.TIMED_OUT: "timed out",
+}
+
+
+async def ended_state(handle: RolloutHandle, status: WorkflowExecutionStatus | None) -> str:
+    """The state a closed rollout (or rollback) ended in, as ``status`` prints it, read
+    without a worker: ``completed``, ``failed`` or ``cancelled`` from its result or failure
+    (a 0.1.0 rollout ended failed or cancelled in a Completed execution), ``cancelled``,
+    ``terminated`` or ``timed out`` from Temporal's status."""
+    if status in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.FAILED):
+        try:
+            return (await handle.result()).state.value
+        except WorkflowFailureError as err:
+            report = carried(err.cause, RolloutProgress)
+            return report.state.value if report is not None else RolloutState.FAILED.value
+    if status is None:
+        return "unknown"
+    return _ENDED_WORDS.get(status, status.name.lower())
+
+
 def at_gate(progress: RolloutProgress) -> bool:
     """The rollout waits at an approval gate: only ``approve`` (or ``cancel``) moves it on."""
     return progress.state == RolloutState.AWAITING_APPROVAL
@@ -421,25 +467,3 @@ async def approve(
         APPROVE_UPDATE, inp, result_type=RolloutProgress
     )
     return cast(RolloutProgress, result)
-
-
-@dataclass(frozen=True)
-class RolloutListing:
-    """One line of ``meshfleet list``."""
-
-    rollout_id: str
-    status: str
-    started: datetime | None
-    closed: datetime | None
-
-
-async def list_rollouts(client: Client, limit: int = 20) -> list[RolloutListing]:
-    """The most recent rollouts, newest first."""
-    found: list[RolloutListing] = []
-    async for execution in client.list_workflows(
-        f"WorkflowType = '{ROLLOUT_WORKFLOW}'", limit=limit
-    ):
-        rollout_id = execution.id.removeprefix("rollout/")
-        status = execution.status.name.lower() if execution.status else "unknown"
-        found.append(RolloutListing(rollout_id, status, execution.start_time, execution.close_time))
-    return found

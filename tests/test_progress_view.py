@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from meshfleet.cli.output import eta_seconds, progress_line, report_lines
+from meshfleet.cli.output import eta_seconds, progress_line, report_lines, whole_seconds
 from meshfleet.cli.progress import LineView
 from meshfleet.models import RolloutProgress, RolloutState, TargetFailure
 
@@ -66,11 +66,31 @@ def test_cancelled_targets_are_counted_done_and_named() -> None:
         ({"created": 0, "adopted": 0, "failed": 0}, None),  # nothing done yet: no pace
         ({"seconds": 0.0}, None),
         ({"state": RolloutState.COMPLETED}, None),
-        ({"created": 36, "adopted": 2, "failed": 2, "in_flight": 0, "pending": 0}, 0.0),
+        ({"created": 36, "adopted": 2, "failed": 2, "in_flight": 0, "pending": 0}, None),
+        # Targets stand still: the rest is a person's or a timer's time, not a pace.
+        *(
+            ({"state": state}, None)
+            for state in (
+                RolloutState.PAUSED,
+                RolloutState.HALTED,
+                RolloutState.CANCELLING,
+                RolloutState.SOAKING,
+                RolloutState.VERIFYING,
+                RolloutState.AWAITING_APPROVAL,
+            )
+        ),
     ],
 )
 def test_eta_is_the_pace_so_far_or_nothing(fields: dict[str, Any], eta: float | None) -> None:
     assert eta_seconds(progress(**fields)) == eta
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(0.709, "1s"), (1.4, "1s"), (90.4, "1m30s"), (3725, "1h2m5s"), (0, "0s")]
+)
+def test_spans_are_whole_seconds(seconds: float, text: str) -> None:
+    assert whole_seconds(seconds) == text
+    assert "ms" not in progress_line(progress(seconds=seconds or 1.0, created=1, adopted=0))
 
 
 def test_a_halted_report_says_how_to_go_on_and_lists_failures() -> None:

@@ -22,6 +22,7 @@ from meshfleet.asm.auth import auth_from_env
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmConnectionError, AsmValidationError
 from meshfleet.asm.regions import EXTRA_REGIONS_ENV, extra_regions_of
+from meshfleet.cli import listing as cli_listing
 from meshfleet.cli import rollbacks as cli_rollbacks
 from meshfleet.cli import rollouts as cli_rollouts
 from meshfleet.cli.exit_codes import CommandError, ExitCode, print_error
@@ -564,11 +565,23 @@ def rollback(
 @app.command(name="list")
 def list_(
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000, help="How many.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print a JSON list; each entry has kind, rollout_id, state, started, closed, "
+            "workflow_id and execution_status.",
+        ),
+    ] = False,
 ) -> None:
-    """The most recent rollouts, newest first."""
+    """Recent rollouts and rollbacks, newest first.
+
+    KIND is rollout or rollback; STATE is what `status` says (paused, halted,
+    awaiting_approval, cancelled, failed, ...), not only Temporal's execution status; times
+    are UTC.
+    """
     run_with_temporal(
-        lambda client, settings: cli_rollouts.list_rollouts(
+        lambda client, settings: cli_listing.list_command(
             client, settings, limit=limit, as_json=as_json
         )
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 from meshfleet.cli.exit_codes import ExitCode
@@ -19,9 +18,20 @@ from meshfleet.models import (
     failure_summary,
 )
 from meshfleet.plan import PLAN_ACTIONS, PlannedTarget, Refusal, refusals_of
+from meshfleet.timestamps import utc_text
 
 # The --json contract: pipelines parse it, so keys are only ever added, and only by agreement.
-REPORT_KEYS = ("rollout_id", "state", "total", "created", "adopted", "failed", "pending")
+REPORT_KEYS = (
+    "rollout_id",
+    "state",
+    "total",
+    "created",
+    "adopted",
+    "failed",
+    "cancelled",
+    "pending",
+)
+"""created + adopted + failed + cancelled + pending = total."""
 FAILURE_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "error_code", "message")
 # Added with progressive delivery, after ``failures``; present in every document (null or []).
 PROGRESSIVE_KEYS = ("region", "soaking_until", "halted_region", "halt_reason", "approvals")
@@ -256,14 +266,25 @@ ROLLBACK_KEYS = (
     "deleted",
     "kept",
     "failed",
+    "cancelled",
     "pending",
 )
-"""The first keys of a rollback's ``--json`` document (``total``: the meshes it deletes)."""
+"""The first keys of a rollback's ``--json`` document (``total``: the meshes it deletes);
+deleted + kept + failed + cancelled + pending = total."""
 KEPT_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "reason")
+NOT_ROLLED_BACK_KEYS = ("adopted", "failed", "cancelled", "not_started")
+"""Why a rollout's target is never touched by its rollback: every document has each (0 too)."""
+
+
+def not_rolled_back_counts(counts: dict[str, int]) -> dict[str, int]:
+    """The four ``NOT_ROLLED_BACK_KEYS``, then any rarer reason (``created_without_uid``)."""
+    return {key: counts.get(key, 0) for key in NOT_ROLLED_BACK_KEYS} | {
+        why: n for why, n in sorted(counts.items()) if why not in NOT_ROLLED_BACK_KEYS and n
+    }
 
 
 def rollback_document(progress: RolloutProgress) -> dict[str, Any]:
-    """The stable ``--json`` document of a rollback: deleted + kept + failed + pending = total."""
+    """The stable ``--json`` document of a rollback (its counts add up as ``ROLLBACK_KEYS``)."""
     p = progress
     document: dict[str, Any] = {
         "rollout_id": p.rollout_id,
@@ -273,13 +294,14 @@ def rollback_document(progress: RolloutProgress) -> dict[str, Any]:
         "deleted": p.deleted,
         "kept": p.kept,
         "failed": p.failed,
-        "pending": max(0, p.total - p.deleted - p.kept - p.failed),
+        "cancelled": p.cancelled,
+        "pending": max(0, p.total - p.deleted - p.kept - p.failed - p.cancelled),
     }
     document["failures"] = [
         {key: getattr(failure, key) for key in FAILURE_KEYS} for failure in p.failures
     ]
     document["kept_meshes"] = [{key: getattr(k, key) for key in KEPT_KEYS} for k in p.kept_reasons]
-    document["not_rolled_back"] = dict(p.not_rolled_back)
+    document["not_rolled_back"] = not_rolled_back_counts(p.not_rolled_back)
     document["halt_reason"] = p.halt_reason
     return document
 
@@ -287,8 +309,9 @@ def rollback_document(progress: RolloutProgress) -> dict[str, Any]:
 def report_document(progress: RolloutProgress) -> dict[str, Any]:
     """The stable ``--json`` document of a rollout (of a rollback: ``rollback_document``).
 
-    ``pending`` counts every target that has neither reached Running nor failed: not started,
-    in flight, or cancelled, so that created + adopted + failed + pending = total.
+    ``pending`` counts every target that is still to end: not started yet, or in flight; a
+    target the rollout will never start (it was cancelled) counts as ``cancelled``. So
+    created + adopted + failed + cancelled + pending = total, at every moment.
     """
     if progress.kind == "rollback":
         return rollback_document(progress)
@@ -299,7 +322,15 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
         "created": progress.created,
         "adopted": progress.adopted,
         "failed": progress.failed,
-        "pending": max(0, progress.total - progress.created - progress.adopted - progress.failed),
+        "cancelled": progress.cancelled,
+        "pending": max(
+            0,
+            progress.total
+            - progress.created
+            - progress.adopted
+            - progress.failed
+            - progress.cancelled,
+        ),
     }
     document["failures"] = [
         {key: getattr(failure, key) for key in FAILURE_KEYS} for failure in progress.failures
@@ -336,7 +367,11 @@ def rollout_exit_code(progress: RolloutProgress) -> ExitCode:
 
 
 def eta_seconds(progress: RolloutProgress) -> float | None:
-    """Seconds until every target is done at the pace so far, or None before the first."""
+    """Seconds until every target is done at the pace so far; None unless targets are moving.
+
+    Only a running rollout has a pace: paused, halted, soaking, verifying, at a gate or
+    cancelling, the time to the end is a person's or a timer's, not the targets'.
+    """
     done = (
         progress.created
         + progress.adopted
@@ -345,11 +380,16 @@ def eta_seconds(progress: RolloutProgress) -> float | None:
         + progress.failed
         + progress.cancelled
     )
-    if progress.state.finished or not done or progress.seconds <= 0:
+    if progress.state != RolloutState.RUNNING or not done or progress.seconds <= 0:
         return None
-    if progress.state == RolloutState.AWAITING_APPROVAL:
-        return None  # how long a person takes is not a pace
+    if done >= progress.total:
+        return None
     return progress.seconds / done * (progress.total - done)
+
+
+def whole_seconds(seconds: float) -> str:
+    """A span as progress lines write it: whole seconds and up (``1m30s``, ``1s``), never ms."""
+    return format_duration(max(1, round(seconds))) if seconds > 0 else "0s"
 
 
 def progress_line(progress: RolloutProgress) -> str:
@@ -369,7 +409,7 @@ def progress_line(progress: RolloutProgress) -> str:
         line += f" in {p.region}"
     line += f" · {done}/{p.total} done ({outcomes}) · {p.in_flight} in flight · {p.pending} pending"
     if p.state == RolloutState.SOAKING and p.soaking_until:
-        line += f" · soaking until {_moment(p.soaking_until)}"
+        line += f" · soaking until {utc_text(p.soaking_until)}"
     if p.halted_region and p.state in (RolloutState.HALTED, RolloutState.FAILED):
         line += f" · halted by region {p.halted_region}"
     if p.halt_reason and p.state in (RolloutState.HALTED, RolloutState.FAILED):
@@ -379,19 +419,8 @@ def progress_line(progress: RolloutProgress) -> str:
         line += f" · approved wave {last.wave}{_in(last.region)} by {last.by}"
     eta = eta_seconds(p)
     if eta is not None:
-        line += f" · ETA {format_duration(eta)}"
+        line += f" · ETA {whole_seconds(eta)}"
     return line
-
-
-def _moment(iso: str) -> str:
-    """An ISO 8601 time as ``2026-11-25 10:20:00Z``; as given when it is not one."""
-    try:
-        moment = datetime.fromisoformat(iso)
-    except ValueError:
-        return iso
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def _in(region: str | None) -> str:
@@ -402,6 +431,11 @@ def _short(text: str, limit: int = 160) -> str:
     # A webhook's answer can be long: a status line stays one readable line.
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _failures_exceed(p: RolloutProgress) -> str:
+    verb = "exceeds" if p.failed == 1 else "exceed"
+    return f"{count_of(p.failed, 'failure')} {verb} the budget of {p.failure_budget}"
 
 
 def report_lines(progress: RolloutProgress) -> list[str]:
@@ -417,32 +451,27 @@ def report_lines(progress: RolloutProgress) -> list[str]:
         why = p.halt_reason or "its failures exceed the region's own budget"
         lines.append(f"halted{_in(p.halted_region)}: {why}; {steer}")
     elif p.state == RolloutState.HALTED:
-        lines.append(
-            f"halted: {p.failed} failures exceed the budget of {p.failure_budget}; {steer}"
-        )
+        lines.append(f"halted: {_failures_exceed(p)}; {steer}")
     if p.state == RolloutState.AWAITING_APPROVAL:
         lines.append(
             f"awaiting approval after wave {p.wave}{_in(p.region)}: "
             f"`meshfleet approve {p.rollout_id}` goes on, `meshfleet cancel {p.rollout_id}` stops"
         )
     if p.state == RolloutState.SOAKING and p.soaking_until:
-        lines.append(f"soaking until {_moment(p.soaking_until)}, then the next wave")
+        lines.append(f"soaking until {utc_text(p.soaking_until)}, then the next wave")
     if p.state == RolloutState.FAILED and p.halted_region:
         lines.append(
             f"failed: the failures of region {p.halted_region} exceed its own budget "
             "(every target had started)"
         )
     elif p.state == RolloutState.FAILED:
-        lines.append(
-            f"failed: {p.failed} failures exceed the budget of {p.failure_budget} "
-            "(every target had started)"
-        )
+        lines.append(f"failed: {_failures_exceed(p)} (every target had started)")
     if p.finished_at:
-        lines.append(f"finished {p.finished_at} after {format_duration(p.seconds)}")
+        lines.append(f"finished {utc_text(p.finished_at)} after {whole_seconds(p.seconds)}")
     if p.approvals:
         lines.append("approvals:")
         lines += [
-            f"  wave {a.wave}{_in(a.region)}: by {a.by} at {_moment(a.at)}" for a in p.approvals
+            f"  wave {a.wave}{_in(a.region)}: by {a.by} at {utc_text(a.at)}" for a in p.approvals
         ]
     if p.failures:
         lines.append("failures:")
@@ -459,6 +488,10 @@ def report_lines(progress: RolloutProgress) -> list[str]:
             for k in p.kept_reasons
         ]
     if p.not_rolled_back:
-        left = ", ".join(f"{n} {why}" for why, n in sorted(p.not_rolled_back.items()))
+        left = ", ".join(
+            f"{n} {why.replace('_', ' ')}"
+            for why, n in not_rolled_back_counts(p.not_rolled_back).items()
+            if n
+        )
         lines.append(f"not rolled back (the rollout did not create them): {left}")
     return lines

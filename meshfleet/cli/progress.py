@@ -10,8 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 from rich.text import Text
 
-from meshfleet.cli.output import eta_seconds, failure_text, progress_line
-from meshfleet.manifest.durations import format_duration
+from meshfleet.cli.output import eta_seconds, failure_text, progress_line, whole_seconds
 from meshfleet.models import RolloutProgress, TargetFailure
 
 
@@ -78,7 +77,7 @@ class BarView:
             "adopted": p.adopted,
             "failed": p.failed,
             "in_flight": p.in_flight,
-            "eta": "-" if eta is None else format_duration(eta),
+            "eta": "-" if eta is None else whole_seconds(eta),
         }
         description = f"{p.state.value} {p.wave}/{p.waves}"
         done = p.created + p.adopted + p.deleted + p.kept + p.failed + p.cancelled

@@ -13,7 +13,7 @@ from meshfleet.asm.auth import auth_from_env
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmConnectionError, AsmError, AsmValidationError
 from meshfleet.cli.exit_codes import CommandError, ExitCode
-from meshfleet.cli.output import aligned, report_document
+from meshfleet.cli.output import aligned, not_rolled_back_counts, report_document
 from meshfleet.cli.rollouts import (
     check_rollout_id,
     emit_json,
@@ -22,7 +22,7 @@ from meshfleet.cli.rollouts import (
     ui_address,
     watch,
 )
-from meshfleet.cli.temporal import has_workers
+from meshfleet.manifest.schedule import count_of
 from meshfleet.rollback import (
     PlannedDeletion,
     RollbackRefusedError,
@@ -31,11 +31,8 @@ from meshfleet.rollback import (
     read_records,
     start_rollback,
 )
+from meshfleet.rollout_identity import ROLLBACK_RESTARTABLE
 from meshfleet.settings import Settings
-
-# A rollback that is running or completed is attached to; after one that failed, was cancelled
-# or terminated, a new run deletes what is still there.
-_ATTACH = (WorkflowExecutionStatus.RUNNING, WorkflowExecutionStatus.COMPLETED)
 
 
 async def _records(client: Client, rollout_id: str) -> RolloutRecords:
@@ -61,7 +58,9 @@ async def rollback(
     """Start the rollback of a closed rollout (or attach to it); with ``wait``, watch it end."""
     rid = check_rollout_id(rollout_id)
     existing = await _existing(client, rid)
-    if existing in _ATTACH:
+    # A rollback that runs or completed is attached to; after one that stopped short (failed,
+    # cancelled, terminated, timed out) a new run deletes what is still there.
+    if existing is not None and existing not in ROLLBACK_RESTARTABLE:
         state = existing.name.lower() if existing else "unknown"
         note(
             f"the rollback of rollout {rid} already exists ({state}): attached, nothing new started"
@@ -72,11 +71,11 @@ async def rollback(
         left = records.not_rolled_back()
         note(
             f"{'started' if started.started else 'attached to'} the rollback of rollout {rid}: "
-            f"{len(records.created())} mesh(es) it created to delete"
+            f"{count_of(len(records.created()), 'mesh')} it created to delete"
             + (f"; left alone: {_counts(left)}" if left else "")
         )
     note(f"Temporal UI: {ui_address(client, settings, rid, rollback=True)}")
-    if not await has_workers(client, settings.task_queue):
+    if not await rollouts.has_workers(client, settings.task_queue):
         note(
             f"no worker is polling task queue {settings.task_queue!r}: the rollback waits "
             "until one starts (`meshfleet worker`)"
@@ -89,7 +88,7 @@ async def rollback(
 
 
 def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {why}" for why, n in sorted(counts.items()))
+    return ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in sorted(counts.items()))
 
 
 async def plan(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
@@ -117,6 +116,8 @@ async def plan(client: Client, settings: Settings, rollout_id: str, *, as_json: 
                 "delete": counts["delete"],
                 "gone": counts["gone"],
                 "keep": counts["keep"],
+                "leave": counts["leave"],
+                "not_rolled_back": not_rolled_back_counts(records.not_rolled_back()),
                 "targets": [_planned_entry(p) for p in planned],
             }
         )
@@ -124,7 +125,8 @@ async def plan(client: Client, settings: Settings, rollout_id: str, *, as_json: 
         print("\n".join(plan_lines(planned)), flush=True)
         note(
             f"rollback of {rid}: {counts['delete']} to delete, {counts['gone']} gone already, "
-            f"{counts['keep']} kept; nothing was changed"
+            f"{counts['keep']} kept (re-created since), {counts['leave']} left alone (the "
+            "rollout did not create them); nothing was changed"
         )
     return ExitCode.OK
 

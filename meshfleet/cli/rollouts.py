@@ -1,10 +1,9 @@
-"""The CLI commands that drive rollouts through Temporal: start, watch, report, steer, list."""
+"""The CLI commands that drive rollouts through Temporal: start, watch, report, steer."""
 
 from __future__ import annotations
 
 import json
 import sys
-from datetime import UTC, datetime
 from typing import Any
 
 from rich.console import Console
@@ -26,7 +25,7 @@ from meshfleet.cli.output import (
     rollout_exit_code,
 )
 from meshfleet.cli.progress import progress_view
-from meshfleet.cli.temporal import answer_from_worker, has_workers
+from meshfleet.cli.temporal import answer_from_worker
 from meshfleet.contract import search_attributes as sa
 from meshfleet.manifest.schedule import count_of
 from meshfleet.models import RolloutProgress, RolloutSpec, RolloutState
@@ -112,7 +111,7 @@ async def _check_workers(
 ) -> None:
     # Queries and updates are answered by a worker: without one, say so now (exit 3) rather
     # than after WORKER_ANSWER_S.
-    if not await has_workers(client, desc.task_queue):
+    if not await rollouts.has_workers(client, desc.task_queue):
         raise CommandError(
             ExitCode.UNREACHABLE,
             f"rollout {rollout_id!r} runs, but no worker polls its task queue "
@@ -131,12 +130,33 @@ async def _check_running(
     # completed", and without waiting for a worker.
     desc = await _describe(client, rollout_id, rollback=rollback)
     if desc.status != WorkflowExecutionStatus.RUNNING:
-        ended = desc.status.name.lower() if desc.status else "ended"
+        ended = await _ended(client, rollout_id, desc, rollback=rollback)
         what = "the rollback of rollout" if rollback else "rollout"
         raise CommandError(
-            ExitCode.INVALID, f"cannot {action} {what} {rollout_id!r}: it has {ended}"
+            ExitCode.INVALID, f"cannot {action} {what} {rollout_id!r}: {ended_phrase(ended)}"
         )
     await _check_workers(client, rollout_id, desc)
+
+
+async def _ended(
+    client: Client, rollout_id: str, desc: WorkflowExecutionDescription, *, rollback: bool = False
+) -> str:
+    handle = rollouts.rollout_handle(client, rollout_id, rollback=rollback)
+    return await rollouts.ended_state(handle, desc.status)
+
+
+_PHRASES = {
+    RolloutState.COMPLETED.value: "it has completed",
+    RolloutState.FAILED.value: "it has failed",
+    RolloutState.CANCELLED.value: "it was cancelled",
+    "terminated": "it was terminated",
+    "timed out": "it timed out",
+}
+
+
+def ended_phrase(state: str) -> str:
+    """``it was cancelled``: how a refusal says the way a rollout ended."""
+    return _PHRASES.get(state, f"it has ended ({state})")
 
 
 async def start(
@@ -151,7 +171,11 @@ async def start(
         note(f"started rollout {spec.rollout_id}: {count_of(len(spec.targets))}")
     else:
         desc = await _describe(client, spec.rollout_id)
-        state = desc.status.name.lower() if desc.status else "unknown"
+        state = (
+            "running"
+            if desc.status == WorkflowExecutionStatus.RUNNING
+            else await _ended(client, spec.rollout_id, desc)
+        )
         note(f"rollout {spec.rollout_id} already exists ({state}): attached, nothing new started")
     note(f"Temporal UI: {ui_address(client, settings, spec.rollout_id)}")
     if not started.search_attributes:
@@ -159,7 +183,7 @@ async def start(
             "search attributes are not registered, so the UI cannot filter by rollout: "
             "`meshfleet search-attributes --register`"
         )
-    if not await has_workers(client, settings.task_queue):
+    if not await rollouts.has_workers(client, settings.task_queue):
         note(
             f"no worker is polling task queue {settings.task_queue!r}: the rollout waits "
             "until one starts (`meshfleet worker`)"
@@ -232,7 +256,7 @@ async def wait(
     """Attach to a rollout and watch it as ``start --wait`` does: same output, same exit codes."""
     desc = await _describe(client, check_rollout_id(rollout_id), rollback=rollback)
     note(f"Temporal UI: {ui_address(client, settings, rollout_id, rollback=rollback)}")
-    if desc.status == WorkflowExecutionStatus.RUNNING and not await has_workers(
+    if desc.status == WorkflowExecutionStatus.RUNNING and not await rollouts.has_workers(
         client, desc.task_queue
     ):
         note(
@@ -312,10 +336,10 @@ async def approve(
         raise CommandError(ExitCode.INVALID, "--by must name who approves")
     desc = await _describe(client, check_rollout_id(rollout_id))
     if desc.status != WorkflowExecutionStatus.RUNNING:
-        ended = desc.status.name.lower() if desc.status else "ended"
+        ended = await _ended(client, rollout_id, desc)
         raise CommandError(
             ExitCode.FAILED,
-            f"cannot approve rollout {rollout_id!r}: it has {ended}, not awaiting approval",
+            f"cannot approve rollout {rollout_id!r}: {ended_phrase(ended)}, not awaiting approval",
         )
     await _check_workers(client, rollout_id, desc)
     current = await answer_from_worker(rollouts.progress(client, rollout_id), settings, "approve")
@@ -341,38 +365,6 @@ async def approve(
     else:
         print(f"approve: {progress_line(progress)}", flush=True)
     return ExitCode.OK
-
-
-async def list_rollouts(client: Client, settings: Settings, *, limit: int, as_json: bool) -> int:
-    """The most recent rollouts, newest first."""
-    found = await rollouts.list_rollouts(client, limit=limit)
-    if as_json:
-        emit_json(
-            [
-                {
-                    "rollout_id": r.rollout_id,
-                    "status": r.status,
-                    "started": r.started.isoformat() if r.started else None,
-                    "closed": r.closed.isoformat() if r.closed else None,
-                }
-                for r in found
-            ]
-        )
-        return ExitCode.OK
-    if not found:
-        note("no rollouts")
-        return ExitCode.OK
-    rows = [("ROLLOUT", "STATUS", "STARTED", "CLOSED")] + [
-        (r.rollout_id, r.status, _when(r.started), _when(r.closed)) for r in found
-    ]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    for row in rows:
-        print("  ".join([*(c.ljust(w) for c, w in zip(row[:3], widths, strict=True)), row[3]]))
-    return ExitCode.OK
-
-
-def _when(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ") if moment else "-"
 
 
 # The type names of `temporal operator search-attribute create --type`.

@@ -10,9 +10,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import NoReturn, TypeVar
 
 from pydantic import ValidationError
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     WorkflowFailureError,
@@ -172,15 +169,3 @@ async def answer_from_worker(step: Awaitable[T], settings: Settings, what: str) 
                 f"{settings.task_queue!r} (`meshfleet worker`)?",
             ) from exc
         raise
-
-
-async def has_workers(client: Client, task_queue: str) -> bool:
-    """Whether any worker polled ``task_queue`` for workflow tasks recently."""
-    resp = await client.workflow_service.describe_task_queue(
-        DescribeTaskQueueRequest(
-            namespace=client.namespace,
-            task_queue=TaskQueue(name=task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-        )
-    )
-    return bool(resp.pollers)

@@ -113,13 +113,13 @@ def test_awaiting_approval_says_how_to_go_on() -> None:
         "awaiting approval after wave 1 in eu-west-101: `meshfleet approve rel-9` goes on, "
         "`meshfleet cancel rel-9` stops"
     )
-    assert lines[-2:] == ["approvals:", "  wave 1 in eu-west-101: by alice at 2026-11-25 10:20:30Z"]
+    assert lines[-2:] == ["approvals:", "  wave 1 in eu-west-101: by alice at 2026-11-25T10:20:30Z"]
 
 
 def test_soaking_names_its_end() -> None:
     p = progress(state=RolloutState.SOAKING, soaking_until="2026-11-25T10:30:00+00:00")
-    assert "· soaking until 2026-11-25 10:30:00Z" in progress_line(p)
-    assert "soaking until 2026-11-25 10:30:00Z, then the next wave" in report_lines(p)
+    assert "· soaking until 2026-11-25T10:30:00Z" in progress_line(p)
+    assert "soaking until 2026-11-25T10:30:00Z, then the next wave" in report_lines(p)
     # Not an ISO time: shown as given rather than lost.
     odd = progress(state=RolloutState.SOAKING, soaking_until="soon")
     assert "soaking until soon" in progress_line(odd)
@@ -214,3 +214,26 @@ def test_a_refused_list_call_is_one_line_however_many_targets_it_holds() -> None
     assert plan_counts(planned) == "3 targets: 3 error"
     with_one = plan_counts(planned[:1])
     assert with_one == "1 target: 1 error"
+
+
+def test_a_cancelled_rollout_counts_its_unstarted_targets_cancelled_not_pending() -> None:
+    cancelled = progress(state=RolloutState.CANCELLED, cancelled=6, pending=0)
+    document = report_document(cancelled)
+    assert (document["cancelled"], document["pending"]) == (6, 0)
+    assert "0 pending" in progress_line(cancelled) and "cancelled 6" in progress_line(cancelled)
+    running = report_document(progress(in_flight=2, pending=4))
+    assert (running["cancelled"], running["pending"]) == (0, 6)  # in flight is still to end
+
+
+def test_every_moment_is_iso_8601_utc_to_the_second() -> None:
+    lines = report_lines(
+        progress(
+            state=RolloutState.SOAKING,
+            soaking_until="2026-11-25T11:20:30.25+01:00",
+            approvals=[ALICE],
+            finished_at=None,
+        )
+    )
+    text = "\n".join(lines)
+    assert "soaking until 2026-11-25T10:20:30Z" in text
+    assert "by alice at 2026-11-25T10:20:30Z" in text

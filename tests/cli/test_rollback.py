@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from meshfleet.asm.auth import StaticTokenAuth
 from meshfleet.asm.client import AsmClient
 from meshfleet.cli.exit_codes import ExitCode
-from meshfleet.cli.output import FAILURE_KEYS, KEPT_KEYS, ROLLBACK_KEYS
+from meshfleet.cli.output import FAILURE_KEYS, KEPT_KEYS, NOT_ROLLED_BACK_KEYS, ROLLBACK_KEYS
 from meshfleet.contract.deletion import rollback_workflow_id
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import RunningSimulator, serve
@@ -32,12 +32,15 @@ P2 = "7777777777777777777777777777777a"
 
 
 def assert_rollback_contract(document: dict[str, Any]) -> None:
-    """The rollback's --json document: its keys, and deleted + kept + failed + pending = total."""
+    """The rollback's --json document: its keys, and its counts add up to the total."""
     assert list(document)[: len(ROLLBACK_KEYS)] == list(ROLLBACK_KEYS)
     assert all(list(f) == list(FAILURE_KEYS) for f in document["failures"])
     assert all(list(k) == list(KEPT_KEYS) for k in document["kept_meshes"])
-    done = document["deleted"] + document["kept"] + document["failed"]
+    done = document["deleted"] + document["kept"] + document["failed"] + document["cancelled"]
     assert done + document["pending"] == document["total"]
+    assert list(document["not_rolled_back"])[: len(NOT_ROLLED_BACK_KEYS)] == list(
+        NOT_ROLLED_BACK_KEYS
+    )
 
 
 def uid_of(sim: RunningSimulator, target: dict[str, Any]) -> str | None:
@@ -97,11 +100,19 @@ async def test_rollback_deletes_exactly_what_the_rollout_created(
     # --plan: what would happen, and nothing changed.
     assert planned.code == ExitCode.OK, planned.err
     plan = planned.json()
-    assert (plan["delete"], plan["gone"], plan["keep"]) == (5, 0, 8)
+    # "keep" means what the rollback's "kept" means: created by the rollout, re-created since;
+    # what the rollout never created is left alone, counted as the rollback counts it.
+    assert (plan["delete"], plan["gone"], plan["keep"], plan["leave"]) == (5, 0, 1, 7)
+    assert plan["not_rolled_back"] == {
+        "adopted": len(adopted),
+        "failed": len(failed),
+        "cancelled": 0,
+        "not_started": 0,
+    }
     actions = {t["mesh_name"]: (t["action"], t["reason"]) for t in plan["targets"]}
     assert actions[again["mesh_name"]][0] == "keep"
     assert f"uid {recreated}" in actions[again["mesh_name"]][1]
-    assert all(actions[t["mesh_name"]][0] == "keep" for t in adopted + failed)
+    assert all(actions[t["mesh_name"]][0] == "leave" for t in adopted + failed)
     assert deletes_after_plan == deletes_before
 
     # The rollback: exactly the 5 meshes the rollout created and still there, each one DELETE.
@@ -117,7 +128,12 @@ async def test_rollback_deletes_exactly_what_the_rollout_created(
     assert report["failed"] == 0
     (kept,) = report["kept_meshes"]
     assert kept["mesh_name"] == again["mesh_name"] and "re-created" in kept["reason"]
-    assert report["not_rolled_back"] == {"adopted": 5, "failed": 2}
+    assert report["not_rolled_back"] == {
+        "adopted": 5,
+        "failed": 2,
+        "cancelled": 0,
+        "not_started": 0,
+    }
     for t in created[1:]:
         uid = uids[t["mesh_name"]]
         assert uid is not None and deletes[uid] == 1, t["mesh_name"]
@@ -187,6 +203,11 @@ async def test_a_rollback_is_steered_like_a_rollout(
         cancelled = await meshfleet("cancel", rollout_id, "--rollback", env=env)
         waited = await meshfleet("wait", rollout_id, "--rollback", "--json", env=env)
         left = [t for t in fleet if uid_of(sim, t) is not None]
+        uids = {t["mesh_name"]: uid_of(sim, t) for t in left}
+        # A cancelled rollback stopped short: run again, it deletes what is still there.
+        rerun = await meshfleet("rollback", rollout_id, "--wait", "--json", env=env)
+        still = [t for t in fleet if uid_of(sim, t) is not None]
+        deletes = dict(sim.state.stats.deletes_by_uid)
 
     assert started.code == ExitCode.OK, started.err
     assert started.json()["kind"] == "rollback"
@@ -202,3 +223,13 @@ async def test_a_rollback_is_steered_like_a_rollout(
     # Window 1, paused at once: the first deletion finished, the others were never started.
     assert report["deleted"] == 4 - len(left) >= 1
     assert len(left) >= 1
+
+    assert rerun.code == ExitCode.OK, rerun.err
+    assert f"started the rollback of rollout {rollout_id}" in rerun.err
+    assert rerun.json()["state"] == "completed"
+    assert still == []
+    assert all(deletes[uid] == 1 for uid in uids.values() if uid), deletes
+    runs = [
+        w async for w in client.list_workflows(f'WorkflowId = "{rollback_workflow_id(rollout_id)}"')
+    ]
+    assert sorted(str(w.status.name) for w in runs if w.status) == ["CANCELED", "COMPLETED"]

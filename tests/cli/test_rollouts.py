@@ -114,6 +114,7 @@ async def test_start_wait_json_exit_codes_and_a_second_start_attaches(
         "created": 4,
         "adopted": 0,
         "failed": 1,
+        "cancelled": 0,
         "pending": 0,
     }
     assert document["failures"] == [
@@ -141,9 +142,12 @@ async def test_start_wait_json_exit_codes_and_a_second_start_attaches(
     assert status.code == ExitCode.FAILED
     assert status.out.startswith(f"{rollout_id}: completed · wave 1/1 · 5/5 done")
     assert listed.code == ExitCode.OK
-    assert {"rollout_id": rollout_id, "status": "completed"}.items() <= next(
-        r for r in listed.json() if r["rollout_id"] == rollout_id
-    ).items()
+    assert {
+        "kind": "rollout",
+        "rollout_id": rollout_id,
+        "state": "completed",
+        "execution_status": "Completed",
+    }.items() <= next(r for r in listed.json() if r["rollout_id"] == rollout_id).items()
 
 
 async def test_every_target_running_exits_0_with_plain_progress_lines(
@@ -196,14 +200,15 @@ async def test_a_failed_canary_halts_until_resume(
 
     assert started.code == ExitCode.OK
     assert halted.code == ExitCode.FAILED
-    assert {k: halted.json()[k] for k in ("state", "failed", "pending")} == {
+    assert {k: halted.json()[k] for k in ("state", "failed", "cancelled", "pending")} == {
         "state": "halted",
         "failed": 1,
+        "cancelled": 0,
         "pending": 4,
     }
     assert human.code == ExitCode.FAILED
     assert (
-        f"halted: 1 failures exceed the budget of 0; `meshfleet resume {rollout_id}`" in human.out
+        f"halted: 1 failure exceeds the budget of 0; `meshfleet resume {rollout_id}`" in human.out
     )
     assert untouched == [0, 0, 0, 0]  # the next wave never started while halted
     assert resumed.code == ExitCode.OK
@@ -252,12 +257,12 @@ async def test_pause_and_cancel_leave_the_rest_reported(
     assert_contract(document)
     assert document["state"] == "cancelled"
     # Nothing started after the pause (how many had started before depends on how fast the
-    # CLI process came up); those finished, the rest count as pending.
+    # CLI process came up); those finished, the rest count as cancelled, and none as pending.
     assert posts == posts_at_pause < 8
     assert document["created"] == posts
-    assert document["pending"] == 8 - posts
+    assert (document["cancelled"], document["pending"]) == (8 - posts, 0)
     assert again.code == ExitCode.INVALID
-    assert "it has completed" in again.err
+    assert again.err == f"meshfleet: cannot pause rollout {rollout_id!r}: it was cancelled\n"
 
 
 async def test_unknown_rollouts_bad_ids_and_an_unreachable_temporal(

@@ -30,5 +30,5 @@ def assert_contract(document: dict[str, Any]) -> None:
     """The --json document has exactly the keys of the contract, the first ones unchanged."""
     assert list(document) == [*REPORT_KEYS, "failures", *PROGRESSIVE_KEYS]
     assert all(list(f) == list(FAILURE_KEYS) for f in document["failures"])
-    done = document["created"] + document["adopted"] + document["failed"]
+    done = document["created"] + document["adopted"] + document["failed"] + document["cancelled"]
     assert done + document["pending"] == document["total"]

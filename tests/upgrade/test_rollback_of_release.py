@@ -68,7 +68,12 @@ async def test_a_rollout_of_the_previous_release_is_rolled_back_by_main(tmp_path
     assert rolled_back.code == 0, rolled_back.err
     document = rolled_back.json()
     assert (document["deleted"], document["kept"], document["failed"]) == (4, 0, 0)
-    assert document["not_rolled_back"] == {"adopted": 1, "failed": 1}
+    assert document["not_rolled_back"] == {
+        "adopted": 1,
+        "failed": 1,
+        "cancelled": 0,
+        "not_started": 0,
+    }
     assert report.kind == "rollback"
     deletes = sim.state.stats.deletes_by_uid
     assert all(deletes[uid] == 1 for uid in uids.values()), dict(deletes)
