@@ -17,6 +17,7 @@ from temporalio.exceptions import (
     ApplicationError,
     ChildWorkflowError,
     WorkflowAlreadyStartedError,
+    is_cancelled_exception,
 )
 
 with workflow.unsafe.imports_passed_through():
@@ -84,8 +85,10 @@ PATCH_REGIONS = "region-order-and-region-budgets"
 # A rollout (or rollback) ends in Temporal's status for its state: Failed when it ended failed,
 # Canceled when cancelled. Histories that completed such an ending replay it as they were.
 PATCH_END_IN_STATUS = "rollout-ends-in-its-execution-status"
-# How long an ending rollout waits for the cancellation it asked for (normally a moment).
+# How long an ending rollout waits for the cancellation it asked for (normally a moment), and
+# how often it asks: a request Temporal will not take must not keep a finished rollout open.
 CANCEL_REQUEST_WAIT = timedelta(minutes=10)
+CANCEL_REQUEST_ATTEMPTS = 5
 
 # While a rollout waits for a person (halted, paused, at an approval gate) it waits on a timer
 # whose summary says why and what to run: the Temporal UI shows a pending timer's summary in the
@@ -627,15 +630,24 @@ class MeshRolloutWorkflow:
             # Cancelled by the update: Temporal shows Canceled only for a run that a
             # cancellation request ended, and a workflow cannot send one for itself.
             info = workflow.info()
-            await workflow.execute_activity(
-                REQUEST_CANCEL,
-                RequestCancelInput(workflow_id=info.workflow_id, run_id=info.run_id),
-                start_to_close_timeout=timedelta(seconds=30),
-                retry_policy=RetryPolicy(maximum_interval=timedelta(seconds=10)),
-                summary="end Canceled",
-            )
-            # The request arrives as this run's cancellation, which ends the wait.
-            await workflow.wait_condition(lambda: False, timeout=CANCEL_REQUEST_WAIT)
+            try:
+                await workflow.execute_activity(
+                    REQUEST_CANCEL,
+                    RequestCancelInput(workflow_id=info.workflow_id, run_id=info.run_id),
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RetryPolicy(
+                        maximum_interval=timedelta(seconds=10),
+                        maximum_attempts=CANCEL_REQUEST_ATTEMPTS,
+                    ),
+                    summary="end Canceled",
+                )
+                # The request arrives as this run's cancellation, which ends the wait.
+                await workflow.wait_condition(lambda: False, timeout=CANCEL_REQUEST_WAIT)
+            except (ActivityError, TimeoutError) as err:
+                if not is_cancelled_exception(err):
+                    # Temporal did not take the request: the rollout still ends, Completed
+                    # as release 0.1.0 ended one, its report saying cancelled.
+                    return
         raise asyncio.CancelledError(self._counts_text())
 
     def _failed_because(self, report: RolloutProgress) -> str:
