@@ -119,6 +119,10 @@ def _recorded_failures() -> Iterator[RecordedFailure]:
                 failures.append((event.activity_task_failed_event_attributes.failure, False))
             if event.HasField("workflow_execution_completed_event_attributes"):
                 result = event.workflow_execution_completed_event_attributes.result
+            if event.HasField("workflow_execution_failed_event_attributes"):
+                # From 0.2.0 a failed target's workflow ends Failed, its outcome the first detail.
+                failed = event.workflow_execution_failed_event_attributes.failure
+                result = failed.application_failure_info.details
         if not failures:
             continue
         assert result is not None, path
