@@ -85,6 +85,9 @@ PATCH_REGIONS = "region-order-and-region-budgets"
 # A rollout (or rollback) ends in Temporal's status for its state: Failed when it ended failed,
 # Canceled when cancelled. Histories that completed such an ending replay it as they were.
 PATCH_END_IN_STATUS = "rollout-ends-in-its-execution-status"
+# A cancel that arrives while the loop awaits an activity (a page load) cancels the rollout as
+# any cancel does; before, it ended the run Canceled with its report still saying running.
+PATCH_CANCEL_DURING_ACTIVITY = "cancel-during-an-activity-of-the-loop"
 # How long an ending rollout waits for the cancellation it asked for (normally a moment), and
 # how often it asks: a request Temporal will not take must not keep a finished rollout open.
 CANCEL_REQUEST_WAIT = timedelta(minutes=10)
@@ -189,6 +192,15 @@ class MeshRolloutWorkflow:
             except asyncio.CancelledError:
                 # A cancel from the UI or CLI is the same as the ``cancel`` update: start nothing
                 # new, let every in-flight mesh reach a final phase, then report.
+                self._cancel_requested = True
+                self._cancel()
+            except ActivityError as err:
+                # The same cancel, struck while the loop awaited an activity of its own (a page
+                # of targets loading): it arrives as that activity's cancellation.
+                if not is_cancelled_exception(err) or not workflow.patched(
+                    PATCH_CANCEL_DURING_ACTIVITY
+                ):
+                    raise
                 self._cancel_requested = True
                 self._cancel()
         report = self._finish()

@@ -15,7 +15,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 
 from meshfleet import rollouts
 from meshfleet.contract.failures import ROLLOUT_FAILED, carried
-from meshfleet.contract.payloads import CANCEL_UPDATE
+from meshfleet.contract.payloads import CANCEL_UPDATE, page_workflow_id
 from meshfleet.models import RolloutProgress, RolloutState, TargetOutcome
 from meshfleet.rollback import read_records
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
@@ -165,3 +165,45 @@ async def test_a_rollout_cancelled_from_temporal_ends_canceled(
     client: Client, task_queue: str
 ) -> None:
     await _cancelled(client, task_queue, by_update=False)
+
+
+async def test_a_cancel_while_a_page_of_targets_loads_ends_canceled(
+    client: Client, task_queue: str
+) -> None:
+    rollout_id = _id("page-cancel")
+    fleet = [target(700 + i) for i in range(6)]
+    # The pages are stored on a task queue no worker polls, so that the rollout's first page
+    # load (the real activity) waits for them: the cancel arrives while it is in flight.
+    await rollouts.store_pages(client, rollout_id, fleet, f"{task_queue}-unpolled", 3)
+    async with serve(_config("pc")) as sim, running_worker(client, task_queue, sim.url):
+        await rollouts.start_rollout(
+            client, spec(rollout_id, fleet), task_queue=task_queue, page_size=3
+        )
+        handle = rollouts.rollout_handle(client, rollout_id)
+        await _listed(
+            client,
+            f'WorkflowId = "{handle.id}" AND ExecutionStatus = "Running"',
+            1,
+        )
+
+        async def loading() -> bool:
+            desc = await handle.describe()
+            return any(
+                a.activity_type.name == "load_target_page"
+                for a in desc.raw_description.pending_activities
+            )
+
+        await eventually_value(loading, bool, 30, "the rollout waits for its first page")
+        await handle.cancel()
+        cause = await failure_of(handle)
+        desc = await handle.describe()
+        report = await rollouts.final_report(handle)  # the closed run's progress: a worker's
+        posts = sum(sim.state.stats.posts(t.project_id, t.mesh_name) for t in fleet)
+        # The abandoned page load still waits for its page; ended, the worker stops at once.
+        for page_no in range(2):
+            await client.get_workflow_handle(page_workflow_id(rollout_id, page_no)).terminate()
+
+    assert desc.status == WorkflowExecutionStatus.CANCELED, cause
+    assert isinstance(cause, CancelledError)
+    assert (report.state, report.cancelled, report.created) == (RolloutState.CANCELLED, 6, 0)
+    assert posts == 0
