@@ -64,6 +64,7 @@ from tests.upgrade.releases import (
     RELEASES,
     ReleaseInstall,
     install_release,
+    plays_development,
     release_env,
     working_tree,
 )
@@ -1154,12 +1155,20 @@ async def _play_development(stack: Stack) -> list[Wanted]:
     return wanted
 
 
+async def _play_whole_release(stack: Stack) -> list[Wanted]:
+    """A release after the first: its release scenarios, then the development ones."""
+    wanted = await _play_release(stack)
+    return wanted + await _play_development(stack)
+
+
 def scenarios_of(release: str) -> dict[str, str]:
     """What each scenario of a release's set covers."""
-    if release == IN_DEVELOPMENT:
-        from tests.upgrade import development_scenarios as development  # noqa: PLC0415
+    from tests.upgrade import development_scenarios as development  # noqa: PLC0415
 
+    if release == IN_DEVELOPMENT:
         return development.SCENARIOS
+    if plays_development(release):
+        return SCENARIOS | development.SCENARIOS
     return SCENARIOS
 
 
@@ -1196,7 +1205,12 @@ async def run(release_version: str, out: Path, work_dir: Path) -> list[Recorded]
             refusing.answer((500, "smoke test: 3 of 3 probes failed"))
             hooks = {"pass": passing, "refuse": refusing}
             stack = Stack(release, server, client, site, state, work_dir, hooks)
-            play = _play_development if developing else _play_release
+            if developing:
+                play = _play_development
+            elif plays_development(release_version):
+                play = _play_whole_release
+            else:
+                play = _play_release
             wanted = await play(stack)
         recorded = await record(stack, wanted)
         leaked = [r.file for r in recorded if VERIFY_TOKEN in r.text]

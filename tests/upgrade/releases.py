@@ -30,13 +30,23 @@ SUPPORTED = ("0.1.0",)
 PREVIOUS = SUPPORTED[-1]
 """The release a rolling restart upgrades from."""
 
-IN_DEVELOPMENT = "0.2.0.dev0"
+IN_DEVELOPMENT = "0.2.0"
 """The version main is building (``meshfleet.__version__``). Its set holds histories main's own
 workflows recorded of paths no release has yet, so a later change to main cannot break a rollout
 that takes them; when the version is released its set is recorded again, whole, as the release's."""
 
 GATED = (*SUPPORTED, IN_DEVELOPMENT)
 """Every set the replay gate replays."""
+
+FIRST_RELEASE = "0.1.0"
+"""The one release without progressive delivery and rollback."""
+
+
+def plays_development(release: str) -> bool:
+    """Whether the set of ``release`` holds the development scenarios too (every release after
+    the first: played by its own worker, so the set of the version in development can move on
+    to paths newer still)."""
+    return release not in (FIRST_RELEASE, IN_DEVELOPMENT)
 
 
 @dataclass(frozen=True)

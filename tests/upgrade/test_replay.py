@@ -24,7 +24,7 @@ from temporalio.worker import Replayer
 from meshfleet import __version__
 from meshfleet.contract.payloads import CREATE_MESH_WORKFLOW
 from tests.helpers.paths import REPO
-from tests.upgrade.releases import GATED, IN_DEVELOPMENT, SUPPORTED
+from tests.upgrade.releases import GATED, IN_DEVELOPMENT, SUPPORTED, plays_development
 from workflows.registry import ALL_WORKFLOWS
 
 HISTORIES = REPO / "tests" / "histories"
@@ -71,7 +71,11 @@ REQUIRED_IN_DEVELOPMENT = frozenset(
 
 def required_scenarios(release: str) -> frozenset[str]:
     """The scenarios a set must hold: a release's whole list, or the development set's own."""
-    return REQUIRED_IN_DEVELOPMENT if release == IN_DEVELOPMENT else REQUIRED_SCENARIOS
+    if release == IN_DEVELOPMENT:
+        return REQUIRED_IN_DEVELOPMENT
+    if plays_development(release):
+        return REQUIRED_SCENARIOS | REQUIRED_IN_DEVELOPMENT
+    return REQUIRED_SCENARIOS
 
 
 @dataclass(frozen=True)
