@@ -12,12 +12,11 @@ from temporalio.client import Client
 from meshfleet import rollouts
 from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.cli.listing import LIST_KEYS
-from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import serve
-from tests.helpers.cli_rollouts import temporal_env, unique
+from tests.helpers.cli_rollouts import doomed_simulator, temporal_env, unique
 from tests.helpers.cli_run import manifest_target, meshfleet, write_manifest
 from tests.helpers.eventually import eventually_value
-from tests.helpers.fleet import SIM_TOKEN, running_worker
+from tests.helpers.fleet import running_worker
 
 P1 = "5555555555555555555555555555555e"
 MOMENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -44,11 +43,7 @@ async def test_list_shows_each_rollout_and_rollback_in_the_state_status_says(
         approve_after=[1],
     )
     env = temporal_env(client, task_queue)
-    config = SimulatorConfig(
-        create_seconds=0.3,
-        tokens=(SIM_TOKEN,),
-        faults=FaultConfig(rules=["doomed-*=create-failed"]),
-    )
+    config = doomed_simulator()
     async with serve(config) as sim, running_worker(client, task_queue, sim.url):
         await meshfleet("start", str(done), "--rollout-id", ids["done"], "--wait", env=env)
         await meshfleet("start", str(over), "--rollout-id", ids["over"], "--wait", env=env)

@@ -16,7 +16,7 @@ from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.cli.output import REPORT_KEYS
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import serve
-from tests.helpers.cli_rollouts import assert_contract, temporal_env, unique
+from tests.helpers.cli_rollouts import assert_contract, doomed_simulator, temporal_env, unique
 from tests.helpers.cli_run import Run, cli_env, manifest_target, meshfleet, write_manifest
 from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, running_worker
@@ -89,11 +89,7 @@ async def test_start_wait_json_exit_codes_and_a_second_start_attaches(
     path = write_manifest(tmp_path / "fleet.yaml", fleet)
     rollout_id = unique("json")
     env = temporal_env(client, task_queue)
-    config = SimulatorConfig(
-        create_seconds=0.3,
-        tokens=(SIM_TOKEN,),
-        faults=FaultConfig(rules=["doomed-*=create-failed"]),
-    )
+    config = doomed_simulator()
     async with serve(config) as sim, running_worker(client, task_queue, sim.url):
         first = await meshfleet(
             "start", str(path), "--rollout-id", rollout_id, "--wait", "--json", env=env

@@ -8,7 +8,9 @@ from typing import Any
 from temporalio.client import Client
 
 from meshfleet.cli.output import FAILURE_KEYS, PROGRESSIVE_KEYS, REPORT_KEYS
+from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from tests.helpers.cli_run import cli_env
+from tests.helpers.fleet import SIM_TOKEN
 
 
 def temporal_env(client: Client, task_queue: str) -> dict[str, str]:
@@ -32,3 +34,12 @@ def assert_contract(document: dict[str, Any]) -> None:
     assert all(list(f) == list(FAILURE_KEYS) for f in document["failures"])
     done = document["created"] + document["adopted"] + document["failed"] + document["cancelled"]
     assert done + document["pending"] == document["total"]
+
+
+def doomed_simulator(create_seconds: float = 0.3) -> SimulatorConfig:
+    """The simulator where every mesh named ``doomed-*`` ends ``CreateFailed``."""
+    return SimulatorConfig(
+        create_seconds=create_seconds,
+        tokens=(SIM_TOKEN,),
+        faults=FaultConfig(rules=["doomed-*=create-failed"]),
+    )

@@ -21,16 +21,17 @@ from tests.helpers.paths import REPO
 
 RELEASES: dict[str, str] = {
     "0.1.0": "ec36086381d59ac6bd5ce74e7f89a908b3321b86",
+    "0.2.0": "3b54201ee113e2a2a73ed0cdb8340cd9abfeb74e",
 }
 """Every release so far: version -> the commit of main it was cut from."""
 
-SUPPORTED = ("0.1.0",)
+SUPPORTED = ("0.1.0", "0.2.0")
 """Releases whose running rollouts main must still finish (docs/upgrading.md: support policy)."""
 
 PREVIOUS = SUPPORTED[-1]
 """The release a rolling restart upgrades from."""
 
-IN_DEVELOPMENT = "0.2.0"
+IN_DEVELOPMENT = "0.3.0.dev0"
 """The version main is building (``meshfleet.__version__``). Its set holds histories main's own
 workflows recorded of paths no release has yet, so a later change to main cannot break a rollout
 that takes them; when the version is released its set is recorded again, whole, as the release's."""
