@@ -17,15 +17,16 @@ from typing import Literal
 
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 
-from meshfleet.contract.deletion import ROLLBACK_WORKFLOW
-from meshfleet.contract.payloads import PROGRESS_QUERY, ROLLOUT_WORKFLOW
+from meshfleet.contract.deletion import ROLLBACK_WORKFLOW, rollback_workflow_id
+from meshfleet.contract.payloads import PROGRESS_QUERY, ROLLOUT_WORKFLOW, rollout_workflow_id
 from meshfleet.models import RolloutProgress
 from meshfleet.rollouts import ended_state, has_workers
 
 Kind = Literal["rollout", "rollback"]
 
 _KINDS: dict[str, Kind] = {ROLLOUT_WORKFLOW: "rollout", ROLLBACK_WORKFLOW: "rollback"}
-_PREFIXES = {"rollout": "rollout/", "rollback": "rollback/"}
+# What a workflow id holds before the rollout id, as the one rule of each id writes it.
+_PREFIXES = {"rollout": rollout_workflow_id(""), "rollback": rollback_workflow_id("")}
 
 # A run that continued as new is not a rollout of its own: its latest run stands for it.
 LIST_QUERY = (

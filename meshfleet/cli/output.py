@@ -283,6 +283,13 @@ def not_rolled_back_counts(counts: dict[str, int]) -> dict[str, int]:
     }
 
 
+def not_rolled_back_text(counts: dict[str, int]) -> str:
+    """``5 adopted, 2 failed``: the non-zero counts of ``not_rolled_back_counts``, for people."""
+    return ", ".join(
+        f"{n} {why.replace('_', ' ')}" for why, n in not_rolled_back_counts(counts).items() if n
+    )
+
+
 def rollback_document(progress: RolloutProgress) -> dict[str, Any]:
     """The stable ``--json`` document of a rollback (its counts add up as ``ROLLBACK_KEYS``)."""
     p = progress
@@ -488,10 +495,6 @@ def report_lines(progress: RolloutProgress) -> list[str]:
             for k in p.kept_reasons
         ]
     if p.not_rolled_back:
-        left = ", ".join(
-            f"{n} {why.replace('_', ' ')}"
-            for why, n in not_rolled_back_counts(p.not_rolled_back).items()
-            if n
-        )
+        left = not_rolled_back_text(p.not_rolled_back)
         lines.append(f"not rolled back (the rollout did not create them): {left}")
     return lines

@@ -13,7 +13,12 @@ from meshfleet.asm.auth import auth_from_env
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmConnectionError, AsmError, AsmValidationError
 from meshfleet.cli.exit_codes import CommandError, ExitCode
-from meshfleet.cli.output import aligned, not_rolled_back_counts, report_document
+from meshfleet.cli.output import (
+    aligned,
+    not_rolled_back_counts,
+    not_rolled_back_text,
+    report_document,
+)
 from meshfleet.cli.rollouts import (
     check_rollout_id,
     emit_json,
@@ -61,7 +66,7 @@ async def rollback(
     # A rollback that runs or completed is attached to; after one that stopped short (failed,
     # cancelled, terminated, timed out) a new run deletes what is still there.
     if existing is not None and existing not in ROLLBACK_RESTARTABLE:
-        state = existing.name.lower() if existing else "unknown"
+        state = existing.name.lower()
         note(
             f"the rollback of rollout {rid} already exists ({state}): attached, nothing new started"
         )
@@ -72,7 +77,7 @@ async def rollback(
         note(
             f"{'started' if started.started else 'attached to'} the rollback of rollout {rid}: "
             f"{count_of(len(records.created()), 'mesh')} it created to delete"
-            + (f"; left alone: {_counts(left)}" if left else "")
+            + (f"; left alone: {not_rolled_back_text(left)}" if left else "")
         )
     note(f"Temporal UI: {ui_address(client, settings, rid, rollback=True)}")
     if not await rollouts.has_workers(client, settings.task_queue):
@@ -85,10 +90,6 @@ async def rollback(
     if as_json:
         emit_json(report_document(await fetch_progress(client, settings, rid, rollback=True)))
     return ExitCode.OK
-
-
-def _counts(counts: dict[str, int]) -> str:
-    return ", ".join(f"{n} {why.replace('_', ' ')}" for why, n in sorted(counts.items()))
 
 
 async def plan(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
