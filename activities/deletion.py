@@ -9,26 +9,16 @@ server's ``Retry-After`` when it sends one.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from functools import partial
 
 import structlog
 from temporalio import activity
 
-from activities.errors import application_error, failure
-from activities.polling import (
-    POLL_SURVIVES,
-    after,
-    heartbeating,
-    poll_failed,
-    sleep_before_next_poll,
-    sleep_until,
-)
+from activities.meshes import ProjectMeshes, mesh_context
+from activities.polling import Seen, ended_in, poll_until
 from meshfleet.asm.calls import MeshDeleteApi
-from meshfleet.asm.errors import AsmError, AsmNotFoundError
-from meshfleet.asm.models import MeshPhase, parse_time
-from meshfleet.contract import failures as errors
+from meshfleet.asm.errors import AsmNotFoundError
+from meshfleet.asm.models import MeshPhase
 from meshfleet.contract.deletion import (
     DELETE_MESH,
     WAIT_FOR_MESH_GONE,
@@ -37,7 +27,6 @@ from meshfleet.contract.deletion import (
     WaitGoneInput,
     WaitGoneResult,
 )
-from meshfleet.contract.failures import FailureDetails
 from meshfleet.contract.payloads import WaitProgress
 
 log = structlog.get_logger(__name__)
@@ -58,30 +47,21 @@ class DeletionActivities:
                 answer (with the server's ``Retry-After`` as the next delay).
         """
         attempt = activity.info().attempt
-        with structlog.contextvars.bound_contextvars(
-            rollout_id=inp.rollout_id,
-            project_id=inp.project_id,
-            region=inp.region,
-            mesh_name=inp.mesh_name,
-            uid=inp.uid,
-            attempt=attempt,
-        ):
+        asm = ProjectMeshes(self._api, inp.project_id, inp.region, attempt, heartbeat=True)
+        with mesh_context(inp, attempt=attempt):
             try:
-                await heartbeating(self._api.delete_mesh(inp.project_id, inp.region, inp.uid))
+                await asm.delete(inp.uid)
             except AsmNotFoundError:
-                return await heartbeating(self._already_gone(inp, attempt))
-            except AsmError as exc:
-                raise application_error(exc, attempt=attempt, action="delete mesh") from exc
+                return await self._already_gone(inp, asm)
             log.info("mesh deletion accepted")
             return DeleteMeshResult(verdict="deleting", phase=MeshPhase.DELETING, attempts=attempt)
 
-    async def _already_gone(self, inp: DeleteMeshActivityInput, attempt: int) -> DeleteMeshResult:
+    async def _already_gone(
+        self, inp: DeleteMeshActivityInput, asm: ProjectMeshes[MeshDeleteApi]
+    ) -> DeleteMeshResult:
         # The uid is gone. Whether a mesh of that name stands there now only changes what is
         # reported: it is another mesh (someone re-created it), and nothing here touches it.
-        try:
-            meshes = await self._api.meshes(inp.project_id, inp.region)
-        except AsmError as exc:
-            raise application_error(exc, attempt=attempt, action="list meshes") from exc
+        meshes = await asm.listed("list meshes")
         again = next((m for m in meshes if m.metadata.name == inp.mesh_name), None)
         if again is not None and again.uid != inp.uid:
             reason = (
@@ -89,9 +69,9 @@ class DeletionActivities:
                 f"not {inp.uid}; left alone"
             )
             log.info("mesh re-created since the rollout; kept", new_uid=again.uid)
-            return DeleteMeshResult(verdict="kept", reason=reason, attempts=attempt)
+            return DeleteMeshResult(verdict="kept", reason=reason, attempts=asm.attempt)
         log.info("mesh already gone")
-        return DeleteMeshResult(verdict="gone", attempts=attempt)
+        return DeleteMeshResult(verdict="gone", attempts=asm.attempt)
 
     @activity.defn(name=WAIT_FOR_MESH_GONE)
     async def wait_for_mesh_gone(self, inp: WaitGoneInput) -> WaitGoneResult:
@@ -100,58 +80,16 @@ class DeletionActivities:
         Raises:
             ApplicationError: non-retryable ``MeshFailed`` (``DeleteFailed``) or ``MeshTimeout``.
         """
-        info = activity.info()
-        with structlog.contextvars.bound_contextvars(
-            rollout_id=inp.rollout_id,
-            project_id=inp.project_id,
-            region=inp.region,
-            mesh_name=inp.mesh_name,
-            uid=inp.uid,
-            attempt=info.attempt,
-        ):
-            return await self._wait(inp, info.attempt, info.heartbeat_details)
+        attempt = activity.info().attempt
+        what = f"mesh {inp.mesh_name} ({inp.uid})"
 
-    async def _wait(
-        self, inp: WaitGoneInput, attempt: int, details: Sequence[Any]
-    ) -> WaitGoneResult:
-        progress = WaitProgress.model_validate(details[0]) if details else WaitProgress()
-        deadline = parse_time(inp.deadline) or datetime.now(UTC)
-        if progress.polls == 0:
-            await sleep_until(min(deadline, after(inp.first_poll_s)), progress)
-        while True:
-            gone, phase, delay = await self._poll(inp, attempt)
-            progress = WaitProgress(phase=phase or progress.phase, polls=progress.polls + 1)
-            activity.heartbeat(progress.model_dump())
-            if gone:
-                log.info("mesh gone", polls=progress.polls)
-                return WaitGoneResult(polls=progress.polls)
-            if phase == MeshPhase.DELETE_FAILED:
-                raise failure(
-                    f"mesh {inp.mesh_name} ({inp.uid}) ended in phase {phase}",
-                    FailureDetails(attempt=attempt, error_code=phase, phase=phase),
-                    type=errors.MESH_FAILED,
-                    non_retryable=True,
-                )
-            if datetime.now(UTC) >= deadline:
-                raise failure(
-                    f"mesh {inp.mesh_name} ({inp.uid}) not gone by its deadline {inp.deadline} "
-                    f"(last phase {progress.phase})",
-                    FailureDetails(attempt=attempt, error_code="Timeout", phase=progress.phase),
-                    type=errors.MESH_TIMEOUT,
-                    non_retryable=True,
-                )
-            await sleep_before_next_poll(deadline, inp.poll_interval_s, delay, progress)
+        def gone(seen: Seen, _: WaitProgress) -> bool:
+            if seen.phase == MeshPhase.DELETE_FAILED:
+                raise ended_in(what, seen.phase, attempt)
+            return seen.missing is not None
 
-    async def _poll(
-        self, inp: WaitGoneInput, attempt: int
-    ) -> tuple[bool, str | None, float | None]:
-        """(gone, phase, seconds the server asked to wait) of one show."""
-        try:
-            mesh = await self._api.mesh(inp.project_id, inp.region, inp.uid)
-        except AsmNotFoundError:
-            return True, None, None
-        except POLL_SURVIVES as exc:
-            return False, None, poll_failed(exc)
-        except AsmError as exc:
-            raise application_error(exc, attempt=attempt, action="show mesh") from exc
-        return False, mesh.phase, None
+        read = partial(self._api.mesh, inp.project_id, inp.region, inp.uid)
+        with mesh_context(inp, attempt=attempt):
+            done = await poll_until(read, gone, what=what, until="gone", timing=inp)
+            log.info("mesh gone", polls=done.polls)
+            return WaitGoneResult(polls=done.polls)

@@ -1,4 +1,8 @@
-"""Turn ASM client errors into Temporal ``ApplicationError``s: retryable or not, and why."""
+"""Turn ASM client errors into Temporal ``ApplicationError``s: retryable or not, and why.
+
+Whether an ASM error is retried is its class's to say (``meshfleet/asm/errors.py``); this is the
+one place that says what it is called across the activity boundary.
+"""
 
 from __future__ import annotations
 
@@ -49,28 +53,31 @@ def failure(
     )
 
 
+# The failure type of an ASM error, by its class; any other is ``AsmTransient``. Each type
+# here is in ``NON_RETRYABLE_TYPES``, as each class here is permanent: the workflows' retry
+# policies and the errors' own flag agree.
+FAILURE_TYPES: tuple[tuple[type[AsmError], str], ...] = (
+    (AsmValidationError, errors.INVALID_TARGET),
+    (AsmBadRequestError, errors.BAD_REQUEST),
+    (AsmAuthenticationError, errors.AUTHENTICATION),
+    (AsmForbiddenError, errors.FORBIDDEN),
+    (AsmNotFoundError, errors.NOT_FOUND),
+)
+
+
+def failure_type_of(exc: AsmError) -> str:
+    """The ``ApplicationError`` type an ASM error fails an activity with."""
+    return next((name for cls, name in FAILURE_TYPES if isinstance(exc, cls)), errors.TRANSIENT)
+
+
 def application_error(exc: AsmError, *, attempt: int, action: str) -> ApplicationError:
     """The ``ApplicationError`` for an ASM failure during ``action``.
 
-    400, 401, 403 and 404 cannot be fixed by retrying; 429, 5xx, other statuses and connection
-    failures can, and a ``Retry-After`` from the server sets the next delay. A 404 that reaches
-    here was answered for a project's mesh collection (``POST`` or ``GET
-    /v1/{project_id}/meshes``): the project, or the API path, does not exist. A 404 for one
-    mesh by uid means it is gone, which its callers handle before this.
+    Retryable as the error's class says (``AsmError.retryable``), after the server's
+    ``Retry-After`` when it sent one. A 404 that reaches here was answered for a project's mesh
+    collection (``POST`` or ``GET /v1/{project_id}/meshes``): the project, or the API path, does
+    not exist. A 404 for one mesh by uid means it is gone, which its callers handle before this.
     """
-    if isinstance(exc, AsmValidationError):
-        return failure(
-            f"{action}: {exc}",
-            FailureDetails(attempt=attempt),
-            type=errors.INVALID_TARGET,
-            non_retryable=True,
-        )
-    if isinstance(exc, AsmConnectionError):
-        return failure(
-            f"{action}: ASM unreachable: {exc}",
-            FailureDetails(attempt=attempt, error_code="ConnectionError"),
-            type=errors.TRANSIENT,
-        )
     if isinstance(exc, AsmStatusError):
         details = FailureDetails(
             attempt=attempt,
@@ -78,29 +85,20 @@ def application_error(exc: AsmError, *, attempt: int, action: str) -> Applicatio
             request_id=exc.request_id,
             status=exc.status,
         )
-        permanent = {
-            AsmBadRequestError: errors.BAD_REQUEST,
-            AsmAuthenticationError: errors.AUTHENTICATION,
-            AsmForbiddenError: errors.FORBIDDEN,
-        }
+        what = exc.describe()
         if isinstance(exc, AsmNotFoundError):
-            return failure(
-                f"{action}: no such project or API path: {exc.describe()}",
-                details,
-                type=errors.NOT_FOUND,
-                non_retryable=True,
-            )
-        for cls, type_name in permanent.items():
-            if isinstance(exc, cls):
-                return failure(
-                    f"{action}: {exc.describe()}", details, type=type_name, non_retryable=True
-                )
-        return failure(
-            f"{action}: {exc.describe()}",
-            details,
-            type=errors.TRANSIENT,
-            next_retry_delay=(
-                timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
-            ),
-        )
-    return failure(f"{action}: {exc}", FailureDetails(attempt=attempt), type=errors.TRANSIENT)
+            what = f"no such project or API path: {what}"
+    elif isinstance(exc, AsmConnectionError):
+        details = FailureDetails(attempt=attempt, error_code="ConnectionError")
+        what = f"ASM unreachable: {exc}"
+    else:
+        details = FailureDetails(attempt=attempt)
+        what = str(exc)
+    delay = exc.retry_after if exc.retryable else None
+    return failure(
+        f"{action}: {what}",
+        details,
+        type=failure_type_of(exc),
+        non_retryable=not exc.retryable,
+        next_retry_delay=timedelta(seconds=delay) if delay is not None else None,
+    )

@@ -1,5 +1,9 @@
 """Errors of the ASM client: one base, connection failures, one class per meaningful status, and
-the mapping from an error answer (of ASM, the API gateway or IAM) to its class."""
+the mapping from an error answer (of ASM, the API gateway or IAM) to its class.
+
+Each class also says, once, what asking again can do about it (``retryable``, ``transient``,
+``retry_after``), so that every caller retries the same errors: the client itself never does.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,38 @@ import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, ClassVar
 
 
 class AsmError(Exception):
-    """Anything that went wrong talking to ASM."""
+    """Anything that went wrong talking to ASM.
+
+    Attributes:
+        retryable: Whether asking again may succeed. False where the request, the credentials or
+            the project must change first; True otherwise, answers nobody expected included
+            (another status, a 2xx body that is not a mesh).
+        transient: Whether ASM was only busy, failing or out of reach for a moment (429, 5xx, no
+            answer): the next call will likely get through, so a poll outlives it and reads
+            again. Only a retryable error is transient.
+        retry_after: Seconds the server asked to wait before the next call, when it said.
+    """
+
+    retryable: ClassVar[bool] = True
+    transient: ClassVar[bool] = False
+    retry_after: float | None = None
 
 
 class AsmValidationError(AsmError, ValueError):
-    """A value was refused before any request was sent (e.g. a project_id unfit for a URL path)."""
+    """A value was refused before any request was sent (e.g. a project_id unfit for a URL path);
+    permanent: the same value is refused again."""
+
+    retryable = False
 
 
 class AsmConnectionError(AsmError):
-    """The request did not get an HTTP answer: refused, reset, DNS failure or timeout."""
+    """The request did not get an HTTP answer: refused, reset, DNS failure or timeout; transient."""
+
+    transient = True
 
 
 class AsmStatusError(AsmError):
@@ -59,29 +82,52 @@ class AsmStatusError(AsmError):
 class AsmBadRequestError(AsmStatusError):
     """400: the request was invalid; permanent."""
 
+    retryable = False
+
 
 class AsmAuthenticationError(AsmStatusError):
-    """401: the token or signature was refused; permanent for this run."""
+    """401: the token or signature was refused; permanent for this run.
+
+    The client has already asked once more with a fresh token where one could help; asking in a
+    loop with a wrong password gets an IAM user locked.
+    """
+
+    retryable = False
 
 
 class AsmForbiddenError(AsmStatusError):
     """403: the credentials may not do this; permanent."""
 
+    retryable = False
+
 
 class AsmNotFoundError(AsmStatusError):
-    """404: no such mesh (or project)."""
+    """404: no such mesh (or project, or API path); permanent: what is not there stays so.
+
+    For one mesh by uid that is an answer, not a failure: a poll or a delete reads it as gone.
+    """
+
+    retryable = False
 
 
 class AsmConflictError(AsmStatusError):
-    """409: a mesh of that name exists, or a cluster already belongs to a mesh."""
+    """409: a mesh of that name exists, or a cluster already belongs to a mesh.
+
+    Whether that is final depends on what stands in the way, which only a list of the project's
+    meshes tells (``create_mesh`` judges it); a 409 on any other call is retried.
+    """
 
 
 class AsmThrottledError(AsmStatusError):
     """429: a resource lock or gateway throttling; transient."""
 
+    transient = True
+
 
 class AsmServerError(AsmStatusError):
     """5xx: ASM failed; transient, and the mesh may have been created anyway."""
+
+    transient = True
 
 
 _BY_STATUS: dict[int, type[AsmStatusError]] = {

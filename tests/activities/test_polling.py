@@ -1,11 +1,14 @@
-"""Both polls (``wait_for_mesh``, ``wait_for_mesh_gone``) wait the server's ``Retry-After`` after
-a throttled show, heartbeating, and never past their deadline.
+"""Both polls (``wait_for_mesh``, ``wait_for_mesh_gone``) read the mesh the same way: they outlive
+what the error's class calls transient, waiting the server's ``Retry-After`` after a throttled
+show, heartbeating, never past their deadline; they end at any other error as its class says; and
+an attempt resumes from the last heartbeat.
 
-The simulator's 429 faults (``fail_429``, ``429`` rules) hit creates and deletes, not shows; so
-the simulator's own application is served here with one more middleware that answers the first
-show 429 ``ASM.01429001`` with the ``Retry-After`` of its ``retry_after`` fault setting, as its
-throttled creates do. That middleware sits inside the simulator's, so the simulator counts the
-429 and gives it a request id; it also logs when each show arrived, which is what is measured.
+The simulator's faults (``fail_429``, ``429`` rules) hit creates and deletes, not shows; so the
+simulator's own application is served here with one more middleware that answers the first shows
+with chosen statuses: a 429 ``ASM.01429001`` with the ``Retry-After`` of its ``retry_after`` fault
+setting, as its throttled creates do, or another status with the simulator's code for it. That
+middleware sits inside the simulator's, so the simulator counts each answer and gives it a
+request id; it also logs when each show arrived, which is what is measured.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,12 +29,18 @@ from activities.mesh import MeshActivities
 from meshfleet.asm.auth import StaticTokenAuth
 from meshfleet.asm.client import AsmClient
 from meshfleet.contract import failures as errors
-from meshfleet.contract.deletion import WaitGoneInput
-from meshfleet.contract.payloads import WaitForMeshInput
+from meshfleet.contract.deletion import WaitGoneInput, WaitGoneResult
+from meshfleet.contract.payloads import WaitForMeshInput, WaitForMeshResult
 from meshfleet.models import MeshTarget
 from meshfleet.simulator.app import build_app
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
-from meshfleet.simulator.responses import RESOURCE_LOCKED, error
+from meshfleet.simulator.responses import (
+    ALREADY_EXISTS,
+    INTERNAL_ERROR,
+    INVALID_REQUEST,
+    RESOURCE_LOCKED,
+    error,
+)
 from meshfleet.simulator.state import SimulatorState
 from meshfleet.simulator.stats import SHOW
 from tests.helpers.fleet import SIM_TOKEN, target
@@ -40,13 +49,23 @@ RETRY_AFTER_S = 1.0
 POLL_INTERVAL_S = 0.05
 
 
+# What the first shows are answered, by status.
+_ANSWERS = {
+    400: (INVALID_REQUEST, "invalid request"),
+    409: (ALREADY_EXISTS, "the mesh is being changed by another request"),
+    429: (RESOURCE_LOCKED, "the resource is locked by another request"),
+    500: (INTERNAL_ERROR, "internal error"),
+    503: (INTERNAL_ERROR, "service unavailable"),
+}
+
+
 @dataclass
 class ThrottledShows:
-    """The simulator at ``url``; its first ``throttle`` shows answer 429."""
+    """The simulator at ``url``; its first shows answer ``first``, one status each."""
 
     url: str
     state: SimulatorState
-    throttle: int
+    first: tuple[int, ...]
     shows: list[tuple[float, int]] = field(default_factory=list)
     """(monotonic time the show arrived, status answered), in order."""
 
@@ -60,8 +79,10 @@ class ThrottledShows:
 
 
 @asynccontextmanager
-async def throttled_shows(config: SimulatorConfig, throttle: int) -> AsyncIterator[ThrottledShows]:
-    """The simulator's application on a free loopback port, its first shows throttled."""
+async def throttled_shows(
+    config: SimulatorConfig, first: tuple[int, ...] = (429,)
+) -> AsyncIterator[ThrottledShows]:
+    """The simulator's application on a free loopback port, its first shows answered ``first``."""
     state = SimulatorState(config)
     app = build_app(state)
     sim: ThrottledShows | None = None
@@ -74,12 +95,14 @@ async def throttled_shows(config: SimulatorConfig, throttle: int) -> AsyncIterat
             return await handler(request)
         assert sim is not None
         arrived = time.monotonic()
-        if len(sim.shows) < sim.throttle:
+        if len(sim.shows) < len(sim.first):
+            status = sim.first[len(sim.shows)]
             seconds = state.faults.retry_after
-            headers = {"Retry-After": f"{seconds:g}"} if seconds is not None else None
-            response: web.StreamResponse = error(
-                429, RESOURCE_LOCKED, "the resource is locked by another request", headers
+            headers = (
+                {"Retry-After": f"{seconds:g}"} if status == 429 and seconds is not None else None
             )
+            code, message = _ANSWERS[status]
+            response: web.StreamResponse = error(status, code, message, headers)
         else:
             response = await handler(request)
         sim.shows.append((arrived, response.status))
@@ -92,7 +115,7 @@ async def throttled_shows(config: SimulatorConfig, throttle: int) -> AsyncIterat
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = runner.addresses[0][1]
-        sim = ThrottledShows(f"http://127.0.0.1:{port}", state, throttle)
+        sim = ThrottledShows(f"http://127.0.0.1:{port}", state, first)
         yield sim
     finally:
         await runner.cleanup()
@@ -127,10 +150,58 @@ async def _created(api: AsmClient, t: MeshTarget, *, deadline_s: float) -> WaitF
     )
 
 
+async def _deleted(
+    api: AsmClient, t: MeshTarget, *, deadline_s: float, first_poll_s: float = 0
+) -> WaitGoneInput:
+    """POST the target's mesh and DELETE it; the input of a wait for it to be gone."""
+    mesh = await api.create_mesh(t.project_id, t.region, t.to_request())
+    assert mesh.uid is not None
+    await api.delete_mesh(t.project_id, t.region, mesh.uid)
+    return WaitGoneInput(
+        rollout_id="r1",
+        project_id=t.project_id,
+        region=t.region,
+        mesh_name=t.mesh_name,
+        uid=mesh.uid,
+        first_poll_s=first_poll_s,
+        poll_interval_s=POLL_INTERVAL_S,
+        deadline=_deadline(deadline_s),
+    )
+
+
+WAITS = ("wait_for_mesh", "wait_for_mesh_gone")
+LAST_ANSWER = {"wait_for_mesh": 200, "wait_for_mesh_gone": 404}
+
+
+async def _wait(
+    which: str,
+    api: AsmClient,
+    t: MeshTarget,
+    env: ActivityEnvironment,
+    *,
+    deadline_s: float = 30,
+    first_poll_s: float = 0,
+) -> WaitForMeshResult | WaitGoneResult:
+    """Run one of the two waits on a mesh of ``t`` that gets there at once."""
+    if which == "wait_for_mesh":
+        inp = await _created(api, t, deadline_s=deadline_s)
+        inp = inp.model_copy(update={"first_poll_s": first_poll_s})
+        waited: WaitForMeshResult = await env.run(MeshActivities(api).wait_for_mesh, inp)
+        return waited
+    gone_inp = await _deleted(api, t, deadline_s=deadline_s, first_poll_s=first_poll_s)
+    gone: WaitGoneResult = await env.run(DeletionActivities(api).wait_for_mesh_gone, gone_inp)
+    return gone
+
+
+def _instant() -> SimulatorConfig:
+    # No Retry-After: a poll that outlives an answer reads again after its interval.
+    return SimulatorConfig(create_seconds=0, delete_seconds=0, tokens=(SIM_TOKEN,))
+
+
 async def test_wait_for_mesh_waits_retry_after_before_the_next_show() -> None:
     t = target(1)
     async with (
-        throttled_shows(_config(create_seconds=0.3), throttle=1) as sim,
+        throttled_shows(_config(create_seconds=0.3)) as sim,
         AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as api,
     ):
         inp = await _created(api, t, deadline_s=30)
@@ -150,22 +221,10 @@ async def test_wait_for_mesh_waits_retry_after_before_the_next_show() -> None:
 async def test_wait_for_mesh_gone_waits_retry_after_before_the_next_show() -> None:
     t = target(2)
     async with (
-        throttled_shows(_config(create_seconds=0, delete_seconds=0.3), throttle=1) as sim,
+        throttled_shows(_config(create_seconds=0, delete_seconds=0.3)) as sim,
         AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as api,
     ):
-        mesh = await api.create_mesh(t.project_id, t.region, t.to_request())
-        assert mesh.uid is not None
-        await api.delete_mesh(t.project_id, t.region, mesh.uid)
-        inp = WaitGoneInput(
-            rollout_id="r1",
-            project_id=t.project_id,
-            region=t.region,
-            mesh_name=t.mesh_name,
-            uid=mesh.uid,
-            first_poll_s=0,
-            poll_interval_s=POLL_INTERVAL_S,
-            deadline=_deadline(30),
-        )
+        inp = await _deleted(api, t, deadline_s=30)
         gone = await ActivityEnvironment().run(DeletionActivities(api).wait_for_mesh_gone, inp)
 
     assert gone.polls == 2
@@ -180,7 +239,7 @@ async def test_a_retry_after_past_the_deadline_does_not_outlast_it() -> None:
         create_seconds=60, tokens=(SIM_TOKEN,), faults=FaultConfig(retry_after=30)
     )
     async with (
-        throttled_shows(config, throttle=1) as sim,
+        throttled_shows(config) as sim,
         AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as api,
     ):
         inp = await _created(api, t, deadline_s=0.5)
@@ -192,3 +251,64 @@ async def test_a_retry_after_past_the_deadline_does_not_outlast_it() -> None:
     assert [status for _, status in sim.shows] == [429, 200]
     (gap,) = sim.gaps_after_429()
     assert gap < 5
+
+
+@pytest.mark.parametrize("which", WAITS)
+async def test_a_poll_outlives_every_answer_its_class_calls_transient(which: str) -> None:
+    first = (500, 429, 503)
+    async with (
+        throttled_shows(_instant(), first) as sim,
+        AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as api,
+    ):
+        waited = await _wait(which, api, target(4), ActivityEnvironment())
+
+    assert waited.polls == len(first) + 1
+    assert [status for _, status in sim.shows] == [*first, LAST_ANSWER[which]]
+
+
+@pytest.mark.parametrize("which", WAITS)
+@pytest.mark.parametrize(
+    ("status", "type_name", "non_retryable"),
+    [
+        (400, errors.BAD_REQUEST, True),
+        # Retried by Temporal, yet not a passing state of ASM a poll reads through.
+        (409, errors.TRANSIENT, False),
+    ],
+)
+async def test_a_poll_ends_at_an_answer_that_is_not_transient(
+    which: str, status: int, type_name: str, non_retryable: bool
+) -> None:
+    async with (
+        throttled_shows(_instant(), (status,)) as sim,
+        AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as api,
+    ):
+        with pytest.raises(ApplicationError) as ended:
+            await _wait(which, api, target(5), ActivityEnvironment())
+
+    assert (ended.value.type, ended.value.non_retryable) == (type_name, non_retryable)
+    assert ended.value.message.startswith(f"show mesh: HTTP {status} ")
+    assert [s for _, s in sim.shows] == [status]
+
+
+@pytest.mark.parametrize("which", WAITS)
+async def test_a_resumed_attempt_reads_at_once_and_counts_on(which: str) -> None:
+    # What the attempt before heartbeated: three reads, the mesh in this phase.
+    phase = "Creating" if which == "wait_for_mesh" else "Deleting"
+    env = ActivityEnvironment()
+    env.info = replace(env.info, attempt=2, heartbeat_details=[{"phase": phase, "polls": 3}])
+    beats: list[tuple[object, ...]] = []
+    env.on_heartbeat = lambda *details: beats.append(details)
+    async with (
+        throttled_shows(_instant(), ()) as sim,
+        AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as api,
+    ):
+        started = time.monotonic()
+        # A fresh attempt would wait a minute before its first read.
+        waited = await _wait(which, api, target(6), env, deadline_s=20, first_poll_s=60)
+        took = time.monotonic() - started
+
+    assert waited.polls == 4
+    assert [s for _, s in sim.shows] == [LAST_ANSWER[which]]
+    assert took < 10, f"a resumed attempt waited {took:.1f} s before reading"
+    last_phase = "Running" if which == "wait_for_mesh" else phase
+    assert beats[-1] == ({"phase": last_phase, "polls": 4},)
