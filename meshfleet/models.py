@@ -425,6 +425,17 @@ class KeptMesh(_Model):
     mesh_name: str
     reason: str
 
+    @classmethod
+    def of(cls, outcome: TargetOutcome) -> KeptMesh:
+        """The mesh of a ``kept`` outcome, with the reason its workflow gave."""
+        return cls(
+            project_id=outcome.project_id,
+            region=outcome.region,
+            cluster_id=outcome.cluster_id,
+            mesh_name=outcome.mesh_name,
+            reason=outcome.message or "left alone",
+        )
+
 
 class Approval(_Model):
     """One approval gate passed (``meshfleet approve``)."""

@@ -43,10 +43,9 @@ from meshfleet.models import MeshTarget, RolloutStrategy, TargetOutcome
 from meshfleet.rollout_identity import ROLLBACK_RESTARTABLE, stored_targets
 from meshfleet.rollouts import (
     StartedRollout,
+    launch,
     search_attributes_registered,
-    start_once,
-    store_pages,
-    travels_inline,
+    walk_input,
 )
 
 
@@ -277,14 +276,13 @@ def rollback_input(
         for t in records.created()
         if t.outcome is not None
     ]
-    inline = travels_inline(len(targets), page_size)
-    inp = RollbackInput(
-        rollout_id=records.rollout_id,
-        strategy=rollback_strategy(records),
-        total=len(targets),
-        targets=targets if inline else None,
+    inp = walk_input(
+        RollbackInput,
+        records.rollout_id,
+        rollback_strategy(records),
+        targets,
         page_size=page_size,
-        search_attributes=use_search_attributes,
+        use_search_attributes=use_search_attributes,
         max_starts_per_run=max_starts_per_run,
         not_rolled_back=records.not_rolled_back(),
     )
@@ -315,21 +313,14 @@ async def start_rollback(
         use_search_attributes=use_search_attributes,
         max_starts_per_run=max_starts_per_run,
     )
-    if inp.targets is None:
-        await store_pages(
-            client,
-            records.rollout_id,
-            targets,
-            task_queue,
-            page_size,
-            page_id=rollback_page_workflow_id,
-        )
-    return await start_once(
+    return await launch(
         client,
         ROLLBACK_WORKFLOW,
         inp,
+        targets,
         workflow_id,
         task_queue=task_queue,
+        page_id=rollback_page_workflow_id,
         summary=(
             f"Rollback of rollout {records.rollout_id}: {count_of(len(targets), 'mesh')} it created"
         ),

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 from temporalio.api.enums.v1 import IndexedValueType, TaskQueueType
@@ -47,8 +47,15 @@ from meshfleet.contract.payloads import (
     rollout_workflow_id,
 )
 from meshfleet.manifest.schedule import order_targets
-from meshfleet.models import MeshTarget, RolloutProgress, RolloutSpec, RolloutState
+from meshfleet.models import (
+    MeshTarget,
+    RolloutProgress,
+    RolloutSpec,
+    RolloutState,
+    RolloutStrategy,
+)
 from meshfleet.rollout_identity import MANIFEST_DIGEST, RESTARTABLE, check_reuse, manifest_digest
+from meshfleet.waves import lay_out
 
 RolloutHandle = WorkflowHandle[Any, RolloutProgress]
 
@@ -99,6 +106,64 @@ async def has_workers(client: Client, task_queue: str) -> bool:
 def travels_inline(count: int, page_size: int) -> bool:
     """Whether ``count`` targets travel in the workflow input rather than in stored pages."""
     return count <= min(page_size, INLINE_TARGETS_MAX)
+
+
+Walked = TypeVar("Walked", bound=RolloutInput)
+
+
+def walk_input(
+    model: type[Walked],
+    rollout_id: str,
+    strategy: RolloutStrategy,
+    targets: list[MeshTarget],
+    *,
+    page_size: int,
+    use_search_attributes: bool,
+    max_starts_per_run: int | None,
+    **fields: Any,
+) -> Walked:
+    """The input of a rollout's (or rollback's) workflow over ``targets`` in walking order: they
+    travel inline when few, else in pages the starter stores first (``launch``)."""
+    return model(
+        rollout_id=rollout_id,
+        strategy=strategy,
+        total=len(targets),
+        targets=list(targets) if travels_inline(len(targets), page_size) else None,
+        page_size=page_size,
+        search_attributes=use_search_attributes,
+        max_starts_per_run=max_starts_per_run,
+        **fields,
+    )
+
+
+async def launch(
+    client: Client,
+    workflow_type: str,
+    inp: RolloutInput,
+    targets: list[MeshTarget],
+    workflow_id: str,
+    *,
+    task_queue: str,
+    page_id: Callable[[str, int], str],
+    summary: str,
+    details: str,
+    memo: dict[str, Any] | None = None,
+    restartable: Sequence[WorkflowExecutionStatus] = RESTARTABLE,
+) -> StartedRollout:
+    """Store the targets' pages when they do not travel inline, then ``start_once``."""
+    if inp.targets is None:
+        await store_pages(client, inp.rollout_id, targets, task_queue, inp.page_size, page_id)
+    return await start_once(
+        client,
+        workflow_type,
+        inp,
+        workflow_id,
+        task_queue=task_queue,
+        summary=summary,
+        details=details,
+        memo=memo,
+        restartable=restartable,
+    )
 
 
 async def register_search_attributes(client: Client) -> list[str]:
@@ -188,14 +253,14 @@ async def start_rollout(
     existing = await check_reuse(client, spec.rollout_id, workflow_id, digest)
     if existing is not None and existing.status not in RESTARTABLE:
         return StartedRollout(spec.rollout_id, workflow_id, False, use_search_attributes)
-    if inp.targets is None:
-        await store_pages(client, spec.rollout_id, targets, task_queue, page_size)
-    started = await start_once(
+    started = await launch(
         client,
         ROLLOUT_WORKFLOW,
         inp,
+        targets,
         workflow_id,
         task_queue=task_queue,
+        page_id=page_workflow_id,
         summary=f"Mesh rollout {spec.rollout_id}: {len(spec.targets)} targets",
         details=(
             f"window {spec.strategy.window}, waves {spec.strategy.waves}, "
@@ -281,14 +346,13 @@ def rollout_input(
         ValueError: a target's region is not in ``strategy.regions.order``.
     """
     targets, parts = order_targets(spec.strategy, spec.targets)
-    inline = travels_inline(len(targets), page_size)
-    inp = RolloutInput(
-        rollout_id=spec.rollout_id,
-        strategy=spec.strategy,
-        total=len(targets),
-        targets=list(targets) if inline else None,
+    inp = walk_input(
+        RolloutInput,
+        spec.rollout_id,
+        spec.strategy,
+        targets,
         page_size=page_size,
-        search_attributes=use_search_attributes,
+        use_search_attributes=use_search_attributes,
         max_starts_per_run=max_starts_per_run,
         segments=(
             [RegionSegment(region=p.region, start=p.start, end=p.end) for p in parts]
@@ -297,6 +361,28 @@ def rollout_input(
         ),
     )
     return targets, inp
+
+
+def started_report(spec: RolloutSpec) -> RolloutProgress:
+    """The report of a rollout of ``spec`` that has just started: nothing done yet, at the
+    first wave the workflow walks (laid out from the input the starter gives it)."""
+    _, inp = rollout_input(spec)
+    first = lay_out(inp.strategy, inp.total, inp.segments)[0]
+    return RolloutProgress(
+        rollout_id=spec.rollout_id,
+        state=RolloutState.RUNNING,
+        total=inp.total,
+        created=0,
+        adopted=0,
+        failed=0,
+        cancelled=0,
+        in_flight=0,
+        pending=inp.total,
+        wave=first.number,
+        waves=first.count,
+        region=first.region,
+        failure_budget=inp.strategy.failure_budget(inp.total),
+    )
 
 
 def workflow_id_of(rollout_id: str, *, rollback: bool = False) -> str:

@@ -5,15 +5,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from meshfleet.contract import search_attributes as sa
     from meshfleet.contract.payloads import (
         CREATE_MESH,
         CREATE_MESH_WORKFLOW,
-        PHASE_QUERY,
         WAIT_FOR_MESH,
         CreateMeshActivityInput,
         CreateMeshInput,
@@ -21,66 +18,31 @@ with workflow.unsafe.imports_passed_through():
         WaitForMeshInput,
         WaitForMeshResult,
     )
-    from meshfleet.models import MeshTarget, OutcomeKind, TargetOutcome
-    from workflows import mesh_policies, outcomes
+    from meshfleet.models import OutcomeKind, TargetOutcome
+    from workflows import policies
+    from workflows.change import MeshChangeWorkflow
 
 FIRST_TASK_HISTORY_LENGTH = 3
 # Every HTTP call has its own 30 s timeout; create may add a list call when it meets a 409.
 CREATE_ATTEMPT_TIMEOUT = timedelta(seconds=90)
 
 
-def search_attributes_for(rollout_id: str, target: MeshTarget) -> TypedSearchAttributes:
-    """The attributes an operator filters a target's workflow by in the Temporal UI."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(sa.ROLLOUT_ID, rollout_id),
-            SearchAttributePair(sa.PROJECT_ID, target.project_id),
-            SearchAttributePair(sa.REGION, target.region),
-        ]
-    )
-
-
-def _record_metrics(outcome: TargetOutcome) -> None:
-    # The workflow's meter is replay-safe, so each target counts exactly once however often its
-    # history is replayed; the SDK serves it with its own Prometheus metrics.
-    meter = workflow.metric_meter()
-    meter.create_counter("meshfleet_meshes", "Targets by outcome").add(
-        1, {"outcome": outcome.outcome}
-    )
-    if outcome.succeeded:
-        meter.create_histogram_float(
-            "meshfleet_seconds_to_running", "From a target's start to Running", "s"
-        ).record(outcome.seconds)
-
-
 @workflow.defn(name=CREATE_MESH_WORKFLOW)
-class CreateMeshWorkflow:
+class CreateMeshWorkflow(MeshChangeWorkflow):
     """One mesh: ``create_mesh`` then ``wait_for_mesh``; returns the ``TargetOutcome``, or ends
     Failed carrying it (``outcomes.end``)."""
-
-    def __init__(self) -> None:
-        self._phase: str | None = None
 
     @workflow.run
     async def run(self, inp: CreateMeshInput) -> TargetOutcome:
         """Create (or adopt) the mesh and wait until it runs; failures become a failed outcome."""
-        outcome = await self._drive(inp)
-        _record_metrics(outcome)
-        if inp.search_attributes:
-            workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome.outcome)])
-        return outcomes.end(outcome)
-
-    @workflow.query(name=PHASE_QUERY)
-    def phase(self) -> str | None:
-        """The last mesh phase this workflow saw."""
-        return self._phase
+        return await self._run(inp)
 
     async def _drive(self, inp: CreateMeshInput) -> TargetOutcome:
         # The run's start, not now() nor info().start_time (the task this worker first saw):
         # after a lost workflow task both are later, and a mesh our lost POST created would
         # look older than the target.
         started = workflow.info().workflow_start_time
-        deadline = mesh_policies.deadline_of(inp.timing)
+        deadline = policies.deadline_of(inp.timing)
         target = inp.target
         try:
             # A local activity: the POST needs no task queue round trip or three history
@@ -98,7 +60,7 @@ class CreateMeshWorkflow:
                 result_type=CreateMeshResult,
                 start_to_close_timeout=CREATE_ATTEMPT_TIMEOUT,
                 schedule_to_close_timeout=timedelta(seconds=inp.timing.timeout_s),
-                retry_policy=mesh_policies.call_retry(inp.timing),
+                retry_policy=policies.call_retry(inp.timing),
                 summary=f"POST mesh {target.mesh_name} in {target.project_id}",
             )
         except (ActivityError, ApplicationError) as err:
@@ -126,22 +88,16 @@ class CreateMeshWorkflow:
                     deadline=deadline.isoformat(),
                 ),
                 result_type=WaitForMeshResult,
-                start_to_close_timeout=mesh_policies.poll_limit(deadline, heartbeat_timeout),
+                start_to_close_timeout=policies.poll_limit(deadline, heartbeat_timeout),
                 heartbeat_timeout=heartbeat_timeout,
-                retry_policy=mesh_policies.poll_retry(),
+                retry_policy=policies.poll_retry(),
                 summary=f"wait for mesh {target.mesh_name} to be Running",
             )
         except ActivityError as err:
-            failed = self._failed(inp, err)
-            return failed.model_copy(update={"uid": created.uid, "attempts": created.attempts})
+            return self._failed(inp, err, uid=created.uid, attempts=created.attempts)
         self._phase = waited.phase
         return self._outcome(
-            inp,
-            kind,
-            uid=created.uid,
-            phase=waited.phase,
-            attempts=created.attempts,
-            polls=waited.polls,
+            inp, kind, uid=created.uid, attempts=created.attempts, polls=waited.polls
         )
 
     @staticmethod
@@ -156,20 +112,3 @@ class CreateMeshWorkflow:
             workflow.unsafe.is_replaying()
             or workflow.info().get_current_history_length() > FIRST_TASK_HISTORY_LENGTH
         )
-
-    def _outcome(
-        self,
-        inp: CreateMeshInput,
-        kind: OutcomeKind,
-        *,
-        uid: str,
-        phase: str | None = "Running",
-        attempts: int,
-        polls: int = 0,
-    ) -> TargetOutcome:
-        return outcomes.outcome(
-            inp.target, kind, uid=uid, phase=phase, attempts=attempts, polls=polls
-        )
-
-    def _failed(self, inp: CreateMeshInput, err: ActivityError | ApplicationError) -> TargetOutcome:
-        return outcomes.failed(inp.target, err, self._phase)

@@ -8,7 +8,6 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from meshfleet.contract import search_attributes as sa
     from meshfleet.contract.deletion import (
         DELETE_MESH,
         DELETE_MESH_WORKFLOW,
@@ -19,43 +18,32 @@ with workflow.unsafe.imports_passed_through():
         WaitGoneInput,
         WaitGoneResult,
     )
-    from meshfleet.contract.payloads import PHASE_QUERY
-    from meshfleet.models import OutcomeKind, TargetOutcome
-    from workflows import mesh_policies, outcomes
+    from meshfleet.models import TargetOutcome
+    from workflows import policies
+    from workflows.change import MeshChangeWorkflow
 
 # One DELETE, or a DELETE and a list after its 404: each HTTP call has its own 30 s limit.
 DELETE_ATTEMPT_TIMEOUT = timedelta(seconds=90)
 
 
 @workflow.defn(name=DELETE_MESH_WORKFLOW)
-class DeleteMeshWorkflow:
+class DeleteMeshWorkflow(MeshChangeWorkflow):
     """One mesh: ``delete_mesh`` then ``wait_for_mesh_gone``; returns a ``TargetOutcome``
     (``deleted``, or ``kept`` with the reason in ``message``), or ends Failed carrying the
     failed one (``outcomes.end``)."""
 
-    def __init__(self) -> None:
-        self._phase: str | None = None
-
     @workflow.run
     async def run(self, inp: DeleteMeshInput) -> TargetOutcome:
         """Delete the mesh and wait until it is gone; failures become a failed outcome."""
-        outcome = await self._drive(inp)
-        if inp.search_attributes:
-            workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome.outcome)])
-        return outcomes.end(outcome)
-
-    @workflow.query(name=PHASE_QUERY)
-    def phase(self) -> str | None:
-        """The last mesh phase this workflow saw."""
-        return self._phase
+        return await self._run(inp)
 
     async def _drive(self, inp: DeleteMeshInput) -> TargetOutcome:
         target = inp.target
         uid = target.uid
         if not uid:
             # Only a mesh whose uid was recorded may be deleted: never one found by its name.
-            return self._outcome(inp, "failed", error_code="NoRecordedUid", attempts=0)
-        deadline = mesh_policies.deadline_of(inp.timing)
+            return self._outcome(inp, "failed", uid=uid, error_code="NoRecordedUid", attempts=0)
+        deadline = policies.deadline_of(inp.timing)
         heartbeat_timeout = timedelta(seconds=inp.timing.heartbeat_timeout_s)
         try:
             started = await workflow.execute_activity(
@@ -75,16 +63,18 @@ class DeleteMeshWorkflow:
                 # seconds, and the DELETE sent again finds the mesh Deleting, or gone.
                 heartbeat_timeout=heartbeat_timeout,
                 # As a create's POST: 429, 5xx and no answer are retried, Retry-After honoured.
-                retry_policy=mesh_policies.call_retry(inp.timing),
+                retry_policy=policies.call_retry(inp.timing),
                 summary=f"DELETE mesh {target.mesh_name} ({uid})",
             )
         except ActivityError as err:
-            return self._failed(inp, err)
+            return self._failed(inp, err, uid=uid)
         self._phase = started.phase
         if started.verdict == "kept":
-            return self._outcome(inp, "kept", message=started.reason, attempts=started.attempts)
+            return self._outcome(
+                inp, "kept", uid=uid, message=started.reason, attempts=started.attempts
+            )
         if started.verdict == "gone":
-            return self._outcome(inp, "deleted", attempts=started.attempts)
+            return self._outcome(inp, "deleted", uid=uid, attempts=started.attempts)
 
         try:
             waited = await workflow.execute_activity(
@@ -100,37 +90,12 @@ class DeleteMeshWorkflow:
                     deadline=deadline.isoformat(),
                 ),
                 result_type=WaitGoneResult,
-                start_to_close_timeout=mesh_policies.poll_limit(deadline, heartbeat_timeout),
+                start_to_close_timeout=policies.poll_limit(deadline, heartbeat_timeout),
                 heartbeat_timeout=heartbeat_timeout,
-                retry_policy=mesh_policies.poll_retry(),
+                retry_policy=policies.poll_retry(),
                 summary=f"wait for mesh {target.mesh_name} to be gone",
             )
         except ActivityError as err:
-            return self._failed(inp, err)
+            return self._failed(inp, err, uid=uid)
         self._phase = None
-        return self._outcome(inp, "deleted", attempts=started.attempts, polls=waited.polls)
-
-    def _outcome(
-        self,
-        inp: DeleteMeshInput,
-        kind: OutcomeKind,
-        *,
-        attempts: int,
-        polls: int = 0,
-        message: str | None = None,
-        error_code: str | None = None,
-    ) -> TargetOutcome:
-        return outcomes.outcome(
-            inp.target,
-            kind,
-            uid=inp.target.uid,
-            phase=self._phase,
-            attempts=attempts,
-            polls=polls,
-            message=message,
-            error_code=error_code,
-        )
-
-    def _failed(self, inp: DeleteMeshInput, err: ActivityError) -> TargetOutcome:
-        failed = outcomes.failed(inp.target, err, self._phase)
-        return failed.model_copy(update={"uid": inp.target.uid})
+        return self._outcome(inp, "deleted", uid=uid, attempts=started.attempts, polls=waited.polls)

@@ -1,4 +1,9 @@
-"""How one mesh's activities are timed and retried: the same for creating and deleting."""
+"""How the workflows' activities are timed and retried: every retry policy, once.
+
+A mesh's own calls (its POST or DELETE, then its poll) take theirs from the rollout strategy's
+timings, the same for every action; the rollout's own activities (a page of targets, a target
+carried from an earlier run, a wave's verification, the request to end Canceled) have fixed ones.
+"""
 
 from __future__ import annotations
 
@@ -46,3 +51,40 @@ def poll_limit(deadline: datetime, heartbeat_timeout: timedelta) -> timedelta:
     """A poll attempt's limit: what is left until the deadline, and one heartbeat more."""
     remaining = deadline - workflow.now()
     return max(remaining, timedelta(seconds=1)) + heartbeat_timeout
+
+
+def page_load_retry() -> RetryPolicy:
+    """Loading a stored page of targets: Temporal answers again after a blip; never give up."""
+    return RetryPolicy(maximum_interval=timedelta(seconds=30))
+
+
+def await_target_retry() -> RetryPolicy:
+    """Awaiting a target started by an earlier run: one attempt waits 30 s at most, then is
+    retried; the target ends by its own deadline, so the attempts end too."""
+    return RetryPolicy(maximum_interval=timedelta(seconds=30))
+
+
+# verify_wave's own errors (the ASM API or the webhook unreachable) are retried this often, then
+# the rollout halts with the error rather than guessing the wave is fine.
+VERIFY_ATTEMPTS = 5
+
+
+def verify_retry() -> RetryPolicy:
+    """A wave's verification: a few tries, then the rollout halts saying why."""
+    return RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        maximum_interval=timedelta(seconds=60),
+        maximum_attempts=VERIFY_ATTEMPTS,
+    )
+
+
+# How often an ending rollout asks Temporal to cancel it: a request Temporal will not take must
+# not keep a finished rollout open.
+CANCEL_REQUEST_ATTEMPTS = 5
+
+
+def cancel_request_retry() -> RetryPolicy:
+    """The request a cancelled rollout sends to end its own run Canceled."""
+    return RetryPolicy(
+        maximum_interval=timedelta(seconds=10), maximum_attempts=CANCEL_REQUEST_ATTEMPTS
+    )

@@ -10,8 +10,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from meshfleet.contract.payloads import Contract, MeshTiming, RolloutInput
-from meshfleet.models import MeshTarget
+from meshfleet.contract.payloads import ActionKind, Contract, MeshChangeInput, RolloutInput
 
 DELETE_MESH = "delete_mesh"
 WAIT_FOR_MESH_GONE = "wait_for_mesh_gone"
@@ -29,13 +28,9 @@ def rollback_page_workflow_id(rollout_id: str, page: int) -> str:
     return f"rollback/{rollout_id}/targets/{page}"
 
 
-class DeleteMeshInput(Contract):
-    """Input of ``DeleteMeshWorkflow``: one mesh the rollout created, by its recorded uid."""
-
-    rollout_id: str
-    target: MeshTarget
-    timing: MeshTiming = Field(default_factory=MeshTiming)
-    search_attributes: bool = True
+DeleteMeshInput = MeshChangeInput
+"""Input of ``DeleteMeshWorkflow``: its target carries the uid recorded when the rollout
+created the mesh."""
 
 
 DeleteVerdict = Literal["deleting", "gone", "kept"]
@@ -86,6 +81,8 @@ class RollbackInput(RolloutInput):
     """Input of ``MeshRollbackWorkflow``: a rollout's created meshes, each with its uid, in the
     order they are deleted (the rollout's last wave first), walked as a rollout walks its
     targets. ``rollout_id`` is the rolled-back rollout's."""
+
+    action: ActionKind = "delete"
 
     not_rolled_back: dict[str, int] = Field(
         default_factory=dict,

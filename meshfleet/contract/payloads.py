@@ -6,6 +6,8 @@ clients call queries and updates by the names the workflows register them under.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from meshfleet.models import (
@@ -79,13 +81,18 @@ class MeshTiming(Contract):
         return cls.model_validate(strategy.model_dump(include=set(cls.model_fields)))
 
 
-class CreateMeshInput(Contract):
-    """Input of ``CreateMeshWorkflow``: one target and how to drive it."""
+class MeshChangeInput(Contract):
+    """Input of the workflow that changes one mesh (``CreateMeshWorkflow``,
+    ``DeleteMeshWorkflow``): the target, the rollout it belongs to, and how to drive it."""
 
     rollout_id: str
     target: MeshTarget
     timing: MeshTiming = Field(default_factory=MeshTiming)
     search_attributes: bool = True
+
+
+CreateMeshInput = MeshChangeInput
+"""Input of ``CreateMeshWorkflow``."""
 
 
 class CreateMeshActivityInput(Contract):
@@ -282,6 +289,10 @@ class RolloutCarry(BaseModel):
     """A rollback's meshes left alone, with why."""
 
 
+ActionKind = Literal["create", "delete"]
+"""What a rollout does to each target's mesh (``meshfleet.contract.actions``)."""
+
+
 class RolloutInput(Contract):
     """Input of ``MeshRolloutWorkflow``.
 
@@ -290,6 +301,9 @@ class RolloutInput(Contract):
     """
 
     rollout_id: str
+    action: ActionKind = Field(
+        default="create", description="The change each target's mesh goes through."
+    )
     strategy: RolloutStrategy = Field(default_factory=RolloutStrategy)
     total: int = Field(ge=1)
     targets: list[MeshTarget] | None = None
@@ -297,6 +311,12 @@ class RolloutInput(Contract):
     search_attributes: bool = True
     max_starts_per_run: int | None = Field(
         default=None, ge=1, description="Continue as new after this many starts (tests)."
+    )
+    continue_as_new_after_events: int | None = Field(
+        default=None,
+        ge=1,
+        description="Continue as new once a run's history holds this many events; by default "
+        "when Temporal suggests it (thousands of events).",
     )
     segments: list[RegionSegment] | None = Field(
         default=None,

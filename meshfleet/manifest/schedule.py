@@ -7,11 +7,12 @@ the schedule from here, so what a person is shown is the order the workflow walk
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
 from meshfleet.models import MeshTarget, RolloutStrategy
+from meshfleet.waves import Wave, lay_out
 
 ScheduleMode = Literal["fleet", "sequential", "parallel"]
 
@@ -31,21 +32,8 @@ class RegionPart:
         return self.end - self.start
 
 
-@dataclass(frozen=True)
-class ScheduledWave:
-    """One wave: ``start``..``end`` in rollout order; ``number`` counts within its region."""
-
-    number: int
-    region: str | None
-    start: int
-    end: int
-    approval: bool
-    """An approval gate stands after this wave (``strategy.approve_after``)."""
-
-    @property
-    def size(self) -> int:
-        """How many targets the wave starts."""
-        return self.end - self.start
+ScheduledWave = Wave
+"""A wave as a plan shows it: the walk's own (``meshfleet.waves``)."""
 
 
 @dataclass(frozen=True)
@@ -128,31 +116,12 @@ def schedule_of(strategy: RolloutStrategy, targets: Sequence[MeshTarget]) -> Sch
         ValueError: as ``order_targets``.
     """
     ordered, parts = order_targets(strategy, targets)
-    gates = set(strategy.approve_after)
-    waves: list[ScheduledWave] = []
     mode: ScheduleMode = "fleet" if strategy.regions is None else strategy.regions.mode
-    if mode == "sequential":
-        # Every region walks the waves on its own: each has a canary.
-        for part in parts:
-            begin = part.start
-            for number, end in enumerate(strategy.wave_ends(part.size), start=1):
-                waves.append(
-                    ScheduledWave(number, part.region, begin, part.start + end, number in gates)
-                )
-                begin = part.start + end
-    elif ordered:
-        begin = 0
-        for number, end in enumerate(strategy.wave_ends(len(ordered)), start=1):
-            waves.append(ScheduledWave(number, None, begin, end, number in gates))
-            begin = end
-    if waves and waves[-1].approval:
-        # Nothing is held back after the rollout's very last wave: no gate stands there.
-        waves[-1] = replace(waves[-1], approval=False)
     return Schedule(
         mode=mode,
         targets=ordered,
         regions=parts,
-        waves=waves,
+        waves=lay_out(strategy, len(ordered), parts),
         failure_budget=strategy.failure_budget(len(ordered)),
         soak_s=strategy.soak_s,
         verify=strategy.verify is not None,
