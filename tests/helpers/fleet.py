@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from temporalio.client import Client
@@ -34,15 +35,32 @@ def project(i: int) -> str:
     return f"{i:032x}"
 
 
-def target(i: int, name: str | None = None, *, cluster: str | None = None) -> MeshTarget:
-    """Target ``i``: spread over 5 projects and 3 regions, its own cluster and node."""
+def target(
+    i: int, name: str | None = None, *, cluster: str | None = None, region: str | None = None
+) -> MeshTarget:
+    """Target ``i``: spread over 5 projects and 3 regions (unless ``region`` says which), its
+    own cluster and node."""
     return MeshTarget(
         project_id=project(i % 5 + 1),
-        region=REGIONS[i % len(REGIONS)],
+        region=region or REGIONS[i % len(REGIONS)],
         cluster_id=cluster or f"cluster-{i:05d}",
         mesh_name=name or f"mesh-{i:05d}",
         node_ids=[f"node-{i:05d}"],
     )
+
+
+def unique_fleet(
+    size: int, prefix: str = "logic", *, first: int = 0, region: str | None = None
+) -> list[MeshTarget]:
+    """Targets ``first`` .. ``first + size - 1`` with mesh names no other test of the session
+    uses (``PREFIX-TAG-NN``), so no two tests share a target's workflow id."""
+    tag = uuid.uuid4().hex[:6]
+    return [target(first + i, f"{prefix}-{tag}-{i:02d}", region=region) for i in range(size)]
+
+
+def names(targets: Sequence[MeshTarget] | None) -> list[str]:
+    """The mesh names of ``targets``, in their order (none for a paged input's ``None``)."""
+    return [t.mesh_name for t in targets or []]
 
 
 def fast_strategy(**overrides: object) -> RolloutStrategy:

@@ -8,9 +8,7 @@ every target ends: a create blocks on an ``asyncio.Event`` per mesh until the te
 from __future__ import annotations
 
 import asyncio
-import json
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +19,6 @@ from temporalio.exceptions import ApplicationError
 from meshfleet.contract.failures import BAD_REQUEST
 from meshfleet.contract.payloads import (
     CREATE_MESH,
-    PROGRESS_QUERY,
     ROLLOUT_WORKFLOW,
     WAIT_FOR_MESH,
     CreateMeshActivityInput,
@@ -33,11 +30,9 @@ from meshfleet.contract.payloads import (
     rollout_workflow_id,
 )
 from meshfleet.models import MeshTarget, RolloutProgress
-from tests.helpers.eventually import eventually, eventually_value
-from tests.helpers.fleet import fast_strategy, target
-
-WAIT_S = 30
-"""Limit of each wait on the workflow: generous for a loaded machine, reached only on a bug."""
+from tests.helpers.eventually import eventually
+from tests.helpers.fleet import fast_strategy
+from tests.helpers.rollout_watch import WAIT_S
 
 REFUSED_CODE = "ASM.01000002"
 
@@ -103,16 +98,6 @@ class StubMeshApi:
         return WaitForMeshResult(phase="Running", polls=1)
 
 
-def fleet(size: int) -> list[MeshTarget]:
-    """``size`` targets with mesh names of their own, so no two tests share a workflow id."""
-    tag = uuid.uuid4().hex[:6]
-    return [target(i, f"logic-{tag}-{i:02d}") for i in range(size)]
-
-
-def names(targets: list[MeshTarget]) -> list[str]:
-    return [t.mesh_name for t in targets]
-
-
 async def start(
     client: Client,
     task_queue: str,
@@ -120,6 +105,7 @@ async def start(
     *,
     segments: list[RegionSegment] | None = None,
     max_starts_per_run: int | None = None,
+    continue_as_new_after_events: int | None = None,
     **strategy: object,
 ) -> WorkflowHandle[Any, RolloutProgress]:
     """Start a rollout of ``targets`` (inline) with fast timings and ``strategy`` on top."""
@@ -131,6 +117,7 @@ async def start(
         targets=targets,
         segments=segments,
         max_starts_per_run=max_starts_per_run,
+        continue_as_new_after_events=continue_as_new_after_events,
     )
     return await client.start_workflow(
         ROLLOUT_WORKFLOW,
@@ -138,17 +125,6 @@ async def start(
         id=rollout_workflow_id(rollout_id),
         task_queue=task_queue,
         result_type=RolloutProgress,
-    )
-
-
-async def progress_when(
-    handle: WorkflowHandle[Any, RolloutProgress],
-    accept: Callable[[RolloutProgress], bool],
-    what: str,
-) -> RolloutProgress:
-    """The rollout's ``progress`` once ``accept`` takes it."""
-    return await eventually_value(
-        lambda: handle.query(PROGRESS_QUERY, result_type=RolloutProgress), accept, WAIT_S, what
     )
 
 
@@ -162,12 +138,3 @@ async def started(stubs: StubMeshApi, expected: list[str]) -> None:
 async def update(handle: WorkflowHandle[Any, RolloutProgress], name: str) -> RolloutProgress:
     result: RolloutProgress = await handle.execute_update(name, result_type=RolloutProgress)
     return result
-
-
-async def runs(client: Client, handle: WorkflowHandle[Any, RolloutProgress]) -> int:
-    """Runs of the rollout so far, as the latest run's input counts them."""
-    history = await client.get_workflow_handle(handle.id).fetch_history()
-    started_event = history.events[0].workflow_execution_started_event_attributes
-    carry = json.loads(started_event.input.payloads[0].data).get("carry") or {}
-    runs: int = carry.get("runs", 1)
-    return runs

@@ -15,6 +15,7 @@ from meshfleet.asm.regions import (
 )
 from meshfleet.manifest.load import ManifestError, parse_manifest, validate_document
 from meshfleet.models import MeshTarget
+from tests.helpers.fleet import SAMPLE_TARGET
 from tests.helpers.manifests import manifest, problems_of, target
 
 AP = "ap-southeast-3"
@@ -121,13 +122,7 @@ def test_parse_manifest_and_load_pass_the_extra_regions() -> None:
 
 def test_the_payload_model_keeps_the_shape_rule_alone() -> None:
     # An older rollout's input must stay readable whatever a later list drops.
-    kept = MeshTarget(
-        project_id="0123456789abcdef0123456789abcdef",
-        region="zz-gone-1",
-        cluster_id="c1",
-        mesh_name="mesh-one",
-        node_ids=["n1"],
-    )
+    kept = MeshTarget.model_validate(SAMPLE_TARGET.model_dump() | {"region": "zz-gone-1"})
     assert kept.region == "zz-gone-1"
 
 

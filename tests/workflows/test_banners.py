@@ -19,6 +19,7 @@ from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import serve
 from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, running_worker, spec, target
+from tests.helpers.rollout_watch import progress_reaches, state_is
 
 
 async def open_banners(client: Client, rollout_id: str) -> list[str]:
@@ -62,10 +63,9 @@ async def test_a_halted_rollout_shows_why_and_how_to_go_on(client: Client, task_
     rollout = spec(rollout_id, targets, window=1, waves=[1, "100%"], max_failures=0)
     async with serve(_config(tag)) as sim, running_worker(client, task_queue, sim.url):
         await rollouts.start_rollout(client, rollout, task_queue=task_queue)
-        halted = await eventually_value(
-            lambda: rollouts.progress(client, rollout_id),
+        halted = await progress_reaches(
+            rollouts.rollout_handle(client, rollout_id),
             lambda p: p.state == RolloutState.HALTED and p.in_flight == 0,
-            30,
             "the rollout halted",
         )
         banner = await banner_with(client, rollout_id, "HALTED")
@@ -95,12 +95,7 @@ async def test_a_paused_and_a_gated_rollout_say_what_they_wait_for(
     ):
         await rollouts.start_rollout(client, rollout, task_queue=task_queue)
         handle = rollouts.rollout_handle(client, rollout_id)
-        gate = await eventually_value(
-            lambda: rollouts.progress(client, rollout_id),
-            rollouts.at_gate,
-            30,
-            "the rollout at its gate",
-        )
+        gate = await progress_reaches(handle, rollouts.at_gate, "the rollout at its gate")
         gated = await banner_with(client, rollout_id, "AWAITING APPROVAL")
         await handle.execute_update(
             APPROVE_UPDATE, ApproveInput(by="test", wave=gate.wave), result_type=RolloutProgress
@@ -123,10 +118,9 @@ async def test_a_soaking_rollout_says_until_when(client: Client, task_queue: str
     rollout = spec(rollout_id, [target(i) for i in range(2)], waves=[1, "100%"], soak_s=3600)
     async with serve(_config(tag)) as sim, running_worker(client, task_queue, sim.url):
         await rollouts.start_rollout(client, rollout, task_queue=task_queue)
-        soaking = await eventually_value(
-            lambda: rollouts.progress(client, rollout_id),
-            lambda p: p.state == RolloutState.SOAKING,
-            30,
+        soaking = await progress_reaches(
+            rollouts.rollout_handle(client, rollout_id),
+            state_is(RolloutState.SOAKING),
             "the rollout soaking",
         )
         banner = await banner_with(client, rollout_id, "SOAKING")

@@ -22,6 +22,7 @@ from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import serve
 from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, running_worker, spec, target
+from tests.helpers.rollout_watch import progress_reaches
 
 
 def _id(prefix: str) -> str:
@@ -131,12 +132,7 @@ async def _cancelled(client: Client, task_queue: str, *, by_update: bool) -> Non
     ):
         await rollouts.start_rollout(client, rollout, task_queue=task_queue)
         handle = rollouts.rollout_handle(client, rollout_id)
-        await eventually_value(
-            lambda: rollouts.progress(client, rollout_id),
-            lambda p: p.in_flight == 1,
-            30,
-            "the first target in flight",
-        )
+        await progress_reaches(handle, lambda p: p.in_flight == 1, "the first target in flight")
         if by_update:
             await handle.execute_update(CANCEL_UPDATE, result_type=RolloutProgress)
         else:

@@ -9,14 +9,13 @@ cancelled; nothing waits on the wall clock beyond a soak a test asked for.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from temporalio import activity, workflow
+from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
@@ -28,12 +27,11 @@ from meshfleet.contract.payloads import (
     APPROVE_UPDATE,
     CANCEL_UPDATE,
     PAUSE_UPDATE,
+    PROGRESS_QUERY,
     RESUME_UPDATE,
-    ROLLOUT_WORKFLOW,
     VERIFY_WAVE,
     ApproveInput,
     RegionSegment,
-    RolloutInput,
     VerifiedFailure,
     VerifyWaveInput,
     VerifyWaveResult,
@@ -41,19 +39,15 @@ from meshfleet.contract.payloads import (
 )
 from meshfleet.models import MeshTarget, RolloutProgress, RolloutState
 from meshfleet.rollouts import final_report
-from tests.helpers.eventually import eventually
-from tests.helpers.fleet import REGIONS, target
-from tests.helpers.rollout_stubs import (
-    REFUSED_CODE,
+from tests.helpers.fleet import REGIONS, names, unique_fleet
+from tests.helpers.rollout_stubs import REFUSED_CODE, StubMeshApi, start, started, update
+from tests.helpers.rollout_watch import (
     WAIT_S,
-    StubMeshApi,
-    fleet,
-    names,
-    progress_when,
+    at_rest,
+    progress_reaches,
+    run_start,
     runs,
-    start,
-    started,
-    update,
+    state_is,
 )
 from workflows.create_mesh import CreateMeshWorkflow
 from workflows.rollout import MeshRolloutWorkflow
@@ -96,14 +90,14 @@ class Stubs:
     verify: StubVerify
 
 
-async def _worker(
-    client: Client, task_queue: str, rollout: type[MeshRolloutWorkflow]
-) -> AsyncIterator[Stubs]:
+@pytest.fixture
+async def stubs(client: Client, task_queue: str) -> AsyncIterator[Stubs]:
+    """A worker of the real workflows with the stub activities, on this test's task queue."""
     stubs = Stubs(StubMeshApi(), StubVerify())
     worker = Worker(
         client,
         task_queue=task_queue,
-        workflows=[rollout, CreateMeshWorkflow],
+        workflows=[MeshRolloutWorkflow, CreateMeshWorkflow],
         activities=[
             stubs.api.create_mesh,
             stubs.api.wait_for_mesh,
@@ -119,23 +113,13 @@ async def _worker(
             stubs.api.release_all()  # a held stub would keep the worker from shutting down
 
 
-@pytest.fixture
-async def stubs(client: Client, task_queue: str) -> AsyncIterator[Stubs]:
-    """A worker of the real workflows with the stub activities, on this test's task queue."""
-    async for s in _worker(client, task_queue, MeshRolloutWorkflow):
-        yield s
-
-
 def regional_fleet(*sizes: int) -> tuple[list[MeshTarget], list[RegionSegment]]:
     """Targets sorted by region (REGIONS in order, ``sizes[i]`` each), and their segments."""
-    tag = uuid.uuid4().hex[:6]
     targets: list[MeshTarget] = []
     segments: list[RegionSegment] = []
     for region, size in zip(REGIONS, sizes, strict=False):
         start = len(targets)
-        for i in range(size):
-            name = f"prog-{tag}-{region[-1]}{i:02d}"
-            targets.append(target(start + i, name).model_copy(update={"region": region}))
+        targets += unique_fleet(size, f"prog-{region[-1]}", first=start, region=region)
         segments.append(RegionSegment(region=region, start=start, end=len(targets)))
     return targets, segments
 
@@ -163,23 +147,19 @@ async def details(handle: WorkflowHandle[Any, RolloutProgress]) -> str:
     return text
 
 
-def state_is(state: RolloutState) -> Any:
-    return lambda p: p.state == state
-
-
 # --- soak ----------------------------------------------------------------------------------------
 
 
 async def test_a_soak_holds_the_next_wave_and_says_until_when(
     client: Client, task_queue: str, stubs: Stubs
 ) -> None:
-    targets = fleet(4)
+    targets = unique_fleet(4)
     n = names(targets)
     handle = await start(client, task_queue, targets, waves=[1, "100%"], soak_s=2)
     await started(stubs.api, n[:1])
     stubs.api.release(n[0])
 
-    soaking = await progress_when(handle, state_is(RolloutState.SOAKING), "a soak")
+    soaking = await progress_reaches(handle, state_is(RolloutState.SOAKING), "a soak")
     assert soaking.soaking_until is not None
     left = datetime.fromisoformat(soaking.soaking_until) - datetime.now(UTC)
     assert 0 < left.total_seconds() <= 2.5
@@ -188,7 +168,7 @@ async def test_a_soak_holds_the_next_wave_and_says_until_when(
     assert stubs.api.started() == n[:1], "a wave started during the soak"
 
     await started(stubs.api, n)  # the soak ends by itself
-    after = await progress_when(handle, lambda p: p.wave == 2, "the second wave")
+    after = await progress_reaches(handle, lambda p: p.wave == 2, "the second wave")
     assert (after.state, after.soaking_until) == (RolloutState.RUNNING, None)
     assert datetime.now(UTC) >= datetime.fromisoformat(soaking.soaking_until)
     stubs.api.release_all()
@@ -200,11 +180,11 @@ async def test_a_soak_holds_the_next_wave_and_says_until_when(
 
 
 async def test_cancel_ends_a_soak_at_once(client: Client, task_queue: str, stubs: Stubs) -> None:
-    targets = fleet(3)
+    targets = unique_fleet(3)
     n = names(targets)
     handle = await start(client, task_queue, targets, waves=[1, "100%"], soak_s=3600)
     stubs.api.release(n[0])
-    await progress_when(handle, state_is(RolloutState.SOAKING), "an hour's soak")
+    await progress_reaches(handle, state_is(RolloutState.SOAKING), "an hour's soak")
     refused = await refusal(handle, PAUSE_UPDATE)
     assert refused.startswith("rollout is soaking: nothing starts before"), refused
 
@@ -222,14 +202,14 @@ async def test_cancel_ends_a_soak_at_once(client: Client, task_queue: str, stubs
 async def test_verify_failures_count_against_the_budget_and_halt(
     client: Client, task_queue: str, stubs: Stubs
 ) -> None:
-    targets = fleet(5)
+    targets = unique_fleet(5)
     n = names(targets)
     stubs.api.refused = {n[0]}
     stubs.verify.broken = {1: "MeshGone", 0: "MeshGone"}  # 0 failed already: skipped
     stubs.api.release_all()
     handle = await start(client, task_queue, targets, waves=[3, "100%"], max_failures=1, verify={})
 
-    halted = await progress_when(handle, state_is(RolloutState.HALTED), "a halt after verify")
+    halted = await progress_reaches(handle, state_is(RolloutState.HALTED), "a halt after verify")
     # The refused create fit the budget; the mesh verify found gone did not.
     assert (halted.created, halted.failed, halted.pending) == (1, 2, 2)
     assert halted.halt_reason is None
@@ -252,7 +232,7 @@ async def test_verify_failures_count_against_the_budget_and_halt(
 async def test_a_failed_verify_halts_with_the_reason(
     client: Client, task_queue: str, stubs: Stubs, how: str
 ) -> None:
-    targets = fleet(3)
+    targets = unique_fleet(3)
     n = names(targets)
     if how == "webhook":
         stubs.verify.webhook = WebhookVerdict(passed=False, status=503, excerpt="error rate 40%")
@@ -265,7 +245,7 @@ async def test_a_failed_verify_halts_with_the_reason(
         client, task_queue, targets, waves=[1, "100%"], verify={"webhook": WEBHOOK}
     )
 
-    halted = await progress_when(handle, state_is(RolloutState.HALTED), "a halt")
+    halted = await progress_reaches(handle, state_is(RolloutState.HALTED), "a halt")
     assert halted.halt_reason == expected
     assert (halted.created, halted.failed, halted.pending) == (1, 0, 2)
     assert stubs.verify.calls[0].webhook == WEBHOOK
@@ -281,7 +261,7 @@ async def test_a_failed_verify_halts_with_the_reason(
 async def test_resume_after_a_failed_verify_verifies_the_wave_again(
     client: Client, task_queue: str, stubs: Stubs, how: str
 ) -> None:
-    targets = fleet(3)
+    targets = unique_fleet(3)
     if how == "webhook":
         stubs.verify.webhook = WebhookVerdict(passed=False, status=500, excerpt="probes failed")
     else:
@@ -290,7 +270,7 @@ async def test_resume_after_a_failed_verify_verifies_the_wave_again(
     handle = await start(
         client, task_queue, targets, waves=[1, "100%"], verify={"webhook": WEBHOOK}
     )
-    await progress_when(handle, state_is(RolloutState.HALTED), "a halt")
+    await progress_reaches(handle, state_is(RolloutState.HALTED), "a halt")
     calls = len(stubs.verify.calls)
 
     # The cause is fixed; resume asks again, and only a yes lets wave 2 start.
@@ -310,12 +290,12 @@ async def test_resume_after_a_failed_verify_verifies_the_wave_again(
 async def test_an_approval_gate_waits_for_approve_and_records_who(
     client: Client, task_queue: str, stubs: Stubs
 ) -> None:
-    targets = fleet(4)
+    targets = unique_fleet(4)
     n = names(targets)
     handle = await start(client, task_queue, targets, waves=[1, 2, "100%"], approve_after=[1, 3])
     stubs.api.release(n[0])
 
-    gate = await progress_when(handle, state_is(RolloutState.AWAITING_APPROVAL), "the gate")
+    gate = await progress_reaches(handle, state_is(RolloutState.AWAITING_APPROVAL), "the gate")
     assert (gate.wave, gate.created, gate.approvals) == (1, 1, [])
     assert stubs.api.started() == n[:1]
     assert "awaiting approval after wave 1/3" in await details(handle)
@@ -337,14 +317,14 @@ async def test_an_approval_gate_waits_for_approve_and_records_who(
 async def test_approve_is_refused_unless_the_rollout_awaits_it(
     client: Client, task_queue: str, stubs: Stubs
 ) -> None:
-    targets = fleet(2)
+    targets = unique_fleet(2)
     handle = await start(client, task_queue, targets, waves=[1, "100%"], approve_after=[1])
     await started(stubs.api, names(targets)[:1])
 
     reason = await refusal(handle, APPROVE_UPDATE, ApproveInput(by="eager"))
     assert reason == "rollout is running, not awaiting approval"
     stubs.api.release_all()
-    await progress_when(handle, state_is(RolloutState.AWAITING_APPROVAL), "the gate")
+    await progress_reaches(handle, state_is(RolloutState.AWAITING_APPROVAL), "the gate")
     # An approval of another gate than the one it waits at opens nothing.
     reason = await refusal(handle, APPROVE_UPDATE, ApproveInput(by="late", wave=2))
     assert reason == "the rollout waits after wave 1, not after wave 2: nothing approved"
@@ -356,7 +336,7 @@ async def test_approve_is_refused_unless_the_rollout_awaits_it(
 async def test_continue_as_new_carries_the_gate_and_its_approvals(
     client: Client, task_queue: str, stubs: Stubs
 ) -> None:
-    targets = fleet(3)
+    targets = unique_fleet(3)
     n = names(targets)
     # One start per run: the first run hands over with the canary in flight.
     handle = await start(
@@ -370,17 +350,17 @@ async def test_continue_as_new_carries_the_gate_and_its_approvals(
     )
     await started(stubs.api, n[:1])
     stubs.api.release(n[0])
-    first = await progress_when(handle, state_is(RolloutState.AWAITING_APPROVAL), "gate 1")
-    assert await runs(client, handle) >= 2
+    first = await progress_reaches(handle, state_is(RolloutState.AWAITING_APPROVAL), "gate 1")
+    assert await runs(client, handle.id, at_least=2) >= 2
     assert (first.wave, first.created) == (1, 1)
 
     await approve(handle, "alice")
     await started(stubs.api, n[:2])  # whose start hands over to a third run
     stubs.api.release(n[1])
-    second = await progress_when(
+    second = await progress_reaches(
         handle, lambda p: p.state == RolloutState.AWAITING_APPROVAL and p.wave == 2, "gate 2"
     )
-    assert await runs(client, handle) >= 3
+    assert await runs(client, handle.id, at_least=3) >= 3
     assert [(a.wave, a.by) for a in second.approvals] == [(1, "alice")]
     assert stubs.api.started() == n[:2]
 
@@ -391,51 +371,49 @@ async def test_continue_as_new_carries_the_gate_and_its_approvals(
     assert [(a.wave, a.by) for a in report.approvals] == [(1, "alice"), (2, "bob")]
 
 
-@workflow.defn(name=ROLLOUT_WORKFLOW, sandboxed=False)
-class _LongGateRollout(MeshRolloutWorkflow):
-    """The rollout, but its history counts as large while a gate stands, twice.
-
-    Temporal suggests continue-as-new only past thousands of events, which a gate that stood for
-    days could reach through updates refused and accepted; this says so at once.
-    """
-
-    @workflow.run
-    async def run(self, inp: RolloutInput) -> RolloutProgress:
-        """As ``MeshRolloutWorkflow.run``."""
-        return await super().run(inp)
-
-    def _should_continue_as_new(self) -> bool:
-        carry = self._carry
-        at_gate = carry.state == RolloutState.AWAITING_APPROVAL and carry.runs < 3
-        return at_gate or super()._should_continue_as_new()
-
-
-@pytest.fixture
-async def long_gate_stubs(client: Client, task_queue: str) -> AsyncIterator[Stubs]:
-    """As ``stubs``, with ``_LongGateRollout`` as the rollout."""
-    async for s in _worker(client, task_queue, _LongGateRollout):
-        yield s
+# A run continues as new once its history holds this many events: every run passes it by its
+# second workflow task, so each hands over at its first chance. A run that begins at the gate
+# checks it once, in its first task (3 events), and then has nothing to do: the gate is handed
+# over once, to a run that keeps it.
+HAND_OVER_AFTER_EVENTS = 4
 
 
 async def test_continue_as_new_while_awaiting_approval_keeps_the_gate(
-    client: Client, task_queue: str, long_gate_stubs: Stubs
+    client: Client, task_queue: str, stubs: Stubs
 ) -> None:
-    stubs = long_gate_stubs
-    targets = fleet(3)
+    targets = unique_fleet(3)
     n = names(targets)
     stubs.api.release_all()
-    handle = await start(client, task_queue, targets, waves=[1, "100%"], approve_after=[1])
+    handle = await start(
+        client,
+        task_queue,
+        targets,
+        waves=[1, "100%"],
+        approve_after=[1],
+        continue_as_new_after_events=HAND_OVER_AFTER_EVENTS,
+    )
 
-    async def third_run_waits() -> bool:
-        p: RolloutProgress = await handle.query("progress", result_type=RolloutProgress)
-        return p.state == RolloutState.AWAITING_APPROVAL and await runs(client, handle) >= 3
-
-    await eventually(third_run_waits, WAIT_S, "a gate handed over twice")
+    gate = await progress_reaches(handle, state_is(RolloutState.AWAITING_APPROVAL), "the gate")
+    assert (gate.wave, gate.created, gate.approvals) == (1, 1, [])
+    await at_rest(client, handle.id)  # the run holding the gate hands over no further
+    holder = await run_start(client, handle.id)
+    at_gate = await runs(client, handle.id, at_least=2)
+    # The gate came with the holder's input: the run before it continued as new at the gate.
+    assert holder.input.carry is not None
+    assert holder.input.carry.state == RolloutState.AWAITING_APPROVAL
+    assert "approval" not in holder.input.carry.checks_passed
+    assert holder.input.carry.runs == at_gate
+    assert holder.continued_from is not None
+    before = client.get_workflow_handle(handle.id, run_id=holder.continued_from)
+    handed_over = await before.query(PROGRESS_QUERY, result_type=RolloutProgress)
+    assert (handed_over.state, handed_over.wave) == (RolloutState.AWAITING_APPROVAL, 1)
     assert stubs.api.started() == n[:1]
+
     await approve(handle, "carol")
     report = await final_report(handle)
     assert (report.state, report.created) == (RolloutState.COMPLETED, 3)
     assert [a.by for a in report.approvals] == ["carol"]
+    assert await runs(client, handle.id, at_least=at_gate + 1) > at_gate
 
 
 # --- regions -------------------------------------------------------------------------------------
@@ -457,18 +435,18 @@ async def test_regions_in_sequence_each_with_its_own_canary(
     )
 
     await started(stubs.api, n[:1])
-    canary = await progress_when(handle, lambda p: p.in_flight == 1, "region 1's canary")
+    canary = await progress_reaches(handle, lambda p: p.in_flight == 1, "region 1's canary")
     assert (canary.region, canary.wave, canary.waves, canary.pending) == (r1, 1, 2, 5)
     stubs.api.release(n[0])
     await started(stubs.api, n[:3])
     stubs.api.release(n[1])
-    held = await progress_when(handle, lambda p: p.created == 2, "2 of region 1 done")
+    held = await progress_reaches(handle, lambda p: p.created == 2, "2 of region 1 done")
     assert (held.region, held.wave, held.in_flight) == (r1, 2, 1)
     assert sorted(stubs.api.started()) == sorted(n[:3]), "region 2 began before region 1 ended"
 
     stubs.api.release(n[2])
     await started(stubs.api, n[:4])  # region 2's canary, alone
-    second = await progress_when(handle, lambda p: p.created == 3, "region 1 done")
+    second = await progress_reaches(handle, lambda p: p.created == 3, "region 1 done")
     assert (second.region, second.wave, second.waves, second.in_flight) == (r2, 1, 2, 1)
     assert f"region {r2} wave 1/2" in await details(handle)
     stubs.api.release(n[3])
@@ -499,7 +477,7 @@ async def test_a_region_over_its_budget_halts_and_later_regions_get_nothing(
         regions={"order": [r1, r2], "max_failures": 0},
     )
 
-    halted = await progress_when(
+    halted = await progress_reaches(
         handle, lambda p: p.state == RolloutState.HALTED and p.in_flight == 0, "a region's halt"
     )
     assert (halted.halted_region, halted.region) == (r1, r1)
@@ -532,7 +510,7 @@ async def test_regions_in_parallel_halt_naming_the_region_over_its_budget(
         regions={"order": [r1, r2], "mode": "parallel", "max_failures": 1},
     )
 
-    halted = await progress_when(handle, state_is(RolloutState.HALTED), "a region's halt")
+    halted = await progress_reaches(handle, state_is(RolloutState.HALTED), "a region's halt")
     assert (halted.halted_region, halted.region, halted.waves) == (r2, None, 1)
     assert (halted.created, halted.failed, halted.pending) == (2, 2, 1)
     assert stubs.api.started() == n[:4]

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.service import RPCError
 
 from meshfleet import __version__, rollouts
-from meshfleet.contract.payloads import PHASE_QUERY, RolloutInput
-from meshfleet.models import RolloutProgress, RolloutState
+from meshfleet.contract.payloads import PHASE_QUERY
+from meshfleet.models import RolloutState
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import serve
 from tests.helpers.audit import assert_reported_once, audit_rollout
-from tests.helpers.eventually import eventually, eventually_value
+from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, history_bytes, running_worker, spec, target
+from tests.helpers.rollout_watch import at_rest, progress_reaches, run_chain, runs, state_is
 
 
 async def test_fifty_targets_with_every_fault_class_are_counted_exactly(
@@ -116,23 +117,16 @@ async def test_paged_fleet_survives_many_continue_as_new_runs(
             report = await asyncio.wait_for(rollouts.wait_for_report(client, "paged"), 120)
         assert (report.state, report.created, report.failed) == (RolloutState.COMPLETED, 40, 0)
         assert all(sim.state.stats.creations(t.project_id, t.mesh_name) == 1 for t in fleet)
-    runs = [r async for r in client.list_workflows('WorkflowId = "rollout/paged"')]
-    assert len(runs) >= 40 // 9  # it really continued as new, several times
-    writers = [(await _run_input(client, r.id, r.run_id)).carry for r in runs]
+    chain = await run_chain(client, "rollout/paged")
+    assert len(chain) >= 40 // 9  # it really continued as new, several times
+    assert await runs(client, "rollout/paged") == len(chain)  # one execution, no other start
     # The first run's input came from the starter; every later one says which release wrote it.
-    assert sorted(str(c.written_by) for c in writers if c is not None) == [__version__] * (
-        len(runs) - 1
-    )
+    assert chain[0].input.carry is None
+    assert [str(r.input.carry.written_by) for r in chain[1:] if r.input.carry is not None] == [
+        __version__
+    ] * (len(chain) - 1)
     pages = [p async for p in client.list_workflows('WorkflowId STARTS_WITH "rollout/paged/"')]
     assert len(pages) == 6  # ceil(40 / 7) stored pages
-
-
-async def _run_input(client: Client, workflow_id: str, run_id: str) -> RolloutInput:
-    history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
-    started = history.events[0].workflow_execution_started_event_attributes
-    (inp,) = await client.data_converter.decode(started.input.payloads, [RolloutInput])
-    assert isinstance(inp, RolloutInput)
-    return inp
 
 
 async def test_canary_failure_halts_before_next_wave_until_resumed(
@@ -152,10 +146,14 @@ async def test_canary_failure_halts_before_next_wave_until_resumed(
                 spec("canary", [canary, *rest], waves=[1, "50%", "100%"], max_failures=0),
                 task_queue=task_queue,
             )
-            halted = await _wait_for_state(client, "canary", RolloutState.HALTED)
-            await asyncio.sleep(1.0)  # time in which a wrongly running rollout would start more
+            handle = rollouts.rollout_handle(client, "canary")
+            halted = await progress_reaches(handle, state_is(RolloutState.HALTED), "a halt")
+            # Once the rollout has nothing pending, everything it decided is in its history: a
+            # rollout that ignored the halt would have started the next wave's children by then.
+            rested = await at_rest(client, handle.id)
             still = await rollouts.progress(client, "canary")
             assert (halted.failed, still.state, still.pending) == (1, RolloutState.HALTED, 9)
+            assert rested.count(EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED) == 1
             assert all(sim.state.stats.posts(t.project_id, t.mesh_name) == 0 for t in rest)
 
             await rollouts.resume(client, "canary")
@@ -175,16 +173,23 @@ async def test_pause_holds_new_starts_and_cancel_reports_the_rest(
             )
             paused = await rollouts.pause(client, "steer")
             assert paused.state == RolloutState.PAUSED
-            await asyncio.sleep(2.0)  # the first window finishes; nothing new may start
+            # The first window finishes, each end a workflow task that may start nothing new;
+            # after the last one the rollout has nothing pending and all it started is recorded.
+            handle = rollouts.rollout_handle(client, "steer")
+            await progress_reaches(handle, lambda p: p.in_flight == 0, "the window finished")
+            rested = await at_rest(client, handle.id)
             held = await rollouts.progress(client, "steer")
-            assert held.in_flight == 0
+            assert (held.state, held.in_flight) == (RolloutState.PAUSED, 0)
+            assert held.pending >= 12 - 3  # no more than the window started before the pause
             assert held.created == 12 - held.pending
+            started_children = EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED
+            assert rested.count(started_children) == 12 - held.pending
             posted = sum(sim.state.stats.posts(t.project_id, t.mesh_name) for t in fleet)
             assert posted == 12 - held.pending
 
             await rollouts.resume(client, "steer")
-            await _wait_until(
-                client, "steer", lambda p: p.created > held.created, "a mesh after the resume"
+            await progress_reaches(
+                handle, lambda p: p.created > held.created, "a mesh after the resume"
             )
             await rollouts.cancel(client, "steer")
             report = await asyncio.wait_for(rollouts.wait_for_report(client, "steer"), 60)
@@ -194,18 +199,6 @@ async def test_pause_holds_new_starts_and_cancel_reports_the_rest(
         assert report.cancelled > 0
         created = sum(sim.state.stats.creations(t.project_id, t.mesh_name) for t in fleet)
         assert created == report.created  # every started target finished; none half-handled
-
-
-async def _wait_until(
-    client: Client, rollout_id: str, ok: Callable[[RolloutProgress], bool], what: str
-) -> RolloutProgress:
-    return await eventually_value(
-        lambda: rollouts.progress(client, rollout_id), ok, 60, f"rollout {rollout_id}: {what}"
-    )
-
-
-async def _wait_for_state(client: Client, rollout_id: str, state: RolloutState) -> RolloutProgress:
-    return await _wait_until(client, rollout_id, lambda p: p.state == state, f"state {state}")
 
 
 async def test_next_rollout_of_the_same_meshes_adopts_them_right_after(client: Client) -> None:
@@ -268,12 +261,7 @@ async def test_targets_in_flight_at_continue_as_new_are_awaited_by_the_next_run(
                 task_queue=task_queue,
                 max_starts_per_run=4,
             )
-
-            async def handed_over() -> bool:
-                runs = [r async for r in client.list_workflows('WorkflowId = "rollout/carried"')]
-                return len(runs) >= 2
-
-            await eventually(handed_over, 30, "the rollout continued as new")
+            await runs(client, "rollout/carried", at_least=2)  # it continued as new
             await client.get_workflow_handle(doomed.workflow_id).terminate("operator gave up")
             report = await asyncio.wait_for(rollouts.wait_for_report(client, "carried"), 90)
         audit = await audit_rollout(client, "carried", len(fleet))

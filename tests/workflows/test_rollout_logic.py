@@ -37,20 +37,10 @@ from meshfleet.contract.payloads import (
 )
 from meshfleet.models import RolloutProgress, RolloutState
 from meshfleet.rollouts import final_report
-from tests.helpers.eventually import eventually, eventually_value
-from tests.helpers.fleet import fast_strategy
-from tests.helpers.rollout_stubs import (
-    REFUSED_CODE,
-    WAIT_S,
-    StubMeshApi,
-    fleet,
-    names,
-    progress_when,
-    runs,
-    start,
-    started,
-    update,
-)
+from tests.helpers.eventually import eventually
+from tests.helpers.fleet import fast_strategy, names, unique_fleet
+from tests.helpers.rollout_stubs import REFUSED_CODE, StubMeshApi, start, started, update
+from tests.helpers.rollout_watch import WAIT_S, progress_reaches, runs, state_is
 from workflows.create_mesh import CreateMeshWorkflow
 from workflows.rollout import MeshRolloutWorkflow
 
@@ -82,22 +72,22 @@ async def stubs(client: Client, task_queue: str) -> AsyncIterator[StubMeshApi]:
 async def test_each_wave_starts_only_after_the_previous_one_finished(
     client: Client, task_queue: str, stubs: StubMeshApi
 ) -> None:
-    targets = fleet(6)
+    targets = unique_fleet(6)
     n = names(targets)
     handle = await start(client, task_queue, targets, window=10, waves=[1, 3, "100%"])
 
     await started(stubs, n[:1])  # the canary alone, though the window has room for all
-    first = await progress_when(handle, lambda p: p.in_flight == 1, "the canary in flight")
+    first = await progress_reaches(handle, lambda p: p.in_flight == 1, "the canary in flight")
     assert (first.wave, first.waves, first.pending) == (1, 3, 5)
 
     stubs.release(n[0])
     await started(stubs, n[:3])
-    second = await progress_when(handle, lambda p: p.created == 1, "the canary counted")
+    second = await progress_reaches(handle, lambda p: p.created == 1, "the canary counted")
     assert (second.wave, second.in_flight, second.pending) == (2, 2, 3)
 
     stubs.release(n[1])
     # One of wave 2 is still running: wave 3 waits for it, window or not.
-    held = await progress_when(handle, lambda p: p.created == 2, "2 targets counted")
+    held = await progress_reaches(handle, lambda p: p.created == 2, "2 targets counted")
     assert (held.wave, held.in_flight, held.pending) == (2, 1, 3)
     assert sorted(stubs.started()) == sorted(n[:3])
 
@@ -119,12 +109,12 @@ async def test_each_wave_starts_only_after_the_previous_one_finished(
 async def test_the_window_is_filled_and_never_exceeded(
     client: Client, task_queue: str, stubs: StubMeshApi
 ) -> None:
-    targets = fleet(8)
+    targets = unique_fleet(8)
     n = names(targets)
     handle = await start(client, task_queue, targets, window=3)
 
     await started(stubs, n[:3])
-    full = await progress_when(handle, lambda p: p.in_flight == 3, "a full window")
+    full = await progress_reaches(handle, lambda p: p.in_flight == 3, "a full window")
     assert full.pending == 5
     # Release one target at a time: each end lets exactly one more in.
     for i, name in enumerate(n):
@@ -143,14 +133,14 @@ async def test_the_window_is_filled_and_never_exceeded(
 async def test_a_spent_failure_budget_halts_and_resume_grants_a_fresh_one(
     client: Client, task_queue: str, stubs: StubMeshApi
 ) -> None:
-    targets = fleet(6)
+    targets = unique_fleet(6)
     n = names(targets)
     stubs.refused = {n[0], n[1], n[3]}
     stubs.release_all()
     # One at a time, so which target ends when is fixed; one failure is allowed.
     handle = await start(client, task_queue, targets, window=1, max_failures=1)
 
-    halted = await progress_when(handle, lambda p: p.state == RolloutState.HALTED, "a halt")
+    halted = await progress_reaches(handle, state_is(RolloutState.HALTED), "a halt")
     assert (halted.failed, halted.created, halted.in_flight, halted.pending) == (2, 0, 0, 4)
     assert halted.failure_budget == 1
     assert stubs.started() == n[:2], "a halted rollout started another target"
@@ -170,7 +160,7 @@ async def test_a_spent_failure_budget_halts_and_resume_grants_a_fresh_one(
 async def test_pause_starts_nothing_new_and_resume_goes_on(
     client: Client, task_queue: str, stubs: StubMeshApi
 ) -> None:
-    targets = fleet(4)
+    targets = unique_fleet(4)
     n = names(targets)
     handle = await start(client, task_queue, targets, window=2)
     await started(stubs, n[:2])
@@ -179,7 +169,7 @@ async def test_pause_starts_nothing_new_and_resume_goes_on(
     assert paused.state == RolloutState.PAUSED
     stubs.release(*n[:2])
     # Both in-flight targets end while paused; their slots stay empty.
-    idle = await progress_when(handle, lambda p: p.created == 2, "the in-flight targets done")
+    idle = await progress_reaches(handle, lambda p: p.created == 2, "the in-flight targets done")
     assert (idle.state, idle.in_flight, idle.pending) == (RolloutState.PAUSED, 0, 2)
     assert sorted(stubs.started()) == n[:2]
 
@@ -195,7 +185,7 @@ async def test_pause_starts_nothing_new_and_resume_goes_on(
 async def test_cancel_lets_in_flight_targets_finish_and_counts_the_rest(
     client: Client, task_queue: str, stubs: StubMeshApi, how: str
 ) -> None:
-    targets = fleet(5)
+    targets = unique_fleet(5)
     n = names(targets)
     handle = await start(client, task_queue, targets, window=2)
     await started(stubs, n[:2])
@@ -206,7 +196,7 @@ async def test_cancel_lets_in_flight_targets_finish_and_counts_the_rest(
     else:
         # A cancel from the Temporal UI or CLI: the workflow treats it as the update.
         await handle.cancel()
-        await progress_when(handle, lambda p: p.state == RolloutState.CANCELLING, "cancelling")
+        await progress_reaches(handle, state_is(RolloutState.CANCELLING), "cancelling")
     # The rollout waits for the targets it started: they are not abandoned mid-create.
     stubs.release(*n[:2])
     report = await final_report(handle)
@@ -219,20 +209,15 @@ async def test_cancel_lets_in_flight_targets_finish_and_counts_the_rest(
 async def test_continue_as_new_carries_the_targets_in_flight(
     client: Client, task_queue: str, stubs: StubMeshApi
 ) -> None:
-    targets = fleet(5)
+    targets = unique_fleet(5)
     n = names(targets)
     handle = await start(client, task_queue, targets, window=3, max_starts_per_run=2)
     await started(stubs, n[:2])
 
     # The first run hands over after 2 starts, with both targets still held.
-    async def next_run_id() -> str | None:
-        return (await client.get_workflow_handle(handle.id).describe()).run_id
-
-    await eventually_value(
-        next_run_id, lambda run: run != handle.first_execution_run_id, WAIT_S, "a second run"
-    )
+    await runs(client, handle.id, at_least=2)
     assert stubs.in_flight >= 2
-    carried = await progress_when(handle, lambda p: p.in_flight == 3, "a full window")
+    carried = await progress_reaches(handle, lambda p: p.in_flight == 3, "a full window")
     assert carried.pending == 2
 
     for name in n:
@@ -243,13 +228,13 @@ async def test_continue_as_new_carries_the_targets_in_flight(
     # Each target was created once, counted once, whichever run started or awaited it.
     assert Counter(stubs.started()) == Counter(n)
     assert stubs.peak <= 3
-    assert await runs(client, handle) >= 3
+    assert await runs(client, handle.id, at_least=3) >= 3
 
 
 async def test_a_mesh_another_workflow_drives_is_retried_until_it_is_free(
     client: Client, task_queue: str, stubs: StubMeshApi
 ) -> None:
-    (mesh,) = fleet(1)
+    (mesh,) = unique_fleet(1)
     # Another rollout's target holds the mesh's workflow id.
     blocker = await client.start_workflow(
         CREATE_MESH_WORKFLOW,
@@ -290,7 +275,7 @@ async def test_a_mesh_that_stays_taken_fails_as_busy_without_halting_the_others(
     Only this test runs on Temporal's time-skipping test server instead of the dev server: it
     skips those timers while nothing else is pending, so the minute passes in a moment.
     """
-    taken, free = fleet(2)
+    taken, free = unique_fleet(2)
     server = Path(sys.executable).parent / "temporal-test-server"
     async with await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=str(server)
@@ -337,7 +322,7 @@ async def test_a_rollout_that_ends_over_its_budget_ends_failed(
 ) -> None:
     # Every target starts at once (one wave, a window for all), so the budget can only be
     # exceeded after nothing is left to hold back: the end must still say it went wrong.
-    targets = fleet(8)
+    targets = unique_fleet(8)
     n = names(targets)
     stubs.refused.update(n[:3])
     handle = await start(client, task_queue, targets, window=8, waves=["100%"], max_failures=1)
@@ -353,7 +338,7 @@ async def test_a_rollout_that_ends_over_its_budget_ends_failed(
 async def test_a_rollout_within_its_budget_still_ends_completed(
     client: Client, task_queue: str, stubs: StubMeshApi
 ) -> None:
-    targets = fleet(4)
+    targets = unique_fleet(4)
     stubs.refused.add(targets[0].mesh_name)
     handle = await start(client, task_queue, targets, window=4, waves=["100%"], max_failures=1)
     stubs.release_all()

@@ -9,28 +9,23 @@ import pytest
 
 from meshfleet.cli.output import eta_seconds, progress_line, report_lines, whole_seconds
 from meshfleet.cli.progress import LineView
-from meshfleet.models import RolloutProgress, RolloutState, TargetFailure
+from meshfleet.models import RolloutState, TargetFailure
+from tests.helpers.reports import progress_factory
 
-
-def progress(**fields: Any) -> RolloutProgress:
-    """A rollout of 40 targets in wave 2 of 3, 10 done after 100 s, unless ``fields`` say else."""
-    values: dict[str, Any] = {
-        "rollout_id": "rel-7",
-        "state": RolloutState.RUNNING,
-        "total": 40,
-        "created": 6,
-        "adopted": 2,
-        "failed": 2,
-        "cancelled": 0,
-        "in_flight": 5,
-        "pending": 25,
-        "wave": 2,
-        "waves": 3,
-        "failure_budget": 2,
-        "seconds": 100.0,
-    }
-    values.update(fields)
-    return RolloutProgress.model_validate(values)
+# A rollout of 40 targets in wave 2 of 3, 10 done after 100 s, unless a test says else.
+progress = progress_factory(
+    rollout_id="rel-7",
+    total=40,
+    created=6,
+    adopted=2,
+    failed=2,
+    in_flight=5,
+    pending=25,
+    wave=2,
+    waves=3,
+    failure_budget=2,
+    seconds=100.0,
+)
 
 
 def failure(name: str) -> TargetFailure:
