@@ -1,23 +1,19 @@
-"""What the CLI prints: manifest summaries, plans, and rollout progress, reports and documents."""
+"""What the CLI prints of a rollout or rollback: progress lines, reports, ``--json`` documents,
+and the exit code its state means. (What ``validate`` and ``plan`` print: ``plan_output``.)"""
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.manifest.durations import format_duration
-from meshfleet.manifest.load import describe_schedule, progressive_parts
-from meshfleet.manifest.schedule import Schedule, ScheduledWave, count_of, schedule_of
+from meshfleet.manifest.schedule import count_of
 from meshfleet.models import (
     RolloutProgress,
-    RolloutSpec,
     RolloutState,
     TargetFailure,
     failure_summary,
 )
-from meshfleet.plan import PLAN_ACTIONS, PlannedTarget, Refusal, refusals_of
 from meshfleet.timestamps import utc_text
 
 # The --json contract: pipelines parse it, so keys are only ever added, and only by agreement.
@@ -43,219 +39,6 @@ _NOT_AS_PLANNED = (
     RolloutState.CANCELLED,
     RolloutState.FAILED,
 )
-
-
-def manifest_summary(source: str | None, spec: RolloutSpec) -> str:
-    """One line on a valid manifest: targets, projects, regions, waves and the rollout id.
-
-    Args:
-        source: The manifest's name, to start the line with ``SOURCE: valid:``; None for the
-            summary alone (``validate --json``).
-        spec: The validated manifest.
-    """
-    targets = spec.targets
-    projects = count_of(len({t.project_id for t in targets}), "project")
-    regions = count_of(len({t.region for t in targets}), "region")
-    summary = (
-        f"{count_of(len(targets))} in {projects} and {regions}; "
-        f"{describe_schedule(spec.strategy, targets)}; rollout id {spec.rollout_id}"
-    )
-    return summary if source is None else f"{source}: valid: {summary}"
-
-
-def schedule_lines(schedule: Schedule) -> list[str]:
-    """The schedule for people: regions in order, the waves within them, soak, verify, gates."""
-    budget = f"failure budget {schedule.failure_budget} for the whole rollout"
-    heading = {
-        "fleet": f"schedule: waves over the whole fleet, {budget}",
-        "sequential": "schedule: regions one after another, each with its own waves and "
-        f"failure budget; {budget}",
-        "parallel": "schedule: waves over the whole fleet, regions in parallel, each with its "
-        f"own failure budget; {budget}",
-    }
-    lines = [heading[schedule.mode]]
-    for number, part in enumerate(schedule.regions, start=1):
-        lines.append(
-            f"  {number}. {part.region}: {count_of(part.size)}, "
-            f"failure budget {part.failure_budget}"
-        )
-        if schedule.mode == "sequential":
-            lines += [_wave_line(w, "     ") for w in schedule.waves if w.region == part.region]
-    if schedule.mode != "sequential":
-        lines += [_wave_line(w, "  ") for w in schedule.waves]
-    lines += [f"  {part}" for part in progressive_parts(schedule)]
-    return lines
-
-
-def _wave_line(wave: ScheduledWave, indent: str) -> str:
-    gate = " · then waits for `meshfleet approve`" if wave.approval else ""
-    where = f"{wave.end}" if wave.size == 1 else f"{wave.start + 1}-{wave.end}"
-    return f"{indent}wave {wave.number}: {count_of(wave.size)} (#{where}){gate}"
-
-
-def schedule_document(schedule: Schedule) -> dict[str, Any]:
-    """The schedule in the plan's ``--json`` document."""
-    return {
-        "mode": schedule.mode,
-        "regions": [
-            {"region": p.region, "targets": p.size, "failure_budget": p.failure_budget}
-            for p in schedule.regions
-        ],
-        "waves": [
-            {
-                "region": w.region,
-                "wave": w.number,
-                "targets": w.size,
-                "end": w.end,
-                "approval": w.approval,
-            }
-            for w in schedule.waves
-        ],
-        "failure_budget": schedule.failure_budget,
-        "soak_s": schedule.soak_s,
-        "verify": schedule.verify,
-        "webhook_host": schedule.webhook_host,
-        "approve_after": schedule.approve_after,
-    }
-
-
-VALIDATION_KEYS = (
-    "valid",
-    "source",
-    "problems",
-    "rollout_id",
-    "targets",
-    "projects",
-    "regions",
-    "summary",
-    "schedule",
-)
-"""``validate --json``: every key always present; those after ``problems`` null while invalid."""
-
-
-def validation_document(
-    source: str, spec: RolloutSpec | None, problems: Sequence[tuple[str, str]] = ()
-) -> dict[str, Any]:
-    """``validate --json``: whether the manifest is valid, every problem, and what it holds.
-
-    Args:
-        source: The manifest's name, as given (``-`` for standard input).
-        spec: The validated manifest; None when it is invalid.
-        problems: (path, message) of each problem; the path is ``""`` for the document as a
-            whole (unreadable, a syntax error).
-    """
-    document: dict[str, Any] = dict.fromkeys(VALIDATION_KEYS)
-    document.update(
-        valid=spec is not None,
-        source=source,
-        problems=[{"path": path, "message": message} for path, message in problems],
-    )
-    if spec is not None:
-        schedule = schedule_of(spec.strategy, spec.targets)
-        document.update(
-            rollout_id=spec.rollout_id,
-            targets=len(spec.targets),
-            projects=len({t.project_id for t in spec.targets}),
-            # In the order the rollout walks them.
-            regions=list(dict.fromkeys(t.region for t in schedule.targets)),
-            summary=manifest_summary(None, spec),
-            schedule=schedule_document(schedule),
-        )
-    return document
-
-
-REFUSED_ROW = "error (list call refused, see below)"
-"""The action of a target whose project's list call was refused: the reason is said once, in
-``refusal_lines``, not in every row of the project."""
-REFUSAL_KEYS = ("project_id", "region", "status", "error_code", "message", "request_id")
-_REFUSAL_HINTS = {
-    401: "the ASM credentials were not accepted",
-    403: "the credentials may not list this project's meshes",
-}
-
-
-def plan_table(planned: list[PlannedTarget]) -> list[str]:
-    """Aligned lines, one per target: what the rollout would do, and where."""
-    header = ("ACTION", "REGION", "PROJECT", "MESH", "CLUSTER")
-    rows = [header] + [
-        (
-            REFUSED_ROW if p.refusal is not None else p.describe(),
-            p.target.region,
-            p.target.project_id,
-            p.target.mesh_name,
-            p.target.cluster_id,
-        )
-        for p in planned
-    ]
-    return aligned(rows)
-
-
-def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
-    """Rows as lines, every column but the last padded to its widest cell."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    return [
-        "  ".join([*(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)), row[-1]])
-        for row in rows
-    ]
-
-
-def plan_counts(planned: list[PlannedTarget]) -> str:
-    """``27 targets: 20 create, 5 adopt, 2 conflict``."""
-    counts = Counter(p.action for p in planned)
-    parts = [f"{counts[action]} {action}" for action in PLAN_ACTIONS if counts[action]]
-    return f"{count_of(len(planned))}: {', '.join(parts)}"
-
-
-def refusal_lines(planned: list[PlannedTarget]) -> list[str]:
-    """One error line per refused list call (project and region), however many targets it has.
-
-    ``project 0123… region ap-southeast-3: list call refused: HTTP 401 APIGW.0301: …
-    (request id …); the ASM credentials were not accepted; 3 targets not planned``
-    """
-    affected = Counter(p.refusal for p in planned if p.refusal is not None)
-    return [_refusal_line(refusal, affected[refusal]) for refusal in refusals_of(planned)]
-
-
-def _refusal_line(refusal: Refusal, targets: int) -> str:
-    code = f" {refusal.error_code}" if refusal.error_code else ""
-    rid = f" (request id {refusal.request_id})" if refusal.request_id else ""
-    hint = _REFUSAL_HINTS.get(refusal.status)
-    return (
-        f"project {refusal.project_id} region {refusal.region}: list call refused: "
-        f"HTTP {refusal.status}{code}: {' '.join(refusal.message.split())}{rid}"
-        f"{f'; {hint}' if hint else ''}; {count_of(targets)} not planned"
-    )
-
-
-def plan_document(
-    spec: RolloutSpec, planned: list[PlannedTarget], schedule: Schedule | None = None
-) -> dict[str, Any]:
-    """The plan as one JSON document: the counts, the schedule, the targets in rollout order,
-    and each refused list call once (``refused``; a refused target's ``detail`` repeats it)."""
-    counts = Counter(p.action for p in planned)
-    extra = {} if schedule is None else {"schedule": schedule_document(schedule)}
-    return {
-        "rollout_id": spec.rollout_id,
-        "total": len(planned),
-        **{action: counts[action] for action in PLAN_ACTIONS},
-        **extra,
-        "targets": [
-            {
-                "project_id": p.target.project_id,
-                "region": p.target.region,
-                "cluster_id": p.target.cluster_id,
-                "mesh_name": p.target.mesh_name,
-                "action": p.action,
-                "detail": p.detail,
-                "phase": p.phase,
-                "mesh_uid": p.mesh_uid,
-            }
-            for p in planned
-        ],
-        "refused": [
-            {key: getattr(refusal, key) for key in REFUSAL_KEYS} for refusal in refusals_of(planned)
-        ],
-    }
 
 
 ROLLBACK_KEYS = (

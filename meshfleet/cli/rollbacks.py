@@ -4,47 +4,27 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from typing import Annotated
 
+import typer
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from meshfleet import rollouts
 from meshfleet.asm.auth import auth_from_env
 from meshfleet.asm.client import AsmClient
-from meshfleet.asm.errors import AsmConnectionError, AsmError, AsmValidationError
-from meshfleet.cli.exit_codes import CommandError, ExitCode
-from meshfleet.cli.output import (
-    aligned,
-    not_rolled_back_counts,
-    not_rolled_back_text,
-    report_document,
-)
-from meshfleet.cli.rollouts import (
-    check_rollout_id,
-    emit_json,
-    fetch_progress,
-    note,
-    ui_address,
-    watch,
-)
+from meshfleet.cli.core import Command
+from meshfleet.cli.emit import emit_json, emit_lines, note
+from meshfleet.cli.exit_codes import ExitCode
+from meshfleet.cli.output import not_rolled_back_counts, not_rolled_back_text, report_document
+from meshfleet.cli.params import RolloutIdArg, check_rollout_id
+from meshfleet.cli.tables import plan_table
+from meshfleet.cli.temporal import run_with_temporal
+from meshfleet.cli.watching import fetch_progress, ui_address, watch
 from meshfleet.manifest.schedule import count_of
-from meshfleet.rollback import (
-    PlannedDeletion,
-    RollbackRefusedError,
-    RolloutRecords,
-    plan_rollback,
-    read_records,
-    start_rollback,
-)
+from meshfleet.rollback import PlannedDeletion, plan_rollback, read_records, start_rollback
 from meshfleet.rollout_identity import ROLLBACK_RESTARTABLE
 from meshfleet.settings import Settings
-
-
-async def _records(client: Client, rollout_id: str) -> RolloutRecords:
-    try:
-        return await read_records(client, rollout_id)
-    except RollbackRefusedError as exc:
-        raise CommandError(ExitCode.INVALID, f"cannot roll back: {exc}") from exc
 
 
 async def _existing(client: Client, rollout_id: str) -> WorkflowExecutionStatus | None:
@@ -61,59 +41,54 @@ async def rollback(
     client: Client, settings: Settings, rollout_id: str, *, wait: bool, as_json: bool
 ) -> int:
     """Start the rollback of a closed rollout (or attach to it); with ``wait``, watch it end."""
-    rid = check_rollout_id(rollout_id)
-    existing = await _existing(client, rid)
+    existing = await _existing(client, rollout_id)
     # A rollback that runs or completed is attached to; after one that stopped short (failed,
     # cancelled, terminated, timed out) a new run deletes what is still there.
     if existing is not None and existing not in ROLLBACK_RESTARTABLE:
         state = existing.name.lower()
         note(
-            f"the rollback of rollout {rid} already exists ({state}): attached, nothing new started"
+            f"the rollback of rollout {rollout_id} already exists ({state}): attached, "
+            "nothing new started"
         )
     else:
-        records = await _records(client, rid)
+        records = await read_records(client, rollout_id)
         started = await start_rollback(client, records, task_queue=settings.task_queue)
         left = records.not_rolled_back()
+        verb = "started" if started.started else "attached to"
         note(
-            f"{'started' if started.started else 'attached to'} the rollback of rollout {rid}: "
+            f"{verb} the rollback of rollout {rollout_id}: "
             f"{count_of(len(records.created()), 'mesh')} it created to delete"
             + (f"; left alone: {not_rolled_back_text(left)}" if left else "")
         )
-    note(f"Temporal UI: {ui_address(client, settings, rid, rollback=True)}")
+    note(f"Temporal UI: {ui_address(client, settings, rollout_id, rollback=True)}")
     if not await rollouts.has_workers(client, settings.task_queue):
         note(
             f"no worker is polling task queue {settings.task_queue!r}: the rollback waits "
             "until one starts (`meshfleet worker`)"
         )
     if wait:
-        return await watch(client, settings, rid, as_json=as_json, rollback=True)
+        return await watch(client, settings, rollout_id, as_json=as_json, rollback=True)
     if as_json:
-        emit_json(report_document(await fetch_progress(client, settings, rid, rollback=True)))
+        emit_json(
+            report_document(await fetch_progress(client, settings, rollout_id, rollback=True))
+        )
     return ExitCode.OK
 
 
 async def plan(client: Client, settings: Settings, rollout_id: str, *, as_json: bool) -> int:
     """What a rollback would delete and keep, and why; nothing changes."""
-    rid = check_rollout_id(rollout_id)
-    records = await _records(client, rid)
-    try:
-        async with AsmClient(
-            auth_from_env(os.environ),
-            endpoint=settings.asm_endpoint,
-            request_timeout=settings.asm_request_timeout_s,
-        ) as api:
-            planned = await plan_rollback(api, records)
-    except AsmValidationError as exc:  # missing credentials, a malformed ASM_ENDPOINT
-        raise CommandError(ExitCode.INVALID, str(exc)) from exc
-    except AsmConnectionError as exc:
-        raise CommandError(ExitCode.UNREACHABLE, f"ASM unreachable: {exc}") from exc
-    except AsmError as exc:
-        raise CommandError(ExitCode.FAILED, f"a list call was refused: {exc}") from exc
+    records = await read_records(client, rollout_id)
+    async with AsmClient(
+        auth_from_env(os.environ),
+        endpoint=settings.asm_endpoint,
+        request_timeout=settings.asm_request_timeout_s,
+    ) as api:
+        planned = await plan_rollback(api, records)
     counts = Counter(p.action for p in planned)
     if as_json:
         emit_json(
             {
-                "rollout_id": rid,
+                "rollout_id": rollout_id,
                 "delete": counts["delete"],
                 "gone": counts["gone"],
                 "keep": counts["keep"],
@@ -123,11 +98,11 @@ async def plan(client: Client, settings: Settings, rollout_id: str, *, as_json: 
             }
         )
     else:
-        print("\n".join(plan_lines(planned)), flush=True)
+        emit_lines(plan_lines(planned))
         note(
-            f"rollback of {rid}: {counts['delete']} to delete, {counts['gone']} gone already, "
-            f"{counts['keep']} kept (re-created since), {counts['leave']} left alone (the "
-            "rollout did not create them); nothing was changed"
+            f"rollback of {rollout_id}: {counts['delete']} to delete, "
+            f"{counts['gone']} gone already, {counts['keep']} kept (re-created since), "
+            f"{counts['leave']} left alone (the rollout did not create them); nothing was changed"
         )
     return ExitCode.OK
 
@@ -146,10 +121,57 @@ def _planned_entry(p: PlannedDeletion) -> dict[str, str | None]:
 
 
 def plan_lines(planned: list[PlannedDeletion]) -> list[str]:
-    """Aligned lines, one per target of the rollout, in the order the rollback deletes."""
-    header = ("ACTION", "REGION", "PROJECT", "MESH", "WHY")
-    rows = [header] + [
-        (p.action, p.target.region, p.target.project_id, p.target.mesh_name, p.reason)
-        for p in planned
-    ]
-    return aligned(rows)
+    """The plan table of a rollback: a line per target of the rollout, in the order the
+    rollback deletes, with what it would do and why."""
+    return plan_table(((p.action, p.target, p.reason) for p in planned), "WHY")
+
+
+def rollback_command(
+    rollout_id: RolloutIdArg,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Show progress and print the report when it ends.")
+    ] = False,
+    plan_only: Annotated[
+        bool,
+        typer.Option(
+            "--plan",
+            help="Only show what would be deleted and what kept, and why; change nothing. "
+            "Reads the ASM credentials like the worker.",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON document: rollout_id, kind, state, total, deleted, kept, failed, "
+            "pending, failures[], kept_meshes[], not_rolled_back{}; with --plan: rollout_id, "
+            "delete, gone, keep, targets[{project_id, region, cluster_id, mesh_name, uid, "
+            "action, reason}].",
+        ),
+    ] = False,
+) -> None:
+    """Delete exactly the meshes the rollout created, never one it adopted.
+
+    Each by the uid recorded when it was created: a durable workflow (id rollback/ROLLOUT_ID)
+    with the rollout's window, failure budget and waves in reverse (its canary last). Running
+    it again attaches. A rollout that still runs is refused (cancel it first). Steer it with
+    `pause|resume|cancel|status|report|wait ROLLOUT_ID --rollback`. Exit codes as `start`.
+    """
+    check_rollout_id(rollout_id)
+    if plan_only:
+        run_with_temporal(
+            lambda client, settings: plan(client, settings, rollout_id, as_json=as_json)
+        )
+    else:
+        run_with_temporal(
+            lambda client, settings: rollback(
+                client, settings, rollout_id, wait=wait, as_json=as_json
+            )
+        )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``rollback`` to ``app``."""
+    app.command(
+        name="rollback", cls=Command, short_help="Delete exactly the meshes a rollout created."
+    )(rollback_command)

@@ -1,4 +1,4 @@
-"""Running a CLI command against Temporal: connect, turn failures into exit codes, end at once."""
+"""Running a CLI command against Temporal: where it is, connecting, and waiting for a worker."""
 
 from __future__ import annotations
 
@@ -7,20 +7,15 @@ import ipaddress
 import os
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 from typing import NoReturn, TypeVar
 
-from pydantic import ValidationError
-from temporalio.client import (
-    Client,
-    WorkflowFailureError,
-    WorkflowQueryFailedError,
-    WorkflowQueryRejectedError,
-    WorkflowUpdateFailedError,
-)
+import typer
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from meshfleet.cli.exit_codes import CommandError, ExitCode, print_error
-from meshfleet.process_exit import flush_and_exit
+from meshfleet.cli.params import load_settings
 from meshfleet.settings import Settings
 from meshfleet.temporal import DEFAULT_ADDRESS, connect, connect_config
 
@@ -30,16 +25,7 @@ T = TypeVar("T")
 # after the server's 30 s, an update never). A pipeline needs an answer, or a clear reason.
 WORKER_ANSWER_S = 20.0
 
-_UNREACHABLE = {
-    RPCStatusCode.UNAVAILABLE,
-    RPCStatusCode.DEADLINE_EXCEEDED,
-    RPCStatusCode.UNAUTHENTICATED,
-    RPCStatusCode.PERMISSION_DENIED,
-    RPCStatusCode.INTERNAL,
-    RPCStatusCode.UNKNOWN,
-    RPCStatusCode.CANCELLED,
-}
-
+_ADDRESS: ContextVar[str] = ContextVar("temporal_address", default=DEFAULT_ADDRESS)
 
 Work = Callable[[Client, Settings], Awaitable[int]]
 
@@ -84,69 +70,56 @@ def _is_local(address: str) -> bool:
         return False
 
 
-def run_with_temporal(work: Work) -> NoReturn:
-    """Connect, run ``work``, and end the process with its exit code through ``flush_and_exit``.
+def temporal_address() -> str:
+    """Where the command looks for Temporal: TEMPORAL_ADDRESS, a temporal.toml profile or the
+    default, as ``run_with_temporal`` found it."""
+    return _ADDRESS.get()
 
-    Every failure becomes one line on standard error and an exit code: 3 when Temporal (or a
-    worker) does not answer, 2 for a request Temporal refuses as invalid, 1 when the rollout's
-    workflow itself failed.
+
+def run_with_temporal(work: Work) -> NoReturn:
+    """Connect, run ``work``, and end the command with its exit code.
+
+    A failure is raised on, for the error wrapper every command runs in (``errors``) to turn
+    into one line and an exit code: 3 when Temporal (or a worker) does not answer, 2 for a
+    request Temporal refuses as invalid, 1 when the rollout's workflow itself failed. The
+    process then ends in ``app.main`` through ``flush_and_exit``, never by an interpreter
+    shutdown with the Temporal client loaded (docs/operations.md).
+
+    Raises:
+        typer.Exit: with the exit code of ``work``.
     """
-    try:
-        settings = Settings()
-    except ValidationError as exc:
-        for problem in exc.errors(include_url=False):
-            print_error(f"setting {'.'.join(map(str, problem['loc']))}: {problem['msg']}")
-        flush_and_exit(ExitCode.INVALID)
+    settings = load_settings()
+    _ADDRESS.set(_configured_address())
     try:
         code = asyncio.run(_run(work, settings))
     except KeyboardInterrupt:
         print_error("interrupted; a started rollout goes on (`meshfleet status ID` to look again)")
         code = 130
-    flush_and_exit(code)
+    raise typer.Exit(code)
+
+
+def _configured_address() -> str:
+    try:
+        return str(connect_config().get("target_host", DEFAULT_ADDRESS))
+    except Exception as exc:  # a malformed TEMPORAL_* variable or temporal.toml profile
+        raise _bad_connection_settings(exc) from exc
 
 
 async def _run(work: Work, settings: Settings) -> int:
-    address = DEFAULT_ADDRESS
+    address = temporal_address()
     try:
-        try:
-            address = connect_config().get("target_host", DEFAULT_ADDRESS)
-        except Exception as exc:  # a malformed TEMPORAL_* variable or temporal.toml profile
-            raise CommandError(
-                ExitCode.INVALID, f"Temporal connection settings: {_short(exc)}"
-            ) from exc
-        try:
-            client = await connect()
-        except RuntimeError as exc:
-            raise CommandError(ExitCode.UNREACHABLE, unreachable_message(address, exc)) from exc
-        return await work(client, settings)
-    except CommandError as exc:
-        print_error(exc.message)
-        return exc.code
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            print_error(f"not found: {exc.message}")
-            return ExitCode.INVALID
-        if exc.status in _UNREACHABLE:
-            print_error(f"Temporal at {address} did not answer: {exc.status.name}: {exc.message}")
-            return ExitCode.UNREACHABLE
-        print_error(f"Temporal refused the request: {exc.status.name}: {exc.message}")
-        return ExitCode.INVALID
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause.message if hasattr(exc.cause, "message") else str(exc.cause)
-        print_error(f"refused by the rollout: {cause}")
-        return ExitCode.INVALID
-    except (WorkflowQueryFailedError, WorkflowQueryRejectedError) as exc:
-        print_error(f"the rollout could not answer: {exc}")
-        return ExitCode.UNREACHABLE
-    except WorkflowFailureError as exc:
-        cause = getattr(exc.cause, "message", None) or str(exc.cause)
-        print_error(f"the rollout workflow ended without a report: {cause}")
-        return ExitCode.FAILED
+        client = await connect()
+    except RuntimeError as exc:
+        raise CommandError(ExitCode.UNREACHABLE, unreachable_message(address, exc)) from exc
+    except ValueError as exc:  # an address that is none, such as TEMPORAL_ADDRESS=::::
+        raise _bad_connection_settings(exc) from exc
+    return await work(client, settings)
 
 
-def _short(exc: BaseException) -> str:
+def _bad_connection_settings(exc: BaseException) -> CommandError:
     text = " ".join(str(exc).split())
-    return text if len(text) <= 300 else text[:297] + "..."
+    short = text if len(text) <= 300 else text[:297] + "..."
+    return CommandError(ExitCode.INVALID, f"Temporal connection settings: {short}")
 
 
 async def answer_from_worker(step: Awaitable[T], settings: Settings, what: str) -> T:

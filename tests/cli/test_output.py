@@ -10,18 +10,18 @@ from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.cli.output import (
     FAILURE_KEYS,
     PROGRESSIVE_KEYS,
-    REFUSED_ROW,
     REPORT_KEYS,
-    plan_counts,
-    plan_table,
     progress_line,
-    refusal_lines,
     report_document,
     report_lines,
     rollout_exit_code,
 )
+from meshfleet.cli.plan_output import REFUSED_ROW, plan_counts, refusal_lines, rollout_plan_table
+from meshfleet.cli.rollbacks import plan_lines
+from meshfleet.cli.tables import table
 from meshfleet.models import Approval, MeshTarget, RolloutProgress, RolloutState, TargetFailure
 from meshfleet.plan import PlannedTarget, Refusal
+from meshfleet.rollback import PlannedDeletion
 
 
 def progress(**fields: Any) -> RolloutProgress:
@@ -210,7 +210,7 @@ def test_a_refused_list_call_is_one_line_however_many_targets_it_holds() -> None
         "APIGW.0302: The IAM user is not authorized (request id req-7); the credentials may not "
         "list this project's meshes; 3 targets not planned"
     ]
-    assert [row.split("  ")[0] for row in plan_table(planned)[1:]] == [REFUSED_ROW] * 3
+    assert [row.split("  ")[0] for row in rollout_plan_table(planned)[1:]] == [REFUSED_ROW] * 3
     assert plan_counts(planned) == "3 targets: 3 error"
     with_one = plan_counts(planned[:1])
     assert with_one == "1 target: 1 error"
@@ -237,3 +237,46 @@ def test_every_moment_is_iso_8601_utc_to_the_second() -> None:
     text = "\n".join(lines)
     assert "soaking until 2026-11-25T10:20:30Z" in text
     assert "by alice at 2026-11-25T10:20:30Z" in text
+
+
+def test_a_table_pads_every_column_but_the_last_to_its_widest_cell() -> None:
+    lines = table(("A", "LONGER", "LAST"), [("wide cell", "x", "has spaces"), ("b", "yy", "z")])
+    assert lines == [
+        "A          LONGER  LAST",
+        "wide cell  x       has spaces",
+        "b          yy      z",
+    ]
+    assert table(("ONLY",), []) == ["ONLY"]
+
+
+def test_the_plans_of_a_rollout_and_of_its_rollback_are_one_table() -> None:
+    target = MeshTarget(
+        project_id="0123456789abcdef0123456789abcdef",
+        region="eu-west-101",
+        cluster_id="cluster-one",
+        mesh_name="mesh-one",
+        node_ids=["n-1"],
+    )
+    rollout = rollout_plan_table(
+        [PlannedTarget(target, "adopt", "exists, phase Running"), PlannedTarget(target, "create")]
+    )
+    rollback = plan_lines(
+        [PlannedDeletion(target, "uid-1", "keep", "re-created since: uid uid-2 is not uid-1")]
+    )
+    assert [line.split("  ")[0].strip() for line in rollout[1:]] == [
+        "adopt (exists, phase Running)",
+        "create",
+    ]
+    assert rollout[0].split() == ["ACTION", "REGION", "PROJECT", "MESH", "CLUSTER"]
+    assert rollback[0].split() == ["ACTION", "REGION", "PROJECT", "MESH", "WHY"]
+    assert rollback[1].split(maxsplit=4) == [
+        "keep",
+        "eu-west-101",
+        target.project_id,
+        "mesh-one",
+        "re-created since: uid uid-2 is not uid-1",
+    ]
+    # Each value starts under its heading, in both.
+    for lines in (rollout, rollback):
+        for heading, value in (("REGION", "eu-west-101"), ("MESH", "mesh-one")):
+            assert {line.index(value) for line in lines[1:]} == {lines[0].index(heading)}

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from meshfleet.cli.app import app
 from meshfleet.cli.exit_codes import ExitCode
-from meshfleet.cli.output import VALIDATION_KEYS
+from meshfleet.cli.plan_output import VALIDATION_KEYS
 from tests.helpers.cli_run import manifest_target, write_manifest
 from tests.helpers.paths import EXAMPLE_MANIFEST
 
