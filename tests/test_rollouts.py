@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from temporalio.client import Client
 
@@ -15,8 +14,9 @@ from meshfleet.contract.payloads import (
     page_workflow_id,
     rollout_workflow_id,
 )
-from meshfleet.models import MeshTarget, RegionOrder, RolloutProgress, RolloutState
-from tests.helpers.fleet import spec
+from meshfleet.models import MeshTarget, RegionOrder, RolloutState
+from tests.helpers.fleet import names, spec, target
+from tests.helpers.reports import progress_factory
 
 EU = "eu-west-101"
 AP = "ap-southeast-3"
@@ -25,20 +25,7 @@ CN = "cn-north-4"
 
 def fleet(*regions: str) -> list[MeshTarget]:
     """One target per entry of ``regions``, named by its position."""
-    return [
-        MeshTarget(
-            project_id=f"{i + 1:032x}",
-            region=region,
-            cluster_id=f"cluster-{i}",
-            mesh_name=f"mesh-{i:03d}",
-            node_ids=[f"node-{i}"],
-        )
-        for i, region in enumerate(regions)
-    ]
-
-
-def names(targets: list[MeshTarget] | None) -> list[str]:
-    return [t.mesh_name for t in targets or []]
+    return [target(i + 1, f"mesh-{i:03d}", region=region) for i, region in enumerate(regions)]
 
 
 def test_without_regions_the_input_is_exactly_as_before() -> None:
@@ -90,17 +77,11 @@ def test_a_large_regional_fleet_has_no_inline_targets_but_segments() -> None:
 
 
 def test_at_gate_is_the_awaiting_approval_state() -> None:
-    def progress(state: RolloutState) -> RolloutProgress:
-        fields: dict[str, Any] = dict.fromkeys(
-            ("total", "created", "adopted", "failed", "cancelled", "in_flight", "pending"), 0
-        )
-        return RolloutProgress(
-            rollout_id="r", state=state, wave=1, waves=1, failure_budget=0, **fields
-        )
+    progress = progress_factory(rollout_id="r")
 
-    assert rollouts.at_gate(progress(RolloutState.AWAITING_APPROVAL))
+    assert rollouts.at_gate(progress(state=RolloutState.AWAITING_APPROVAL))
     assert not any(
-        rollouts.at_gate(progress(state))
+        rollouts.at_gate(progress(state=state))
         for state in RolloutState
         if state != RolloutState.AWAITING_APPROVAL
     )

@@ -19,7 +19,7 @@ from meshfleet.settings import Settings
 from meshfleet.simulator.config import SimulatorConfig
 from meshfleet.simulator.testing import serve
 from meshfleet.webhook_allowlist import ALLOWED_URLS_ENV
-from tests.helpers.fleet import SIM_TOKEN, history_bytes, running_worker, spec, target
+from tests.helpers.fleet import SIM_TOKEN, history_bytes, running_worker, spec, unique_fleet
 from tests.helpers.webhook import serve_hook
 from worker import VERIFY_TOKEN_ENV, verify_hook
 
@@ -42,7 +42,7 @@ async def test_a_webhook_outside_the_allowlist_gets_nothing_and_the_rollout_halt
     client: Client, task_queue: str, hook_path: str, allowed_path: str, halts: bool
 ) -> None:
     rollout_id = f"allowlist-{task_queue[-8:]}-{hook_path.strip('/')}"
-    fleet = [target(i, f"allow-{task_queue[-6:]}-{i}") for i in range(3)]
+    fleet = unique_fleet(3, "allow")
     config = SimulatorConfig(create_seconds=0.1, tokens=(SIM_TOKEN,))
     async with serve(config) as sim, serve_hook(hook_path) as hook:
         base = hook.url.removesuffix(hook_path)

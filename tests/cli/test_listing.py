@@ -15,8 +15,8 @@ from meshfleet.cli.listing import LIST_KEYS
 from meshfleet.simulator.testing import serve
 from tests.helpers.cli_rollouts import doomed_simulator, temporal_env, unique
 from tests.helpers.cli_run import manifest_target, meshfleet, write_manifest
-from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import running_worker
+from tests.helpers.rollout_watch import progress_reaches
 
 P1 = "5555555555555555555555555555555e"
 MOMENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -49,10 +49,9 @@ async def test_list_shows_each_rollout_and_rollback_in_the_state_status_says(
         await meshfleet("start", str(over), "--rollout-id", ids["over"], "--wait", env=env)
         await meshfleet("start", str(cancel), "--rollout-id", ids["cancel"], env=env)
         await rollouts.pause(client, ids["cancel"])
-        await eventually_value(
-            lambda: rollouts.progress(client, ids["cancel"]),
-            lambda progress: progress.in_flight == 0,
-            30,
+        await progress_reaches(
+            rollouts.rollout_handle(client, ids["cancel"]),
+            lambda p: p.in_flight == 0,
             "the paused rollout has nothing in flight",
         )
         await rollouts.cancel(client, ids["cancel"])

@@ -19,30 +19,22 @@ from meshfleet.cli.output import (
 from meshfleet.cli.plan_output import REFUSED_ROW, plan_counts, refusal_lines, rollout_plan_table
 from meshfleet.cli.rollbacks import plan_lines
 from meshfleet.cli.tables import table
-from meshfleet.models import Approval, MeshTarget, RolloutProgress, RolloutState, TargetFailure
+from meshfleet.models import Approval, MeshTarget, RolloutState, TargetFailure
 from meshfleet.plan import PlannedTarget, Refusal
 from meshfleet.rollback import PlannedDeletion
+from tests.helpers.reports import progress_factory
 
-
-def progress(**fields: Any) -> RolloutProgress:
-    """A rollout of 10 targets, 4 created, in wave 1 of 2 of eu-west-101 unless told else."""
-    values: dict[str, Any] = {
-        "rollout_id": "rel-9",
-        "state": RolloutState.RUNNING,
-        "total": 10,
-        "created": 4,
-        "adopted": 0,
-        "failed": 0,
-        "cancelled": 0,
-        "in_flight": 0,
-        "pending": 6,
-        "wave": 1,
-        "waves": 2,
-        "failure_budget": 1,
-        "seconds": 40.0,
-    }
-    values.update(fields)
-    return RolloutProgress.model_validate(values)
+# A rollout of 10 targets, 4 created, in wave 1 of 2 unless a test says else.
+progress = progress_factory(
+    rollout_id="rel-9",
+    total=10,
+    created=4,
+    pending=6,
+    wave=1,
+    waves=2,
+    failure_budget=1,
+    seconds=40.0,
+)
 
 
 ALICE = Approval(wave=1, region="eu-west-101", by="alice", at="2026-11-25T10:20:30.5+00:00")

@@ -25,6 +25,7 @@ from meshfleet.simulator.testing import serve
 from tests.helpers.cli_rollouts import temporal_env, unique
 from tests.helpers.cli_run import manifest_target, meshfleet, write_manifest
 from tests.helpers.fleet import SIM_TOKEN, running_worker, spec, target
+from tests.helpers.rollout_watch import runs
 
 P1 = "8888888888888888888888888888888c"
 
@@ -67,12 +68,7 @@ async def test_a_taken_id_with_another_manifest_is_refused_and_posts_nothing(
     assert after_rollback.code == ExitCode.INVALID, after_rollback.err
     assert f"rollout {rollout_id!r} was rolled back" in after_rollback.err
     assert posts_of_first == 2  # once each, by the first start
-    assert await _runs(client, rollout_id) == 1
-
-
-async def _runs(client: Client, rollout_id: str) -> int:
-    query = f'WorkflowId = "{rollout_workflow_id(rollout_id)}"'
-    return len([w async for w in client.list_workflows(query)])
+    assert await runs(client, rollout_workflow_id(rollout_id)) == 1
 
 
 async def test_a_rollout_without_the_memo_is_judged_by_its_input(

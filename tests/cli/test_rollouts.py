@@ -14,20 +14,17 @@ from temporalio.client import Client
 from meshfleet import rollouts
 from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.cli.output import REPORT_KEYS
+from meshfleet.contract.payloads import rollout_workflow_id
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import serve
 from tests.helpers.cli_rollouts import assert_contract, doomed_simulator, temporal_env, unique
 from tests.helpers.cli_run import Run, cli_env, manifest_target, meshfleet, write_manifest
 from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, running_worker
+from tests.helpers.rollout_watch import progress_reaches, runs
 
 P1 = "1111111111111111111111111111111a"
 P2 = "2222222222222222222222222222222b"
-
-
-async def rollout_runs(client: Client, rollout_id: str) -> int:
-    """How many workflow runs the rollout has (0: it never started)."""
-    return len([w async for w in client.list_workflows(f'WorkflowId = "rollout/{rollout_id}"')])
 
 
 async def wait_for_cli_state(
@@ -78,7 +75,7 @@ async def test_a_manifest_with_mistakes_starts_nothing(
     ):
         assert sum(part in line for line in problems) == 1, part
     assert run.out == ""
-    assert await rollout_runs(client, rollout_id) == 0
+    assert await runs(client, rollout_workflow_id(rollout_id)) == 0
 
 
 async def test_start_wait_json_exit_codes_and_a_second_start_attaches(
@@ -130,7 +127,7 @@ async def test_start_wait_json_exit_codes_and_a_second_start_attaches(
 
     assert again.code == ExitCode.OK
     assert "already exists (completed): attached, nothing new started" in again.err
-    assert await rollout_runs(client, rollout_id) == 1
+    assert await runs(client, rollout_workflow_id(rollout_id)) == 1
     assert creations == [1] * 5  # nothing was created twice
 
     assert report.code == ExitCode.FAILED
@@ -227,10 +224,9 @@ async def test_pause_and_cancel_leave_the_rest_reported(
             await meshfleet("start", str(path), "--rollout-id", rollout_id, env=env)
             paused = await meshfleet("pause", rollout_id, "--json", env=env)
             status = await wait_for_cli_state(env, rollout_id, "paused")
-            await eventually_value(  # let the targets started before the pause finish
-                lambda: rollouts.progress(client, rollout_id),
-                lambda progress: progress.in_flight == 0,
-                30,
+            await progress_reaches(
+                rollouts.rollout_handle(client, rollout_id),
+                lambda p: p.in_flight == 0,
                 "the targets started before the pause finished",
             )
             posts_at_pause = sum(

@@ -27,7 +27,9 @@ class Outcome:
 def invoke(*args: str, env: dict[str, str] | None = None) -> Outcome:
     """Run a command that never reaches Temporal (validate, plan) in this process.
 
-    Commands that talk to Temporal end with ``os._exit``: run those with ``meshfleet_process``.
+    A command that talks to Temporal runs its client on an event loop of its own and ends the
+    process through ``flush_and_exit`` in ``main``: run those with ``meshfleet_process``, as a
+    pipeline would.
     """
     result = CliRunner().invoke(app, list(args), env=env, catch_exceptions=True)
     crashed = result.exception if not isinstance(result.exception, SystemExit) else None

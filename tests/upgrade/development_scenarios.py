@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from temporalio.client import WorkflowExecutionStatus
+
+from meshfleet.contract.payloads import TARGET_PAGE_WORKFLOW, TargetPage, page_workflow_id
+from meshfleet.models import MeshTarget
 from tests.upgrade.record_histories import (
+    REGION,
     VERIFY_TOKEN,
     Stack,
     Target,
@@ -48,6 +53,9 @@ SCENARIOS: dict[str, str] = {
     "0: halted; resumed with a fresh budget, the rest deleted",
     "rollback-continue-as-new": "a rollback of targets stored as pages (its own page workflows), "
     "two starts per run: continues as new with deletions in flight",
+    "cancel-during-page-load": "a cancel from Temporal while the rollout's first page of "
+    "targets loads (its pages held on a task queue nobody polls): the rollout ends Canceled, "
+    "its report cancelled with every target counted cancelled and no POST",
 }
 
 REGIONS = ("ap-southeast-1", "ap-southeast-3", "cn-north-4")
@@ -334,7 +342,51 @@ async def rollback_continue_as_new(stack: Stack) -> list[Wanted]:
     ]
 
 
+async def cancel_during_page_load(stack: Stack) -> list[Wanted]:
+    """A cancel that strikes while the rollout awaits its first page."""
+    rollout = "cancel-page-load"
+    fleet = [Target(f"cancel-page-{i:02d}") for i in range(4)]
+    pages = [page_workflow_id(rollout, n) for n in range(2)]
+    # The pages exist before the start (which keeps a page stored already) on a task queue no
+    # worker polls: the rollout's first load_target_page waits on them until the cancel.
+    for n, workflow_id in enumerate(pages):
+        targets = [
+            MeshTarget.model_validate({"region": REGION, **t.manifest()})
+            for t in fleet[2 * n : 2 * n + 2]
+        ]
+        await stack.client.start_workflow(
+            TARGET_PAGE_WORKFLOW,
+            TargetPage(rollout_id=rollout, page=n, targets=targets),
+            id=workflow_id,
+            task_queue="nobody-polls-this",
+        )
+    await stack.start(rollout, fleet, page_size=2)
+    handle = stack.client.get_workflow_handle(rollout_id_of(rollout))
+
+    async def loading() -> bool | None:
+        pending = (await handle.describe()).raw_description.pending_activities
+        return True if any(a.activity_type.name == "load_target_page" for a in pending) else None
+
+    await eventually(loading, 60, f"{rollout} waits for its first page")
+    await handle.cancel()
+    report = await stack.report(rollout)
+    for workflow_id in pages:
+        await stack.client.get_workflow_handle(workflow_id).terminate("recorded")
+    status = (await handle.describe()).status
+    check(status == WorkflowExecutionStatus.CANCELED, f"{rollout}: ended {status}")
+    expect_report(rollout, report, "cancelled", cancelled=4, created=0)
+    check(not any(stack.posts(t) for t in fleet), f"{rollout}: a target got a POST")
+    return [
+        rollout_wanted(
+            rollout,
+            "cancel-during-page-load",
+            "cancelled from Temporal while load_target_page waits: Canceled, 4 cancelled",
+        )
+    ]
+
+
 ALL = (
+    cancel_during_page_load,
     rollback,
     rollback_halt_resume,
     rollback_continue_as_new,

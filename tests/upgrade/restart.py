@@ -128,12 +128,6 @@ def meshes_created_by(worker: WorkerProcess) -> set[str]:
     return names
 
 
-async def rollout_runs(client: Client, rollout_id: str) -> int:
-    """Runs of the rollout so far (each continue-as-new adds one)."""
-    query = f'WorkflowId = "{rollout_workflow_id(rollout_id)}"'
-    return len([run async for run in client.list_workflows(query)])
-
-
 # The server refuses a workflow task's completion that closes the run (here: continue-as-new)
 # when events arrived while the worker worked on it, and records WorkflowTaskFailed with this
 # cause, naming no failure of the worker's code; the next task delivers the new events.

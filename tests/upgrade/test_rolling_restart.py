@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 from temporalio.client import Client
 
-from meshfleet.contract.payloads import PAGE_SIZE
+from meshfleet.contract.payloads import PAGE_SIZE, rollout_workflow_id
 from meshfleet.manifest.load import load_manifest
 from meshfleet.models import MeshTarget, RolloutProgress
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
@@ -33,6 +33,7 @@ from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, project
 from tests.helpers.processes import WorkerProcess, worker_env, worker_process
 from tests.helpers.progress import creations
+from tests.helpers.rollout_watch import runs
 from tests.helpers.simulator_site import simulator_site
 from tests.upgrade.releases import SUPPORTED, ReleaseInstall, install_release
 from tests.upgrade.restart import (
@@ -43,7 +44,6 @@ from tests.upgrade.restart import (
     release_cli,
     release_version,
     release_worker,
-    rollout_runs,
     scan_histories,
 )
 
@@ -136,7 +136,7 @@ async def _until_mid_rollout(
     # once, so the next worker meets a run whose input the release wrote.
 
     async def created_and_runs() -> tuple[int, int]:
-        return creations(state), await rollout_runs(client, rollout_id)
+        return creations(state), await runs(client, rollout_workflow_id(rollout_id))
 
     await eventually_value(
         created_and_runs,
