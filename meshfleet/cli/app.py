@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn, TextIO
 import typer
 
 from meshfleet import __version__
-from meshfleet.cli import listing, manifests, rollbacks, rollouts, stack, steering
+from meshfleet.cli import listing, manifests, rollbacks, rollouts, schema, stack, steering
 from meshfleet.cli.core import ClosedPipeError, Group
 from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.process_exit import flush_and_exit
@@ -61,6 +61,7 @@ def _options(
 
 # In the order `meshfleet --help` lists them.
 manifests.register(app)  # validate, plan
+schema.register(app)  # schema
 rollouts.register(app)  # start, wait, status, report
 steering.register(app)  # pause, resume, cancel, approve
 rollbacks.register(app)  # rollback

@@ -6,12 +6,28 @@ import math
 import re
 
 _UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
-# Units from largest to smallest, each at most once: "1h30m" is clear, "30m1h" is a typo.
-_DURATION_RE = re.compile(
-    r"(?:(?P<d>\d+(?:\.\d+)?)d)?(?:(?P<h>\d+(?:\.\d+)?)h)?(?:(?P<m>\d+(?:\.\d+)?)m(?!s))?"
-    r"(?:(?P<s>\d+(?:\.\d+)?)s)?(?:(?P<ms>\d+(?:\.\d+)?)ms)?"
-)
-_NUMBER_RE = re.compile(r"\d+(?:\.\d+)?")
+_NUMBER = r"\d+(?:\.\d+)?"
+
+
+def _units(named: bool) -> str:
+    # Units from largest to smallest, each at most once: "1h30m" is clear, "30m1h" is a typo.
+    # Named groups tell the parser the amounts; a JSON Schema pattern must do without them.
+    parts = []
+    for unit in _UNIT_SECONDS:
+        group = f"?P<{unit}>" if named else "?:"
+        minutes_not_ms = "(?!s)" if unit == "m" else ""
+        parts.append(f"(?:({group}{_NUMBER}){unit}{minutes_not_ms})?")
+    return "".join(parts)
+
+
+_DURATION_RE = re.compile(_units(named=True))
+_NUMBER_RE = re.compile(_NUMBER)
+
+MAX_DURATION_S = 30 * 86400.0
+"""The longest duration a manifest may give: a month is no timeout, a typo more likely."""
+
+DURATION_PATTERN = rf"^\s*(?:{_NUMBER}|(?=\d){_units(named=False)})\s*$"
+"""The strings ``parse_duration`` reads, as a JSON Schema pattern (ECMA-262 and Python alike)."""
 
 
 def duration_problem(value: object) -> str | None:
@@ -21,6 +37,18 @@ def duration_problem(value: object) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
+
+
+def bounded_duration(value: object) -> float:
+    """``parse_duration``, refusing more than ``MAX_DURATION_S``.
+
+    Raises:
+        ValueError: with a message fit to show the manifest's author.
+    """
+    seconds = parse_duration(value)
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"{value!r} is longer than {format_duration(MAX_DURATION_S)}")
+    return seconds
 
 
 def parse_duration(value: object) -> float:

@@ -1,4 +1,8 @@
-"""Manifest problems as readable lines: a path such as ``targets[3].mesh_name``, then words."""
+"""Manifest problems as readable lines: a path such as ``targets[3].mesh_name``, then words.
+
+The manifest's models (``meshfleet.manifest.document``) report every problem as a pydantic
+error with its location; ``manifest_problems`` turns those into the lines an operator reads.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,25 @@ import difflib
 import re
 import types
 import typing
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
-
-from meshfleet.asm.models import MeshConfig
+from pydantic_core import ErrorDetails, InitErrorDetails, PydanticCustomError
+from pydantic_core.core_schema import ErrorType
 
 Loc = tuple[str | int, ...]
+Problem = tuple[str, str]
+"""(path, message); the path is ``""`` for the document as a whole."""
 
+KIND_ERROR = "manifest_kind"
+"""A value not of the kind its key takes (``must be a whole number, not a string``)."""
+RULE_ERROR = "manifest_rule"
+"""A rule of the manifest as a whole, such as a mesh name used twice."""
+
+_KNOWN_ERRORS = frozenset(typing.get_args(ErrorType))
+_UNKNOWN_KEY = frozenset({"extra_forbidden", "invalid_key"})
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 _NESTED_PATH = re.compile(r"(\w+)((?:\[\d+\])+): (.*)", re.DOTALL)
 _SHOWN_CHARS = 60
@@ -61,61 +73,106 @@ def did_you_mean(key: object, names: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for a near miss among ``names``, else nothing."""
     if not isinstance(key, str):
         return ""
-    close = difflib.get_close_matches(key, list(names), n=1, cutoff=0.6)
+    names = list(names)
+    close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
     if not close:
         close = [name for name in names if name.lower() == key.lower().replace("-", "_")]
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-class Problems:
-    """Problems in the order found, each once (a bad default would repeat per target)."""
-
-    def __init__(self) -> None:
-        self.entries: list[tuple[str, str]] = []
-        """(path, message) pairs; the path is ``""`` for the document as a whole."""
-        self._seen: set[tuple[str, str]] = set()
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def add(self, path: str, message: str) -> None:
-        """Record ``path: message``."""
-        entry = (path, message)
-        if entry not in self._seen:
-            self._seen.add(entry)
-            self.entries.append(entry)
-
-    def unknown_keys(self, path: str, mapping: dict[Any, Any], allowed: Iterable[str]) -> None:
-        """Record every key of ``mapping`` that is not ``allowed``."""
-        names = tuple(allowed)
-        for key in mapping:
-            if key not in names:
-                self.add(join_path(path, key), "unknown field" + did_you_mean(key, names))
+# --- errors at new locations ---------------------------------------------------------------
 
 
-def pydantic_problems(exc: ValidationError, names: Iterable[str] = ()) -> Iterator[tuple[Loc, str]]:
-    """(location, message) for each error of a pydantic validation.
+def finding(loc: Loc, message: str, value: Any = None) -> InitErrorDetails:
+    """A problem found by a rule of the manifest, as a pydantic error at ``loc``."""
+    return InitErrorDetails(
+        type=PydanticCustomError(RULE_ERROR, "{problem}", {"problem": message}),
+        loc=loc,
+        input=value,
+    )
 
-    Args:
-        exc: The validation error.
-        names: Field names to suggest when a key is unknown.
+
+def moved(error: ErrorDetails, loc: Loc) -> InitErrorDetails:
+    """``error`` as it was, at ``loc``: its type and context kept, so it reads the same."""
+    kind, ctx = error["type"], error.get("ctx")
+    if kind not in _KNOWN_ERRORS:
+        # A custom error keeps its type (the order of problems depends on it), not its template.
+        return InitErrorDetails(
+            type=PydanticCustomError(kind, "{problem}", {"problem": error["msg"]}),
+            loc=loc,
+            input=error["input"],
+        )
+    if ctx is None:
+        return InitErrorDetails(type=kind, loc=loc, input=error["input"])
+    return InitErrorDetails(type=kind, loc=loc, input=error["input"], ctx=ctx)
+
+
+def regrouped(
+    title: str, errors: Iterable[ErrorDetails], where: Callable[[Loc], Loc]
+) -> ValidationError:
+    """A ValidationError of ``errors``, each moved to ``where(loc)``.
+
+    Raised inside a validator, it is reported at the validated value's location plus each
+    error's own (pydantic keeps the locations of a ValidationError raised there).
     """
+    return ValidationError.from_exception_data(
+        title, [moved(error, where(tuple(error["loc"]))) for error in errors]
+    )
+
+
+# --- errors into lines ---------------------------------------------------------------------
+
+
+def manifest_problems(exc: ValidationError, root: type[BaseModel]) -> list[Problem]:
+    """The lines of a manifest refused by ``root``, each problem once.
+
+    Problems are listed part by part: the document's own keys, ``strategy``, ``defaults``, then
+    each target. Within a part, unknown keys come first, outermost first (a misspelt key
+    explains a "required" next to it), then values not of their key's kind, then values
+    breaking a rule.
+    """
+    found: list[tuple[tuple[int, int, int, int], str, str]] = []
     for error in exc.errors(include_url=False):
         loc: Loc = tuple(error["loc"])
-        message = _message(error, names)
+        message = _message(error, loc, root)
         # Validators that check a list name the item in their message ("waves[2]: ...").
         nested = _NESTED_PATH.fullmatch(message)
         if nested and loc and loc[-1] == nested.group(1):
             loc += tuple(int(i) for i in re.findall(r"\d+", nested.group(2)))
             message = nested.group(3)
-        yield loc, message
+        found.append((_rank(error, loc, root), join_path("", *loc), message))
+    found.sort(key=lambda entry: entry[0])  # stable: pydantic's order within a rank
+    problems: dict[Problem, None] = {}
+    for _, path, message in found:
+        problems.setdefault((path, message))
+    return list(problems)
 
 
-def _message(error: ErrorDetails, names: Iterable[str]) -> str:
+def _rank(error: ErrorDetails, loc: Loc, root: type[BaseModel]) -> tuple[int, int, int, int]:
+    sections = list(_fields_by_key(root))
+    if not loc:
+        part = -2
+    elif loc[0] in sections:
+        part = sections.index(str(loc[0]))
+    else:
+        part = -1  # a key the document does not know
+    item = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else -1
+    kind = error["type"]
+    if kind in _UNKNOWN_KEY:
+        return part, item, 0, len(loc)
+    return part, item, 1 if kind == KIND_ERROR else 2, 0
+
+
+def _message(error: ErrorDetails, loc: Loc, root: type[BaseModel]) -> str:
     kind = error["type"]
     ctx = error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        return "unknown field" + did_you_mean(error["loc"][-1] if error["loc"] else "", names)
+    model = _model_at(root, loc[:-1]) if loc else None
+    hints: dict[tuple[str, str | int], str] = getattr(model, "manifest_hints", {})
+    hint = hints.get((kind, loc[-1])) if loc else None
+    if hint is not None:
+        return hint
+    if kind in _UNKNOWN_KEY:
+        return "unknown field" + (did_you_mean(loc[-1], _keys(model)) if loc and model else "")
     if kind == "missing":
         return "required"
     if kind == "value_error":
@@ -130,23 +187,41 @@ def _message(error: ErrorDetails, names: Iterable[str]) -> str:
     return message
 
 
+# --- where in the models a location is -----------------------------------------------------
+
+
+def _model_at(root: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The model that validates the mapping at ``loc`` (list positions pass through)."""
+    model: type[BaseModel] | None = root
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = _fields_by_key(model).get(part) if model is not None else None
+        if field is None:
+            return None
+        model = _model_of(field)
+    return model
+
+
 @cache
-def config_field_names() -> tuple[str, ...]:
-    """Every camelCase name that may appear inside ``spec.config``, for suggestions."""
-    names: set[str] = set()
-    seen: set[type[BaseModel]] = set()
+def _fields_by_key(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s fields by the key a manifest writes (the alias, when there is one)."""
+    return {field.alias or name: field for name, field in model.model_fields.items()}
 
-    def walk(model: type[BaseModel]) -> None:
-        if model in seen:
-            return
-        seen.add(model)
-        for name, field in model.model_fields.items():
-            names.add(field.alias or name)
-            for inner in _models_in(field.annotation):
-                walk(inner)
 
-    walk(MeshConfig)
-    return tuple(sorted(names))
+@cache
+def _keys(model: type[BaseModel]) -> tuple[str, ...]:
+    """The keys a manifest may write at ``model``: those its JSON Schema names."""
+    return tuple(model.model_json_schema(by_alias=True).get("properties", {}))
+
+
+def _model_of(field: Any) -> type[BaseModel] | None:
+    # A mapping kept as written but validated as a model says so (``kinds.ApiSpelling``).
+    for meta in field.metadata:
+        validated_as = getattr(meta, "validated_as", None)
+        if isinstance(validated_as, type) and issubclass(validated_as, BaseModel):
+            return validated_as
+    return next(_models_in(field.annotation), None)
 
 
 def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:

@@ -11,15 +11,13 @@ from typing import Any, BinaryIO
 
 import yaml
 
+from meshfleet.manifest.problems import Problem
+
 MAX_BYTES = 32 * 1024 * 1024
 # Anchors and aliases let a small file expand without bound (or refer to itself); counting values
 # after expansion keeps validation time and memory in proportion to a real 20,000-target fleet.
 MAX_VALUES = 2_000_000
 MAX_DEPTH = 64
-
-
-Problem = tuple[str, str]
-"""A manifest's problem as (path, message); the path is ``""`` for the document as a whole."""
 
 
 class ManifestError(Exception):

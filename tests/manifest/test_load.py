@@ -149,6 +149,37 @@ def test_request_rules_are_blamed_on_the_field_at_fault() -> None:
     ]
 
 
+def test_a_version_feature_is_judged_beside_another_problem_of_the_target() -> None:
+    zipkin = {
+        "telemetryConfig": {
+            "tracing": {"extensionProviders": [{"name": "z", "zipkin": {"port": 9411}}]}
+        }
+    }
+    doc = manifest(target(0, version="1.13.9-r1", config=zipkin, project_id="p"))
+    assert problems_of(doc) == [
+        "targets[0].project_id: 'p' must be 32 lower-case hexadecimal characters",
+        "targets[0].version: a Zipkin provider needs mesh version 1.15 or later, not 1.13.9-r1",
+    ]
+
+
+def test_a_default_is_judged_even_when_every_target_sets_its_own() -> None:
+    doc = manifest(target(0, version="1.18.7-r5"), target(1, version="1.15.7-r3"))
+    doc["defaults"]["version"] = "latest"
+    assert problems_of(doc) == [
+        "defaults.version: 'latest' is not an ASM version like 1.18.7-r5",
+    ]
+
+
+def test_a_uid_is_never_read_from_a_manifest() -> None:
+    # Only a rollback's targets carry the uid of the mesh their rollout created.
+    assert problems_of(manifest(target(0, uid="0b2f"), target(1))) == [
+        "targets[0].uid: unknown field",
+    ]
+    doc = manifest()
+    doc["defaults"]["uid"] = "0b2f"
+    assert problems_of(doc) == ["defaults.uid: unknown field"]
+
+
 def test_yaml_and_json_give_the_same_rollout() -> None:
     doc = manifest()
     doc["strategy"]["first_poll"] = "1m30s"

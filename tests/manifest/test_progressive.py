@@ -136,6 +136,11 @@ def test_bad_soak_and_verify_values_have_their_paths() -> None:
             ["https://x.example"],
             "strategy.verify: must be true, false or a mapping like {webhook: URL}, not a list",
         ),
+        (
+            {"webhook": "http://checks.example.com/verify"},
+            "strategy.verify.webhook: 'http://checks.example.com/verify' must be https:// (plain "
+            "http only to loopback: 127.0.0.0/8, ::1, localhost)",
+        ),
     ],
 )
 def test_a_bad_webhook_is_named(verify: Any, problem: str) -> None:
@@ -188,6 +193,16 @@ def test_a_gate_beyond_the_waves_is_not_judged_while_targets_are_wrong() -> None
     # The wave count depends on the targets: with a broken one it would be wrong either way.
     doc = with_strategy(target(0), target(1, mesh_name="bad-"), approve_after=[5])
     assert problems_of(doc) == ["targets[1].mesh_name: must not end with '-'"]
+
+
+def test_a_gate_beyond_the_waves_is_judged_while_another_strategy_key_is_wrong() -> None:
+    doc = with_strategy(approve_after=[3], timeout="soon")
+    assert problems_of(doc) == [
+        "strategy.timeout: 'soon' is not a duration like '20s', '10m', '1h30m', '500ms' or a "
+        "number of seconds",
+        "strategy.approve_after[0]: wave 3 is beyond the last wave: the rollout has 2 waves "
+        "(ending at 1/2)",
+    ]
 
 
 def test_targets_outside_the_region_order_are_named_at_their_path() -> None:
