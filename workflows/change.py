@@ -6,6 +6,9 @@ says only how the change is driven (``_drive``); the rest is here, written once.
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any, TypeVar
+
 from temporalio import workflow
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -14,7 +17,9 @@ with workflow.unsafe.imports_passed_through():
     from meshfleet.contract import search_attributes as sa
     from meshfleet.contract.payloads import PHASE_QUERY, MeshChangeInput
     from meshfleet.models import MeshTarget, OutcomeKind, TargetOutcome
-    from workflows import outcomes
+    from workflows import outcomes, policies
+
+Polled = TypeVar("Polled")
 
 
 def search_attributes_for(rollout_id: str, target: MeshTarget) -> TypedSearchAttributes:
@@ -51,6 +56,31 @@ class MeshChangeWorkflow:
     async def _drive(self, inp: MeshChangeInput) -> TargetOutcome:
         """The change itself, from its first call to its outcome."""
         raise NotImplementedError
+
+    async def _poll(
+        self,
+        inp: MeshChangeInput,
+        activity: str,
+        arg: Any,
+        result_type: type[Polled],
+        summary: str,
+    ) -> Polled:
+        """Run a poll activity (read the mesh until its change holds) to the change's deadline:
+        each attempt lasts what is left of it and heartbeats, so a dead worker's poll resumes on
+        another within a heartbeat timeout."""
+        heartbeat_timeout = timedelta(seconds=inp.timing.heartbeat_timeout_s)
+        polled: Polled = await workflow.execute_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=policies.poll_limit(
+                policies.deadline_of(inp.timing), heartbeat_timeout
+            ),
+            heartbeat_timeout=heartbeat_timeout,
+            retry_policy=policies.poll_retry(),
+            summary=summary,
+        )
+        return polled
 
     def _outcome(
         self,

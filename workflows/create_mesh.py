@@ -71,9 +71,9 @@ class CreateMeshWorkflow(MeshChangeWorkflow):
         if created.phase == "Running":
             return self._outcome(inp, kind, uid=created.uid, attempts=created.attempts)
 
-        heartbeat_timeout = timedelta(seconds=inp.timing.heartbeat_timeout_s)
         try:
-            waited = await workflow.execute_activity(
+            waited = await self._poll(
+                inp,
                 WAIT_FOR_MESH,
                 WaitForMeshInput(
                     project_id=target.project_id,
@@ -87,11 +87,8 @@ class CreateMeshWorkflow(MeshChangeWorkflow):
                     poll_interval_s=inp.timing.poll_interval_s,
                     deadline=deadline.isoformat(),
                 ),
-                result_type=WaitForMeshResult,
-                start_to_close_timeout=policies.poll_limit(deadline, heartbeat_timeout),
-                heartbeat_timeout=heartbeat_timeout,
-                retry_policy=policies.poll_retry(),
-                summary=f"wait for mesh {target.mesh_name} to be Running",
+                WaitForMeshResult,
+                f"wait for mesh {target.mesh_name} to be Running",
             )
         except ActivityError as err:
             return self._failed(inp, err, uid=created.uid, attempts=created.attempts)

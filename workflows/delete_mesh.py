@@ -77,7 +77,8 @@ class DeleteMeshWorkflow(MeshChangeWorkflow):
             return self._outcome(inp, "deleted", uid=uid, attempts=started.attempts)
 
         try:
-            waited = await workflow.execute_activity(
+            waited = await self._poll(
+                inp,
                 WAIT_FOR_MESH_GONE,
                 WaitGoneInput(
                     rollout_id=inp.rollout_id,
@@ -89,11 +90,8 @@ class DeleteMeshWorkflow(MeshChangeWorkflow):
                     poll_interval_s=inp.timing.poll_interval_s,
                     deadline=deadline.isoformat(),
                 ),
-                result_type=WaitGoneResult,
-                start_to_close_timeout=policies.poll_limit(deadline, heartbeat_timeout),
-                heartbeat_timeout=heartbeat_timeout,
-                retry_policy=policies.poll_retry(),
-                summary=f"wait for mesh {target.mesh_name} to be gone",
+                WaitGoneResult,
+                f"wait for mesh {target.mesh_name} to be gone",
             )
         except ActivityError as err:
             return self._failed(inp, err, uid=uid)
