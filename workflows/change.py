@@ -15,7 +15,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from meshfleet.contract import search_attributes as sa
-    from meshfleet.contract.payloads import PHASE_QUERY, MeshChangeInput
+    from meshfleet.contract.payloads import PHASE_QUERY, ActionKind, MeshChangeInput
     from meshfleet.models import MeshTarget, OutcomeKind, TargetOutcome
     from workflows import outcomes, policies
 
@@ -37,13 +37,16 @@ class MeshChangeWorkflow:
     """One mesh through one change; returns its ``TargetOutcome``, or ends Failed carrying it
     (``outcomes.end``). A subclass is registered under the action's workflow name."""
 
+    action: ActionKind = "create"
+    """The action this workflow carries out, as the metrics name it."""
+
     def __init__(self) -> None:
         self._phase: str | None = None
 
     async def _run(self, inp: MeshChangeInput) -> TargetOutcome:
         """Drive the change; failures become a failed outcome; tag and count the result."""
         outcome = await self._drive(inp)
-        _record_metrics(outcome)
+        _record_metrics(self.action, outcome)
         if inp.search_attributes:
             workflow.upsert_search_attributes([sa.OUTCOME.value_set(outcome.outcome)])
         return outcomes.end(outcome)
@@ -121,12 +124,12 @@ class MeshChangeWorkflow:
         return failed.model_copy(update=update) if update else failed
 
 
-def _record_metrics(outcome: TargetOutcome) -> None:
+def _record_metrics(action: ActionKind, outcome: TargetOutcome) -> None:
     # The workflow's meter is replay-safe, so each target counts exactly once however often its
     # history is replayed; the SDK serves it with its own Prometheus metrics.
     meter = workflow.metric_meter()
     meter.create_counter("meshfleet_meshes", "Targets by outcome").add(
-        1, {"outcome": outcome.outcome}
+        1, {"outcome": outcome.outcome, "action": action}
     )
     if outcome.succeeded:
         meter.create_histogram_float(

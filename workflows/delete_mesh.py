@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         WaitGoneInput,
         WaitGoneResult,
     )
+    from meshfleet.contract.payloads import ActionKind
     from meshfleet.models import TargetOutcome
     from workflows import policies
     from workflows.change import MeshChangeWorkflow
@@ -31,6 +32,8 @@ class DeleteMeshWorkflow(MeshChangeWorkflow):
     """One mesh: ``delete_mesh`` then ``wait_for_mesh_gone``; returns a ``TargetOutcome``
     (``deleted``, or ``kept`` with the reason in ``message``), or ends Failed carrying the
     failed one (``outcomes.end``)."""
+
+    action: ActionKind = "delete"
 
     @workflow.run
     async def run(self, inp: DeleteMeshInput) -> TargetOutcome:

@@ -5,6 +5,11 @@ same whatever happens to a mesh; an action says only which workflow drives one m
 change and which outcomes mean it went well. Every action's workflow is started under the mesh's
 own workflow id (``MeshTarget.workflow_id``), so two changes of one mesh never run at once,
 whatever started them.
+
+Workers before 0.3.0 ignore a rollout input's ``action`` (they read it as ``create``): a
+``MeshRolloutWorkflow`` with any other action may be started only once every worker polling the
+task queue is 0.3.0 or later. A rollback is safe either way: its own workflow type has always
+deleted.
 """
 
 from __future__ import annotations
