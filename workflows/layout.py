@@ -25,16 +25,17 @@ class Walk:
     waves: list[Wave]
     ends: list[int] = field(init=False)
     """Where each wave ends: the index of the first target of the next."""
+    _starts: list[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "ends", [w.end for w in self.waves])
+        object.__setattr__(self, "_starts", [s.start for s in self.segments])
 
     def region_of(self, index: int) -> str | None:
         """The region of the target at ``index``, when the rollout walks by region."""
         if not self.segments:
             return None
-        starts = [s.start for s in self.segments]
-        return self.segments[bisect.bisect_right(starts, index) - 1].region
+        return self.segments[bisect.bisect_right(self._starts, index) - 1].region
 
     def size_of(self, region: str) -> int:
         """How many of the rollout's targets lie in ``region``."""

@@ -9,9 +9,10 @@ from typing import Any
 
 from meshfleet.cli.tables import plan_table
 from meshfleet.manifest.load import describe_schedule, progressive_parts
-from meshfleet.manifest.schedule import Schedule, ScheduledWave, count_of, schedule_of
+from meshfleet.manifest.schedule import Schedule, count_of, schedule_of
 from meshfleet.models import RolloutSpec
 from meshfleet.plan import PLAN_ACTIONS, PlannedTarget, Refusal, refusals_of
+from meshfleet.waves import Wave
 
 
 def manifest_summary(source: str | None, spec: RolloutSpec) -> str:
@@ -56,7 +57,7 @@ def schedule_lines(schedule: Schedule) -> list[str]:
     return lines
 
 
-def _wave_line(wave: ScheduledWave, indent: str) -> str:
+def _wave_line(wave: Wave, indent: str) -> str:
     gate = " · then waits for `meshfleet approve`" if wave.approval else ""
     where = f"{wave.end}" if wave.size == 1 else f"{wave.start + 1}-{wave.end}"
     return f"{indent}wave {wave.number}: {count_of(wave.size)} (#{where}){gate}"

@@ -32,10 +32,6 @@ class RegionPart:
         return self.end - self.start
 
 
-ScheduledWave = Wave
-"""A wave as a plan shows it: the walk's own (``meshfleet.waves``)."""
-
-
 @dataclass(frozen=True)
 class Schedule:
     """How a rollout of given targets proceeds."""
@@ -45,7 +41,8 @@ class Schedule:
     targets: list[MeshTarget]
     """In the order the rollout walks them."""
     regions: list[RegionPart]
-    waves: list[ScheduledWave]
+    waves: list[Wave]
+    """The walk's own waves (``meshfleet.waves``)."""
     failure_budget: int
     soak_s: float
     verify: bool

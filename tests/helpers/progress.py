@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from meshfleet.simulator.state import SimulatorState
 from tests.helpers.eventually import eventually
 
@@ -11,11 +9,6 @@ from tests.helpers.eventually import eventually
 def creations(state: SimulatorState) -> int:
     """Meshes created by client POSTs so far, over every project and name."""
     return sum(s.creations for s in state.stats.names.values())
-
-
-async def wait_until(ok: Callable[[], bool], limit_s: float, what: str) -> None:
-    """``eventually`` under its former name, kept for callers not yet moved to it."""
-    await eventually(ok, limit_s, what)
 
 
 async def wait_for_creations(state: SimulatorState, count: int, limit_s: float) -> None:

@@ -35,10 +35,10 @@ from meshfleet.simulator.config import SimulatorConfig
 from meshfleet.simulator.stats import CREATE
 from tests.helpers.audit import assert_all_created_once, audit_rollout
 from tests.helpers.cli_run import run_process
-from tests.helpers.eventually import eventually_value
+from tests.helpers.eventually import eventually, eventually_value
 from tests.helpers.fleet import SIM_TOKEN, running_worker, spec, target
 from tests.helpers.processes import DevServer, clean_env, worker_env, worker_process
-from tests.helpers.progress import wait_for_creations, wait_until
+from tests.helpers.progress import wait_for_creations
 from tests.helpers.simulator_site import simulator_site
 from worker import UNVERSIONED_DEPLOYMENT, build_worker
 from workflows.create_mesh import CreateMeshWorkflow
@@ -252,7 +252,7 @@ async def test_a_new_build_takes_over_mid_rollout_and_the_old_one_drains(tmp_pat
             # the promotion takes, whatever the machine's speed.
             await wait_for_creations(sim.state, window, 60)
             sim.hold(CREATE)
-            await wait_until(lambda: sim.held == window, 60, f"{window} POSTs held")
+            await eventually(lambda: sim.held == window, 60, f"{window} POSTs held")
 
             async with worker_process(client, env("b2"), tmp_path / "b2.log") as b2:
                 ramp = ("--deployment-name", DEPLOYMENT, "--build-id", "b2")
