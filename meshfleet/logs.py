@@ -70,7 +70,9 @@ def configure(fmt: str = "auto", level: str = "INFO") -> None:
     structlog.configure(
         processors=[*processors, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line: print() sends the line and its newline apart, and a line the SDK's
+        # handler writes between them from another thread joins two JSON objects on one line.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     # Standard-library loggers (the SDK, workflows, aiohttp) render through the same chain, so
