@@ -19,6 +19,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from meshfleet.asm.models import Mesh
+from meshfleet.models import MeshTarget
+
 # proxyConfig's values are comma-separated strings (ranges, ports): their order means nothing.
 COMMA_LISTS = frozenset(
     {
@@ -106,6 +109,8 @@ def _shown(value: Any) -> str:
         return "absent"
     if isinstance(value, str):
         return repr(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # the models read 10 as 10.0; a person wrote 10
     return json.dumps(value) if isinstance(value, list | dict) else str(value)
 
 
@@ -136,3 +141,47 @@ def version_order(mesh: str, wanted: str) -> VersionOrder:
     if have == want:
         return "same"
     return "older" if have < want else "newer"
+
+
+# --- a target against the mesh that stands for it ----------------------------------------------
+
+ChangeKind = Literal["in_sync", "update", "upgrade", "downgrade"]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What a target asks of the mesh of its name on its cluster.
+
+    ``in_sync``: nothing; ``update``: the configuration differs (``changes``), the version is
+    the manifest's; ``upgrade``: the mesh runs an older version (``changes`` may list the
+    configuration too, to converge after the upgrade); ``downgrade``: it runs a newer one, which
+    meshfleet refuses.
+    """
+
+    kind: ChangeKind
+    mesh_version: str | None
+    changes: list[FieldChange]
+
+
+def compare(target: MeshTarget, mesh: Mesh) -> Comparison:
+    """``target`` against ``mesh``: its version, then its configuration field by field.
+
+    A mesh that echoes no version is judged by its configuration alone (the version cannot be
+    compared, so it is not drift).
+    """
+    wanted_config = target.to_request().spec.config
+    wanted = wanted_config.model_dump(by_alias=True, exclude_none=True) if wanted_config else None
+    spec = mesh.spec
+    echoed = (
+        spec.config.model_dump(by_alias=True, exclude_none=True)
+        if spec is not None and spec.config is not None
+        else None
+    )
+    changes = config_changes(wanted, echoed)
+    version = spec.version if spec is not None else None
+    order = version_order(version, target.version) if version else "same"
+    if order == "newer":
+        return Comparison("downgrade", version, changes)
+    if order == "older":
+        return Comparison("upgrade", version, changes)
+    return Comparison("update" if changes else "in_sync", version, changes)

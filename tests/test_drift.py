@@ -7,7 +7,10 @@ from typing import Any
 
 import pytest
 
-from meshfleet.drift import FieldChange, config_changes, version_key, version_order
+from meshfleet.asm.models import Mesh
+from meshfleet.drift import FieldChange, compare, config_changes, version_key, version_order
+from meshfleet.models import MeshTarget
+from tests.helpers.fleet import SAMPLE_TARGET
 
 # The seed's example: the configuration a create request sends, and the one its 201 echoes
 # (the same values, its objects in another order).
@@ -155,3 +158,53 @@ def test_versions_order_by_line_patch_and_revision(mesh: str, wanted: str, order
 def test_a_version_that_is_not_one_names_itself() -> None:
     with pytest.raises(ValueError, match="'latest' is not an ASM version"):
         version_key("latest")
+
+
+def seed_mesh(config: dict[str, Any] | None = ECHOED, version: str | None = "1.18.7-r5") -> Mesh:
+    """The seed's example 201 answer, with another configuration or version if asked."""
+    spec: dict[str, Any] = {"type": "InCluster", "config": config}
+    if version is not None:
+        spec["version"] = version
+    spec["extendParams"] = {"clusters": [{"clusterID": "cluster-a"}]}
+    return Mesh.model_validate(
+        {
+            "kind": "Mesh",
+            "apiVersion": "v1",
+            "metadata": {"name": "mesh-a", "uid": "a1efdc3e-xxxx"},
+            "spec": spec,
+            "status": {"phase": "Running"},
+        }
+    )
+
+
+def wanting(config: dict[str, Any] | None = REQUESTED, version: str = "1.18.7-r5") -> MeshTarget:
+    return SAMPLE_TARGET.model_copy(update={"config": config, "version": version})
+
+
+def test_a_mesh_as_the_manifest_says_is_in_sync() -> None:
+    comparison = compare(wanting(), seed_mesh())
+    assert (comparison.kind, comparison.changes) == ("in_sync", [])
+
+
+def test_another_configuration_is_an_update_naming_each_field() -> None:
+    target = wanting(changed(telemetryConfig__tracing__randomSamplingPercentage=10))
+
+    comparison = compare(target, seed_mesh())
+
+    assert comparison.kind == "update"
+    assert [c.text() for c in comparison.changes] == [
+        "config.telemetryConfig.tracing.randomSamplingPercentage: 1 -> 10"
+    ]
+
+
+def test_an_older_mesh_is_an_upgrade_and_a_newer_one_a_downgrade_refused() -> None:
+    older = compare(wanting(), seed_mesh(version="1.15.7-r3"))
+    newer = compare(wanting(version="1.15.7-r3"), seed_mesh())
+
+    assert (older.kind, older.mesh_version) == ("upgrade", "1.15.7-r3")
+    assert (newer.kind, newer.mesh_version) == ("downgrade", "1.18.7-r5")
+
+
+def test_a_mesh_that_echoes_no_version_is_judged_by_its_configuration() -> None:
+    assert compare(wanting(), seed_mesh(version=None)).kind == "in_sync"
+    assert compare(wanting(None), seed_mesh(version=None)).kind == "update"
