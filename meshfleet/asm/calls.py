@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from meshfleet.asm.models import CreateMeshRequest, Mesh
+from meshfleet.asm.models import CreateMeshRequest, Mesh, UpdateMeshRequest
 
 
 class MeshApi(Protocol):
@@ -27,3 +27,11 @@ class MeshDeleteApi(MeshApi, Protocol):
     """``MeshApi`` and delete: what deleting a mesh a rollout created needs."""
 
     async def delete_mesh(self, project_id: str, region: str, mesh_id: str) -> None: ...
+
+
+class MeshUpdateApi(MeshApi, Protocol):
+    """``MeshApi`` and update: what changing a mesh's configuration and waiting for it needs."""
+
+    async def update_mesh(
+        self, project_id: str, region: str, mesh_id: str, request: UpdateMeshRequest
+    ) -> None: ...

@@ -262,6 +262,20 @@ class CreateMeshRequest(_Wire):
     spec: MeshSpec
 
 
+class UpdateMeshRequest(_Wire):
+    """Body of ``PUT /v2/projects/{project_id}/meshes/{mesh_id}``: a new configuration only.
+
+    Version, clusters, name and IPv6 cannot change this way, so the model has no field for them.
+    """
+
+    action: Literal["update"] = Field(
+        default="update", description="Mandatory on the wire; 'update' is its only value."
+    )
+    mesh_config: MeshConfig = Field(
+        alias="meshConfig", description="The whole new configuration, shaped as spec.config."
+    )
+
+
 # --- Tables 22-37: the mesh as the API returns it ------------------------------------------
 
 

@@ -19,6 +19,7 @@ from meshfleet.simulator.config import (
     DEFAULT_CREATE_SECONDS,
     DEFAULT_DELETE_SECONDS,
     DEFAULT_TOKEN_TTL_SECONDS,
+    DEFAULT_UPDATE_SECONDS,
     FaultConfig,
     LeaveRule,
     NameRule,
@@ -107,6 +108,14 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         default=DEFAULT_DELETE_SECONDS,
         metavar="SECONDS",
         help=f"seconds in Deleting (default {DEFAULT_DELETE_SECONDS:g})",
+    )
+    timing.add_argument(
+        "--update-seconds",
+        type=_seconds,
+        default=DEFAULT_UPDATE_SECONDS,
+        metavar="SECONDS",
+        help="seconds before an accepted configuration change is echoed "
+        f"(default {DEFAULT_UPDATE_SECONDS:g})",
     )
 
     auth = parser.add_argument_group("authentication")
@@ -199,7 +208,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         default=[],
         metavar="GLOB=ACTION[:N]",
         help="per-name fault, e.g. 'fail-*=create-failed', 'flaky-*=500-before:2'; "
-        "actions: create-failed, 500-before, 500-after, 429, delete-failed",
+        "actions: create-failed, 500-before, 500-after, 429, delete-failed, update-failed, "
+        "update-500",
     )
     chaos.add_argument(
         "--leave",
@@ -235,6 +245,7 @@ def config_from_args(
         return SimulatorConfig(
             create_seconds=args.create_seconds,
             delete_seconds=args.delete_seconds,
+            update_seconds=args.update_seconds,
             auth_enabled=not args.no_auth,
             tokens=tuple(tokens),
             access_keys=keys,

@@ -18,7 +18,15 @@ from meshfleet.simulator.responses import (
     error,
 )
 from meshfleet.simulator.state import SimulatorState
-from meshfleet.simulator.stats import CREATE, DELETE, IAM_TOKEN, LIST, MESH_OPERATIONS, SHOW
+from meshfleet.simulator.stats import (
+    CREATE,
+    DELETE,
+    IAM_TOKEN,
+    LIST,
+    MESH_OPERATIONS,
+    SHOW,
+    UPDATE,
+)
 
 log = logging.getLogger("simulator")
 
@@ -58,6 +66,10 @@ def build_app(state: SimulatorState) -> web.Application:
         "/v1/{project_id}/meshes/{mesh_id}", meshes.show_mesh, name=SHOW, allow_head=False
     )
     app.router.add_delete("/v1/{project_id}/meshes/{mesh_id}", meshes.delete_mesh, name=DELETE)
+    # The one mesh call published under /v2/projects/ rather than /v1/.
+    app.router.add_put(
+        "/v2/projects/{project_id}/meshes/{mesh_id}", meshes.update_mesh, name=UPDATE
+    )
     app.router.add_post("/v3/auth/tokens", iam.issue_token, name=IAM_TOKEN)
     app.router.add_get("/_sim/stats", admin.get_stats, allow_head=False)
     app.router.add_post("/_sim/reset", admin.reset)

@@ -14,12 +14,17 @@ from meshfleet.asm.signer import AccessKey
 
 DEFAULT_CREATE_SECONDS = 5.0
 DEFAULT_DELETE_SECONDS = 2.0
+DEFAULT_UPDATE_SECONDS = 2.0
 # Real IAM tokens live 24 h.
 DEFAULT_TOKEN_TTL_SECONDS = 24 * 3600.0
 
 
 class FaultAction(StrEnum):
-    """What a per-name rule does to a create request whose mesh name matches its pattern."""
+    """What a per-name rule does to a request for a mesh whose name matches its pattern.
+
+    Create actions count the creates of a (project, name) for ``TIMES``; ``delete-failed`` and
+    the update actions count the DELETEs or PUTs of that one mesh.
+    """
 
     CREATE_FAILED = "create-failed"
     """The mesh is created and ends in ``CreateFailed`` instead of ``Running``."""
@@ -32,10 +37,17 @@ class FaultAction(StrEnum):
     DELETE_FAILED = "delete-failed"
     """A DELETE of the mesh is accepted, and the mesh ends ``DeleteFailed`` instead of gone
     (``TIMES`` counts the DELETEs of that mesh)."""
+    UPDATE_FAILED = "update-failed"
+    """A PUT of a new configuration is accepted, but the change never takes: the mesh stays
+    ``Running`` and keeps echoing its old ``spec.config`` (``TIMES`` counts the PUTs of that
+    mesh)."""
+    UPDATE_500 = "update-500"
+    """500 ASM.01040001 to a PUT; the configuration does not change (``TIMES`` counts the PUTs
+    of that mesh)."""
 
 
 class NameRule(BaseModel):
-    """A fault for create requests whose mesh name matches a glob, e.g. ``flaky-*=500-before:2``."""
+    """A fault for requests whose mesh name matches a glob, e.g. ``flaky-*=500-before:2``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -44,7 +56,8 @@ class NameRule(BaseModel):
     times: int | None = Field(
         default=None,
         ge=1,
-        description="Only the first N creates of a (project, name) are hit; None: every one.",
+        description="Only the first N creates of a (project, name), or DELETEs or PUTs of a "
+        "mesh, are hit; None: every one.",
     )
 
     @classmethod
@@ -141,7 +154,7 @@ class FaultConfig(BaseModel):
         default=0.0, ge=0, le=1, description="P(500 on create after the mesh was created)."
     )
     fail_429: Probability = Field(
-        default=0.0, ge=0, le=1, description="P(429 ASM.01429001 on create or delete)."
+        default=0.0, ge=0, le=1, description="P(429 ASM.01429001 on create, update or delete)."
     )
     retry_after: float | None = Field(
         default=None, ge=0, description="Seconds sent as Retry-After with injected 429s."
@@ -191,6 +204,8 @@ class SimulatorConfig:
     Attributes:
         create_seconds: Seconds a new mesh stays ``Creating`` before ``Running``/``CreateFailed``.
         delete_seconds: Seconds a deleted mesh stays ``Deleting`` before it is gone.
+        update_seconds: Seconds after an accepted PUT before the mesh echoes the new
+            ``spec.config``; it stays ``Running`` with the old one meanwhile.
         auth_enabled: False accepts every request unauthenticated (``--no-auth``).
         tokens: Static tokens accepted as ``X-Auth-Token`` for every project.
         access_keys: AK/SK pairs whose ``SDK-HMAC-SHA256`` signatures are accepted.
@@ -203,6 +218,7 @@ class SimulatorConfig:
 
     create_seconds: float = DEFAULT_CREATE_SECONDS
     delete_seconds: float = DEFAULT_DELETE_SECONDS
+    update_seconds: float = DEFAULT_UPDATE_SECONDS
     auth_enabled: bool = True
     tokens: tuple[str, ...] = field(default=(), repr=False)
     access_keys: tuple[AccessKey, ...] = ()
@@ -213,8 +229,10 @@ class SimulatorConfig:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if self.create_seconds < 0 or self.delete_seconds < 0:
-            raise ValueError("create_seconds and delete_seconds must not be negative")
+        if min(self.create_seconds, self.delete_seconds, self.update_seconds) < 0:
+            raise ValueError(
+                "create_seconds, delete_seconds and update_seconds must not be negative"
+            )
         if self.token_ttl_seconds <= 0:
             raise ValueError("token_ttl_seconds must be positive")
         if any(not t for t in self.tokens):

@@ -51,7 +51,8 @@ async def add_latency(state: SimulatorState) -> None:
 
 
 def throttle(state: SimulatorState, project_id: str, name: str | None = None) -> bool:
-    """Whether to answer 429 ASM.01429001 to a create (with its mesh name) or a delete."""
+    """Whether to answer 429 ASM.01429001 to a create (with its mesh name), an update or a
+    delete."""
     return _inject(state, FaultAction.FAIL_429, state.faults.fail_429, project_id, name)
 
 
@@ -72,14 +73,29 @@ def ends_create_failed(state: SimulatorState, project_id: str, name: str) -> boo
     return _inject(state, FaultAction.CREATE_FAILED, state.faults.create_failed, project_id, name)
 
 
+def _mesh_rule_hits(state: SimulatorState, action: FaultAction, name: str, count: int) -> bool:
+    # ``count``: the requests of this one mesh so far, the current one included.
+    hit = any(
+        rule.times is None or count <= rule.times for rule in state.faults.rules_for(name, action)
+    )
+    if hit:
+        state.stats.faults[action.value] += 1
+    return hit
+
+
 def ends_delete_failed(state: SimulatorState, project_id: str, name: str, uid: str) -> bool:
     """Whether this DELETE of mesh ``uid`` will end ``DeleteFailed`` (``times`` counts the
     DELETEs of that mesh so far, this one included)."""
-    deletes = state.stats.deletes(uid)
-    hit = any(
-        rule.times is None or deletes <= rule.times
-        for rule in state.faults.rules_for(name, FaultAction.DELETE_FAILED)
-    )
-    if hit:
-        state.stats.faults[FaultAction.DELETE_FAILED.value] += 1
-    return hit
+    return _mesh_rule_hits(state, FaultAction.DELETE_FAILED, name, state.stats.deletes(uid))
+
+
+def fail_update(state: SimulatorState, name: str, uid: str) -> bool:
+    """Whether to answer 500 to this PUT of mesh ``uid`` without changing anything (``times``
+    counts the PUTs of that mesh so far, this one included)."""
+    return _mesh_rule_hits(state, FaultAction.UPDATE_500, name, state.stats.updates(uid))
+
+
+def ends_update_failed(state: SimulatorState, name: str, uid: str) -> bool:
+    """Whether this accepted PUT of mesh ``uid`` will never take effect (``times`` counts the
+    PUTs of that mesh so far, this one included)."""
+    return _mesh_rule_hits(state, FaultAction.UPDATE_FAILED, name, state.stats.updates(uid))

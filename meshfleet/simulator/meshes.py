@@ -1,4 +1,5 @@
-"""The ASM mesh API: ``/v1/{project_id}/meshes`` create and list, ``/{mesh_id}`` show and delete."""
+"""The ASM mesh API: ``/v1/{project_id}/meshes`` create and list, ``/{mesh_id}`` show and delete,
+and ``PUT /v2/projects/{project_id}/meshes/{mesh_id}`` update."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from aiohttp import web
 from pydantic import ValidationError
 
-from meshfleet.asm.models import CreateMeshRequest
+from meshfleet.asm.models import CreateMeshRequest, UpdateMeshRequest
 from meshfleet.asm.rules import MESH_ID, PROJECT_ID
 from meshfleet.simulator import faults
 from meshfleet.simulator.auth import authentication_problem
@@ -17,12 +18,13 @@ from meshfleet.simulator.responses import (
     AUTH_FAILED,
     INTERNAL_ERROR,
     INVALID_REQUEST,
+    MESH_NOT_RUNNING,
     NOT_FOUND,
     RESOURCE_LOCKED,
     error,
     json_response,
 )
-from meshfleet.simulator.state import MeshConflictError, SimulatorState
+from meshfleet.simulator.state import MeshConflictError, MeshNotRunningError, SimulatorState
 from meshfleet.simulator.validation import describe
 
 
@@ -130,6 +132,48 @@ async def delete_mesh(request: web.Request) -> web.Response:
     state.stats.deletes_by_uid[mesh_id] += 1
     fails = faults.ends_delete_failed(state, project_id, found.name, mesh_id)
     record = state.delete_mesh(project_id, mesh_id, fails=fails)
+    if record is None:
+        return _not_found(mesh_id)
+    return json_response(state.mesh_json(record))
+
+
+async def update_mesh(request: web.Request) -> web.Response:
+    """``PUT /v2/projects/{project_id}/meshes/{mesh_id}``: 200 when the new configuration is
+    accepted; the mesh stays ``Running`` and echoes it after ``update_seconds``."""
+    body = await request.read()
+    admitted = await _admit(request, body)
+    if isinstance(admitted, web.Response):
+        return admitted
+    state, project_id = admitted
+    mesh_id = request.match_info["mesh_id"]
+    found = state.get_mesh(project_id, mesh_id)
+    if found is None:
+        return _not_found(mesh_id)
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        return error(400, INVALID_REQUEST, f"request body is not valid JSON: {exc}")
+    if isinstance(data, dict) and "action" not in data:
+        # The client's model fills the action in; on the wire it is mandatory all the same.
+        return error(400, INVALID_REQUEST, "action: Field required")
+    try:
+        update = UpdateMeshRequest.model_validate(data)
+    except ValidationError as exc:
+        return error(400, INVALID_REQUEST, describe(exc))
+
+    state.stats.updates_by_uid[mesh_id] += 1
+    if faults.throttle(state, project_id):
+        return _throttled(state)
+    if faults.fail_update(state, found.name, mesh_id):
+        return error(500, INTERNAL_ERROR, "internal error")
+    busy = state.not_running(found)
+    if busy is not None:
+        return error(409, MESH_NOT_RUNNING, busy)
+    fails = faults.ends_update_failed(state, found.name, mesh_id)
+    try:
+        record = state.update_mesh(project_id, mesh_id, update.mesh_config.to_wire(), fails=fails)
+    except MeshNotRunningError as exc:
+        return error(409, MESH_NOT_RUNNING, str(exc))
     if record is None:
         return _not_found(mesh_id)
     return json_response(state.mesh_json(record))

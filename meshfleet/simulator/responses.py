@@ -16,6 +16,9 @@ ALREADY_EXISTS = "ASM.01010003"
 AUTH_FAILED = "ASM.01000001"
 INTERNAL_ERROR = "ASM.01040001"
 RESOURCE_LOCKED = "ASM.01429001"
+# The published table has no code for a change refused because the mesh is busy (creating,
+# upgrading, deleting, failed); this one is the simulator's, and clients decide on the 409.
+MESH_NOT_RUNNING = "ASM.01010004"
 # What the API gateway answers for a path or method no API is published on.
 NO_SUCH_API = "APIGW.0101"
 

@@ -25,6 +25,10 @@ class MeshConflictError(Exception):
     """A name or a cluster is already taken; the message says which (ASM.01010003)."""
 
 
+class MeshNotRunningError(Exception):
+    """The mesh is in a phase that admits no configuration change; the message names it."""
+
+
 def timestamp(when: datetime) -> str:
     """The API's timestamp form, e.g. ``2025-04-10T07:48:37Z``."""
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -54,6 +58,24 @@ class MeshRecord:
     delete_fails_at: float | None = None
     """Monotonic time at which a deletion that a ``delete-failed`` rule hit ends
     ``DeleteFailed`` (the mesh stays)."""
+
+    pending_config: dict[str, Any] | None = None
+    """The configuration of the last accepted PUT, not yet echoed (None: nothing pending, or
+    the change was lost to an ``update-failed`` rule)."""
+    config_applies_at: float | None = None
+    """Monotonic time from which ``pending_config`` is echoed as ``spec.config``."""
+
+    def spec_at(self, now: float) -> dict[str, Any]:
+        """The spec as echoed at ``now``: the pending configuration once its time has come."""
+        if (
+            self.pending_config is not None
+            and self.config_applies_at is not None
+            and now >= self.config_applies_at
+        ):
+            # Fold it in for good, so a later PUT starts from what readers have seen.
+            self.spec = self.spec | {"config": self.pending_config}
+            self.pending_config = self.config_applies_at = None
+        return self.spec
 
     def phase(self, now: float) -> MeshPhase | str:
         """The phase at monotonic time ``now`` (a gone mesh reads ``Deleting`` to the end)."""
@@ -92,7 +114,7 @@ class MeshRecord:
                 "uid": self.uid,
                 "creationTimestamp": timestamp(self.created_wall),
             },
-            "spec": self.spec,
+            "spec": self.spec_at(now),
             "status": status,
         }
 
@@ -339,6 +361,42 @@ class SimulatorState:
         now = self.now()
         if record.deleting_since is None or record.phase(now) == MeshPhase.DELETE_FAILED:
             self._start_deleting(record, now, fails=fails)
+        return record
+
+    def not_running(self, record: MeshRecord) -> str | None:
+        """Why the mesh cannot take a configuration change now, or None when it is Running."""
+        phase = record.phase(self.now())
+        if phase == MeshPhase.RUNNING:
+            return None
+        return f"mesh {record.uid} is {phase}; only a Running mesh can be updated"
+
+    def update_mesh(
+        self, project_id: str, uid: str, config: dict[str, Any], *, fails: bool = False
+    ) -> MeshRecord | None:
+        """Accept a new configuration for a Running mesh; None when there is no such mesh.
+
+        The mesh stays ``Running`` and echoes its old configuration for ``update_seconds``, then
+        the new one. A PUT while another is pending replaces it, and the time starts over.
+
+        Args:
+            config: The new ``spec.config``, as the wire writes it.
+            fails: The change is accepted but never takes (``update-failed``): the old
+                configuration stays, and so does any earlier pending one.
+
+        Raises:
+            MeshNotRunningError: the mesh is creating, deleting, failed or in any other phase.
+        """
+        record = self.get_mesh(project_id, uid)
+        if record is None:
+            return None
+        problem = self.not_running(record)
+        if problem is not None:
+            raise MeshNotRunningError(problem)
+        now = self.now()
+        if not fails:
+            record.spec_at(now)
+            record.pending_config = config
+            record.config_applies_at = now + self.config.update_seconds
         return record
 
     def _start_deleting(self, record: MeshRecord, now: float, *, fails: bool = False) -> None:

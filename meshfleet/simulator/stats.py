@@ -11,8 +11,9 @@ CREATE = "create"
 SHOW = "show"
 LIST = "list"
 DELETE = "delete"
+UPDATE = "update"
 IAM_TOKEN = "iam_token"  # noqa: S105 - an operation name, not a secret
-MESH_OPERATIONS = (CREATE, SHOW, LIST, DELETE)
+MESH_OPERATIONS = (CREATE, SHOW, LIST, UPDATE, DELETE)
 
 
 @dataclass
@@ -30,7 +31,8 @@ class Stats:
     """Counters since start or the last ``/_sim/reset``."""
 
     requests: Counter[str] = field(default_factory=Counter)
-    """Requests per operation (create, show, list, delete, iam_token), whatever the outcome."""
+    """Requests per operation (create, show, list, update, delete, iam_token), whatever the
+    outcome."""
     by_status: Counter[int] = field(default_factory=Counter)
     """Answers of the mesh API (not IAM, not admin) per HTTP status."""
     by_operation: dict[str, Counter[int]] = field(default_factory=dict)
@@ -41,6 +43,9 @@ class Stats:
     """Per (project_id, mesh name)."""
     deletes_by_uid: Counter[str] = field(default_factory=Counter)
     """DELETE requests that reached an existing mesh, per mesh uid (a 404 is not counted)."""
+    updates_by_uid: Counter[str] = field(default_factory=Counter)
+    """PUT requests with a valid body that reached an existing mesh, per mesh uid (a 404 or a
+    400 is not counted; a 409 for a mesh that is not Running is)."""
 
     def record_answer(self, operation: str, status: int) -> None:
         """Count one answer of an operation."""
@@ -67,6 +72,10 @@ class Stats:
         """DELETE requests that reached the mesh ``uid``: the number rollback tests hold to 1."""
         return self.deletes_by_uid[uid]
 
+    def updates(self, uid: str) -> int:
+        """PUT requests that reached the mesh ``uid``: the number tests hold to 'one PUT each'."""
+        return self.updates_by_uid[uid]
+
     def to_json(self) -> dict[str, Any]:
         """The ``GET /_sim/stats`` body (status codes become string keys)."""
         return {
@@ -75,6 +84,8 @@ class Stats:
             "lists": self.requests[LIST],
             "deletes": self.requests[DELETE],
             "deletes_by_uid": dict(sorted(self.deletes_by_uid.items())),
+            "puts": self.requests[UPDATE],
+            "puts_by_uid": dict(sorted(self.updates_by_uid.items())),
             "iam_tokens": self.requests[IAM_TOKEN],
             "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
             "by_operation": {

@@ -8,7 +8,8 @@ Example::
         assert sim.state.stats.creations(project_id, "mesh-a") == 1
 
 This interface is stable: ``serve(config, host, port, *, clock)`` and ``RunningSimulator`` with
-``url``, ``host``, ``port``, ``state``, ``config``, ``clock`` and ``mesh_url()``.
+``url``, ``host``, ``port``, ``state``, ``config``, ``clock``, ``mesh_url()`` and
+``update_url()``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,11 @@ class RunningSimulator:
         want bad ids)."""
         base = f"{self.url}/v1/{project_id}/meshes"
         return f"{base}/{mesh_id}" if mesh_id is not None else base
+
+    def update_url(self, project_id: str, mesh_id: str) -> str:
+        """``{url}/v2/projects/{project_id}/meshes/{mesh_id}``, the update's own path (no
+        validation)."""
+        return f"{self.url}/v2/projects/{project_id}/meshes/{mesh_id}"
 
 
 @asynccontextmanager
