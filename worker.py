@@ -25,13 +25,15 @@ from temporalio.runtime import (
 from temporalio.worker import Worker, WorkerDeploymentConfig
 
 from activities.deletion import DeletionActivities
+from activities.drift import DriftActivities, notify_hook
 from activities.mesh import MeshActivities
 from activities.pages import TargetPageActivities
 from activities.targets import TargetWatchActivities
+from activities.update import UpdateActivities
 from activities.verify import VerifyActivities
 from meshfleet import __version__, logs, metrics
 from meshfleet.asm.auth import auth_from_env
-from meshfleet.asm.calls import MeshDeleteApi
+from meshfleet.asm.calls import MeshWriteApi
 from meshfleet.asm.client import AsmClient
 from meshfleet.process_exit import flush_and_exit
 from meshfleet.settings import Settings
@@ -80,14 +82,25 @@ def verify_hook(settings: Settings, environ: Mapping[str, str]) -> VerifyHook:
 
 
 def build_worker(
-    client: Client, settings: Settings, api: MeshDeleteApi, hook: VerifyHook | None = None
+    client: Client,
+    settings: Settings,
+    api: MeshWriteApi,
+    hook: VerifyHook | None = None,
+    notify: VerifyHook | None = None,
 ) -> Worker:
-    """A worker for every meshfleet workflow and activity on ``settings.task_queue``."""
+    """A worker for every meshfleet workflow and activity on ``settings.task_queue``.
+
+    ``notify`` posts a drift check's report (``activities.drift.notify_hook``); None: a poster
+    without a token, under the same allowed URLs as the verify webhook.
+    """
     mesh = MeshActivities(api, creates_per_second=settings.max_creates_per_second)
     pages = TargetPageActivities(client)
     watch = TargetWatchActivities(client)
     verify = VerifyActivities(api, client, hook or VerifyHook(allowed=settings.verify_allowed_urls))
     deletion = DeletionActivities(api)
+    update = UpdateActivities(api)
+    # A drift check holds the client as a lister of meshes only (meshfleet.drift_check).
+    drift = DriftActivities(api, client, notify or VerifyHook(allowed=settings.verify_allowed_urls))
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -103,6 +116,11 @@ def build_worker(
             verify.verify_wave,
             deletion.delete_mesh,
             deletion.wait_for_mesh_gone,
+            update.judge_mesh,
+            update.update_mesh,
+            update.wait_for_config,
+            drift.check_drift,
+            drift.notify_drift,
         ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
@@ -159,7 +177,11 @@ async def run_worker(
         auth, endpoint=settings.asm_endpoint, request_timeout=settings.asm_request_timeout_s
     ) as asm:
         worker = build_worker(
-            client, settings, metrics.InstrumentedMeshApi(asm), verify_hook(settings, env)
+            client,
+            settings,
+            metrics.InstrumentedMeshApi(asm),
+            verify_hook(settings, env),
+            notify_hook(settings.verify_allowed_urls, env),
         )
         versioning = (
             {"deployment_name": settings.deployment_name, "build_id": settings.build_id}

@@ -26,6 +26,7 @@ from meshfleet.contract.payloads import (
     WaitForMeshResult,
     WaitProgress,
 )
+from meshfleet.drift import drift_of
 from meshfleet.models import MeshTarget
 
 log = structlog.get_logger(__name__)
@@ -113,8 +114,10 @@ class MeshActivities:
             created_at=existing.metadata.creation_timestamp,
             started_at=inp.started_at,
         )
+        # Taken as it stands; what differs from the manifest is reported, never changed here.
+        drift = [] if ours else [change.text() for change in drift_of(target, existing)]
         return CreateMeshResult(
-            uid=existing.uid, phase=existing.phase, adopted=not ours, attempts=attempt
+            uid=existing.uid, phase=existing.phase, adopted=not ours, attempts=attempt, drift=drift
         )
 
     @activity.defn(name=WAIT_FOR_MESH)

@@ -13,9 +13,9 @@ from pydantic import BaseModel
 
 from activities.errors import application_error
 from activities.polling import heartbeating
-from meshfleet.asm.calls import MeshApi, MeshDeleteApi
+from meshfleet.asm.calls import MeshApi, MeshDeleteApi, MeshUpdateApi
 from meshfleet.asm.errors import AsmConflictError, AsmError, AsmNotFoundError
-from meshfleet.asm.models import CreateMeshRequest, Mesh
+from meshfleet.asm.models import CreateMeshRequest, Mesh, UpdateMeshRequest
 
 _Api = TypeVar("_Api", bound=MeshApi)
 _T = TypeVar("_T")
@@ -40,7 +40,10 @@ class ProjectMeshes(Generic[_Api]):
     heartbeat timeout. Not for a local activity, which has no heartbeat to send."""
 
     async def _call(
-        self, call: Awaitable[_T], action: str, answer: type[AsmError] | None = None
+        self,
+        call: Awaitable[_T],
+        action: str,
+        answer: type[AsmError] | tuple[type[AsmError], ...] | None = None,
     ) -> _T:
         try:
             return await (heartbeating(call) if self.heartbeat else call)
@@ -58,6 +61,20 @@ class ProjectMeshes(Generic[_Api]):
         """DELETE the mesh by its uid; ``AsmNotFoundError`` on 404."""
         call = self.api.delete_mesh(self.project_id, self.region, uid)
         await self._call(call, "delete mesh", AsmNotFoundError)
+
+    async def update(
+        self: ProjectMeshes[MeshUpdateApi], uid: str, request: UpdateMeshRequest
+    ) -> None:
+        """PUT the mesh's new configuration; ``AsmConflictError`` on 409 (not Running) and
+        ``AsmNotFoundError`` on 404 (no mesh of that uid)."""
+        call = self.api.update_mesh(self.project_id, self.region, uid, request)
+        await self._call(call, "update mesh", (AsmConflictError, AsmNotFoundError))
+
+    async def shown(self, uid: str) -> Mesh:
+        """The mesh of ``uid``; ``AsmNotFoundError`` on 404."""
+        return await self._call(
+            self.api.mesh(self.project_id, self.region, uid), "show mesh", AsmNotFoundError
+        )
 
     async def listed(self, action: str) -> list[Mesh]:
         """Every mesh of the project, where a 409 or a 404 looks for the mesh of its name;

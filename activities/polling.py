@@ -50,6 +50,8 @@ class Seen:
 
     phase: str | None = None
     missing: AsmNotFoundError | None = None
+    mesh: Mesh | None = None
+    """The mesh read, when it was there."""
 
 
 Holds = Callable[[Seen, WaitProgress], bool]
@@ -137,7 +139,7 @@ async def _read(
             raise application_error(exc, attempt=attempt, action="show mesh") from exc
         log.warning("poll failed; will poll again", error=str(exc), retry_after=exc.retry_after)
         return None, exc.retry_after
-    return Seen(phase=mesh.phase), None
+    return Seen(phase=mesh.phase, mesh=mesh), None
 
 
 def ended_in(what: str, phase: str, attempt: int) -> ApplicationError:

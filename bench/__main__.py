@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bench.api_cost import api_cost
+from bench.drift import drift
 from bench.fleet import Timing
 from bench.options import Options
 from bench.scale import scale
@@ -21,6 +22,7 @@ SCENARIOS: dict[str, Scenario] = {
     "throughput": throughput,
     "api_cost": api_cost,
     "scale": scale,
+    "drift": drift,
 }
 
 

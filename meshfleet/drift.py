@@ -163,21 +163,33 @@ class Comparison:
     changes: list[FieldChange]
 
 
+def wanted_config(target: MeshTarget) -> dict[str, Any] | None:
+    """The configuration the target asks for, as the wire spells it (None: none)."""
+    config = target.to_request().spec.config
+    return config.model_dump(by_alias=True, exclude_none=True, mode="json") if config else None
+
+
+def echoed_config(mesh: Mesh) -> dict[str, Any] | None:
+    """The configuration the mesh echoes (None: none)."""
+    spec = mesh.spec
+    if spec is None or spec.config is None:
+        return None
+    return spec.config.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def reads_as(mesh: Mesh, config: Mapping[str, Any] | None) -> bool:
+    """Whether the mesh echoes ``config``, by the equality of this module."""
+    return not config_changes(config, echoed_config(mesh))
+
+
 def compare(target: MeshTarget, mesh: Mesh) -> Comparison:
     """``target`` against ``mesh``: its version, then its configuration field by field.
 
     A mesh that echoes no version is judged by its configuration alone (the version cannot be
     compared, so it is not drift).
     """
-    wanted_config = target.to_request().spec.config
-    wanted = wanted_config.model_dump(by_alias=True, exclude_none=True) if wanted_config else None
     spec = mesh.spec
-    echoed = (
-        spec.config.model_dump(by_alias=True, exclude_none=True)
-        if spec is not None and spec.config is not None
-        else None
-    )
-    changes = config_changes(wanted, echoed)
+    changes = config_changes(wanted_config(target), echoed_config(mesh))
     version = spec.version if spec is not None else None
     order = version_order(version, target.version) if version else "same"
     if order == "newer":
@@ -185,3 +197,12 @@ def compare(target: MeshTarget, mesh: Mesh) -> Comparison:
     if order == "older":
         return Comparison("upgrade", version, changes)
     return Comparison("update" if changes else "in_sync", version, changes)
+
+
+def drift_of(target: MeshTarget, mesh: Mesh) -> list[FieldChange]:
+    """How ``mesh`` differs from ``target``: its version first, when it is another, then each
+    field of its configuration."""
+    seen = compare(target, mesh)
+    if seen.kind in ("upgrade", "downgrade"):
+        return [FieldChange("version", seen.mesh_version, target.version), *seen.changes]
+    return list(seen.changes)

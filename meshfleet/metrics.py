@@ -14,9 +14,9 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
-from meshfleet.asm.calls import MeshDeleteApi
+from meshfleet.asm.calls import MeshWriteApi
 from meshfleet.asm.errors import AsmConnectionError, AsmError, AsmStatusError, AsmValidationError
-from meshfleet.asm.models import CreateMeshRequest, Mesh
+from meshfleet.asm.models import CreateMeshRequest, Mesh, UpdateMeshRequest
 
 _T = TypeVar("_T")
 
@@ -32,7 +32,13 @@ ASM_CALL_BUCKETS: Final = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0
 
 # The statuses a successful call answers with (docs/asm-api.md, "Calls and paths"), so success
 # and failure share a label.
-_SUCCESS_STATUS: Final = {"create": "201", "show": "200", "list": "200", "delete": "200"}
+_SUCCESS_STATUS: Final = {
+    "create": "201",
+    "show": "200",
+    "list": "200",
+    "update": "200",
+    "delete": "200",
+}
 
 
 class AsmCallMetrics:
@@ -119,7 +125,7 @@ class InstrumentedMeshApi:
     once, including the list call that a 409 leads to.
     """
 
-    def __init__(self, api: MeshDeleteApi, metrics: AsmCallMetrics = DEFAULT_ASM_METRICS) -> None:
+    def __init__(self, api: MeshWriteApi, metrics: AsmCallMetrics = DEFAULT_ASM_METRICS) -> None:
         self._api = api
         self._metrics = metrics
 
@@ -138,6 +144,16 @@ class InstrumentedMeshApi:
     async def meshes(self, project_id: str, region: str) -> list[Mesh]:
         """``AsmClient.meshes``, counted as ``list``."""
         return await _timed("list", lambda: self._api.meshes(project_id, region), self._metrics)
+
+    async def update_mesh(
+        self, project_id: str, region: str, mesh_id: str, request: UpdateMeshRequest
+    ) -> None:
+        """``AsmClient.update_mesh``, counted as ``update``."""
+        await _timed(
+            "update",
+            lambda: self._api.update_mesh(project_id, region, mesh_id, request),
+            self._metrics,
+        )
 
     async def delete_mesh(self, project_id: str, region: str, mesh_id: str) -> None:
         """``AsmClient.delete_mesh``, counted as ``delete``."""

@@ -38,6 +38,14 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class Restore(_Model):
+    """How a rollback undoes an update: the configuration to put back. The target's own
+    ``config`` is what the rollout sent, which the mesh must still read, else it was changed
+    since and is kept."""
+
+    config_before: dict[str, Any] | None = None
+
+
 class MeshTarget(_Model):
     """One mesh to create: a cluster of a project in a region, with everything the POST needs."""
 
@@ -54,6 +62,12 @@ class MeshTarget(_Model):
         default=None,
         description="A rollback's target only: the uid recorded when the rollout created the "
         "mesh, the one mesh the rollback may delete. Never read from a manifest.",
+    )
+    restore: Restore | None = Field(
+        default=None,
+        description="A rollback's target only: the mesh of ``uid`` was updated by the rollout, "
+        "and gets its old configuration back instead of being deleted. Never read from a "
+        "manifest.",
     )
 
     @model_validator(mode="after")
@@ -113,6 +127,22 @@ def _default_waves() -> list[int | str]:
     return [1, "10%", "100%"]
 
 
+def _webhook_url(value: str | None, token_variable: str) -> str | None:
+    """A webhook URL as a manifest may give it: http(s), and no user or password in it."""
+    if value is None:
+        return value
+    if "@" in value.split("://", 1)[-1].split("/", 1)[0]:
+        # The URL lands in the workflow's history: a password there is readable by anyone
+        # who can see the rollout. Never echoed here, for the same reason.
+        raise ValueError(
+            f"must not carry a user or password; the worker sends {token_variable} as a bearer "
+            "token"
+        )
+    if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
 class VerifySpec(_Model):
     """``strategy.verify``: re-read each wave's meshes after its soak; optionally ask a webhook."""
 
@@ -125,18 +155,30 @@ class VerifySpec(_Model):
     @field_validator("webhook")
     @classmethod
     def _webhook(cls, value: str | None) -> str | None:
-        if value is None:
-            return value
-        if "@" in value.split("://", 1)[-1].split("/", 1)[0]:
-            # The URL lands in the workflow's history: a password there is readable by anyone
-            # who can see the rollout. Never echoed here, for the same reason.
-            raise ValueError(
-                "must not carry a user or password; the worker sends MESHFLEET_VERIFY_TOKEN as "
-                "a bearer token"
-            )
-        if not re.match(r"^https?://[^\s/]+(/\S*)?$", value):
-            raise ValueError(f"{value!r} is not an http(s) URL")
-        return value
+        return _webhook_url(value, "MESHFLEET_VERIFY_TOKEN")
+
+
+class NotifySpec(_Model):
+    """``strategy.notify``: where a drift check reports the drift it found."""
+
+    webhook: str | None = Field(
+        default=None,
+        description="POSTed a summary of the drifted targets when a drift check finds any. A "
+        "bearer token comes from the worker's MESHFLEET_NOTIFY_TOKEN, never from the manifest.",
+    )
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: str | None) -> str | None:
+        return _webhook_url(value, "MESHFLEET_NOTIFY_TOKEN")
+
+
+ExistingMode = Literal["adopt", "converge", "require_match"]
+"""What a rollout does with a target's mesh that exists already.
+
+``adopt``: take it as it stands, and report it drifted when it differs from the manifest;
+``converge``: update its configuration in place where it differs; ``require_match``: a mesh that
+differs fails its target (``MeshDrifted``)."""
 
 
 RegionMode = Literal["sequential", "parallel"]
@@ -202,6 +244,12 @@ class RolloutStrategy(_Model):
         "for `meshfleet approve`.",
     )
     regions: RegionOrder | None = None
+    existing: ExistingMode = Field(
+        default="adopt",
+        description="What to do with a target's mesh that exists: adopt it as it stands (drift "
+        "is reported), converge it to the manifest, or require that it matches.",
+    )
+    notify: NotifySpec | None = None
 
     @field_validator("waves")
     @classmethod
@@ -271,9 +319,16 @@ class RolloutSpec(_Model):
     targets: list[MeshTarget] = Field(min_length=1)
 
 
-OutcomeKind = Literal["created", "adopted", "failed", "cancelled", "deleted", "kept"]
-"""created, adopted: a rollout's target Running; deleted, kept: a rollback's target deleted (or
-gone already), or left alone because it is no longer the mesh the rollout created."""
+OutcomeKind = Literal[
+    "created", "adopted", "failed", "cancelled", "deleted", "kept", "updated", "in_sync", "restored"
+]
+"""created, adopted, updated, in_sync: a rollout's target Running (made, taken as it stood,
+converged in place, or found as the manifest wants it); deleted, restored, kept: a rollback's
+target deleted (or gone already), given back the configuration the rollout replaced, or left
+alone because it is no longer the mesh the rollout left."""
+
+SUCCEEDED: frozenset[str] = frozenset({"created", "adopted", "updated", "in_sync"})
+"""The outcomes of a rollout's target that went well: its mesh runs as the rollout left it."""
 
 
 def failure_summary(error_code: str | None, message: str | None) -> str:
@@ -303,11 +358,22 @@ class TargetOutcome(_Model):
     attempts: int = 0
     polls: int = 0
     seconds: float = 0.0
+    drift: list[str] = Field(
+        default_factory=list,
+        description="How the mesh differed from its target when the rollout found it, one "
+        "field each (``config.a.b: 1 -> 10``): an adopted mesh that drifted, an updated one, or "
+        "one that failed MeshDrifted.",
+    )
+    config_before: dict[str, Any] | None = Field(
+        default=None,
+        description="An updated mesh: the configuration it had before the rollout's update, "
+        "which a rollback puts back.",
+    )
 
     @property
     def succeeded(self) -> bool:
-        """Created or adopted, and Running."""
-        return self.outcome in ("created", "adopted")
+        """Running as the rollout left it: created, adopted, updated or in sync."""
+        return self.outcome in SUCCEEDED
 
     @classmethod
     def failed(
@@ -402,6 +468,11 @@ class OutcomeCounts(BaseModel):
     cancelled: int = 0
     deleted: int = 0
     kept: int = 0
+    updated: int = 0
+    in_sync: int = 0
+    restored: int = 0
+    drifted: int = 0
+    """Adopted meshes that differ from their targets: counted among ``adopted`` too."""
 
     def add(self, outcome: OutcomeKind) -> None:
         """Count one outcome."""
@@ -410,10 +481,45 @@ class OutcomeCounts(BaseModel):
     @property
     def done(self) -> int:
         """Targets that reached an outcome."""
-        return self.created + self.adopted + self.failed + self.cancelled + self.deleted + self.kept
+        return (
+            self.created
+            + self.adopted
+            + self.failed
+            + self.cancelled
+            + self.deleted
+            + self.kept
+            + self.updated
+            + self.in_sync
+            + self.restored
+        )
 
 
 MAX_REPORTED_FAILURES = 200
+
+
+class DriftedMesh(_Model):
+    """A target whose mesh differed from the manifest when the rollout found it."""
+
+    project_id: str
+    region: str
+    cluster_id: str
+    mesh_name: str
+    outcome: str
+    """What the rollout did about it: adopted (left as it stood), updated, or failed."""
+    fields: list[str] = Field(default_factory=list)
+    """Each differing field, ``config.a.b: before -> after``."""
+
+    @classmethod
+    def of(cls, outcome: TargetOutcome) -> DriftedMesh:
+        """The drift an outcome recorded."""
+        return cls(
+            project_id=outcome.project_id,
+            region=outcome.region,
+            cluster_id=outcome.cluster_id,
+            mesh_name=outcome.mesh_name,
+            outcome=outcome.outcome,
+            fields=list(outcome.drift),
+        )
 
 
 class KeptMesh(_Model):
@@ -489,9 +595,24 @@ class RolloutProgress(_Model):
     """A rollback's meshes left alone, each with why (at most ``MAX_REPORTED_FAILURES``)."""
     not_rolled_back: dict[str, int] = Field(default_factory=dict)
     """A rollback: the rollout's targets it never touches, by why (adopted, failed, ...)."""
+    updated: int = 0
+    """Existing meshes whose configuration the rollout converged in place."""
+    in_sync: int = 0
+    """Existing meshes that already read as the manifest wants: nothing was sent to them."""
+    drifted: int = 0
+    """Adopted meshes that differ from the manifest (among ``adopted``), left as they stood."""
+    drift: list[DriftedMesh] = Field(default_factory=list)
+    """The meshes found differing from the manifest, each with its fields (at most
+    ``MAX_REPORTED_FAILURES``): adopted as they stood, updated, or failed MeshDrifted."""
+    restored: int = 0
+    """A rollback: updated meshes given back the configuration they had before."""
 
     @property
     def succeeded(self) -> bool:
-        """Every target is Running (created or adopted); a rollback's, deleted or kept."""
-        done = self.deleted + self.kept if self.kind == "rollback" else self.created + self.adopted
+        """Every target is Running as the rollout left it; a rollback's, deleted, restored or
+        kept."""
+        if self.kind == "rollback":
+            done = self.deleted + self.kept + self.restored
+        else:
+            done = self.created + self.adopted + self.updated + self.in_sync
         return self.state == RolloutState.COMPLETED and done == self.total

@@ -1,4 +1,11 @@
-"""The dry run of a rollout: what each target would meet, from one list call per project+region."""
+"""The dry run of a rollout: what each target would meet, from one list call per project+region.
+
+Each target is judged against the mesh that stands for it (``meshfleet.drift``): missing
+(``create``), the manifest's version and configuration (``in_sync``), another configuration
+(``update``, with each field), an older version (``upgrade``), a newer one (``downgrade``, which
+meshfleet refuses), or in the way of the target (``conflict``). What a rollout then does with a
+mesh that exists is its ``strategy.existing``: adopt it, converge it, or require that it matches.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +18,21 @@ from meshfleet.adoption import judge
 from meshfleet.asm.calls import MeshApi
 from meshfleet.asm.errors import AsmConnectionError, AsmStatusError
 from meshfleet.asm.models import Mesh
+from meshfleet.drift import FieldChange, compare
 from meshfleet.models import MeshTarget
 
-PlanAction = Literal["create", "adopt", "conflict", "error"]
-PLAN_ACTIONS: tuple[PlanAction, ...] = ("create", "adopt", "conflict", "error")
+PlanAction = Literal["create", "in_sync", "update", "upgrade", "downgrade", "conflict", "error"]
+PLAN_ACTIONS: tuple[PlanAction, ...] = (
+    "create",
+    "in_sync",
+    "update",
+    "upgrade",
+    "downgrade",
+    "conflict",
+    "error",
+)
+EXISTING: frozenset[PlanAction] = frozenset({"in_sync", "update", "upgrade", "downgrade"})
+"""The judgements of a target whose mesh exists (adopt, converge or require_match apply)."""
 
 
 @dataclass(frozen=True)
@@ -46,27 +64,52 @@ class PlannedTarget:
     refusal: Refusal | None = None
     """For ``error``: the refused list call of the target's project and region, shared by all
     of its targets."""
+    changes: tuple[FieldChange, ...] = ()
+    """For ``update`` (and an ``upgrade`` or ``downgrade`` whose configuration differs too):
+    each field in which the mesh differs from the target."""
+    mesh_version: str | None = None
+    """The version the existing mesh runs, as it echoes it."""
 
     def describe(self) -> str:
-        """``create``, ``adopt (exists, phase Running)``, ``conflict (cluster in mesh x)``."""
+        """``create``, ``in_sync (exists, phase Running)``, ``conflict (cluster in mesh x)``."""
         return f"{self.action} ({self.detail})" if self.detail else self.action
+
+    @property
+    def in_sync(self) -> bool:
+        """The mesh exists and reads as the manifest wants it."""
+        return self.action == "in_sync"
 
 
 def classify(target: MeshTarget, meshes: Sequence[Mesh]) -> PlannedTarget:
     """Judge one target the way ``create_mesh`` will treat the API's answer.
 
-    A mesh of the same name on this cluster (or with clusters not echoed) is adopted; the same
-    name on other clusters, the cluster already in another mesh, or a mesh to adopt listed
-    without a uid, is a conflict (ASM answers 409 and the target fails); otherwise the mesh is
-    created.
+    A mesh of the same name on this cluster (or with clusters not echoed) is compared with the
+    target (in sync, update, upgrade, downgrade); the same name on other clusters, the cluster
+    already in another mesh, or a mesh listed without a uid, is a conflict (ASM answers 409 and
+    the target fails); otherwise the mesh is created.
     """
     judged = judge(target, meshes)
     mesh = judged.mesh
     if judged.verdict == "create" or mesh is None:
         return PlannedTarget(target, "create")
     if judged.verdict == "adopt":
-        detail = f"exists, phase {mesh.phase or 'unknown'}"
-        return PlannedTarget(target, "adopt", detail, mesh.phase, mesh.uid)
+        seen = compare(target, mesh)
+        phase = f"phase {mesh.phase or 'unknown'}"
+        detail = f"exists, {phase}"
+        if seen.kind in ("upgrade", "downgrade"):
+            detail = f"{seen.mesh_version} -> {target.version}, {phase}"
+        elif seen.kind == "update":
+            many = len(seen.changes) != 1
+            detail = f"{len(seen.changes)} field{'s differ' if many else ' differs'}, {phase}"
+        return PlannedTarget(
+            target,
+            seen.kind,
+            detail,
+            mesh.phase,
+            mesh.uid,
+            changes=tuple(seen.changes),
+            mesh_version=seen.mesh_version,
+        )
     if judged.verdict == "name_conflict":
         detail = f"name used by a mesh on cluster {', '.join(mesh.cluster_ids)}"
     elif judged.verdict == "without_uid":

@@ -38,8 +38,9 @@ from meshfleet.contract.payloads import (
     RolloutInput,
     rollout_workflow_id,
 )
+from meshfleet.drift import drift_of
 from meshfleet.manifest.schedule import count_of, schedule_of
-from meshfleet.models import MeshTarget, RolloutStrategy, TargetOutcome
+from meshfleet.models import MeshTarget, Restore, RolloutStrategy, TargetOutcome
 from meshfleet.rollout_identity import ROLLBACK_RESTARTABLE, stored_targets
 from meshfleet.rollouts import (
     StartedRollout,
@@ -74,12 +75,39 @@ class RecordedTarget:
         )
 
     @property
+    def updated(self) -> bool:
+        """The rollout updated this mesh in place and recorded its uid and the configuration it
+        replaced: a rollback puts that configuration back."""
+        return (
+            self.outcome is not None
+            and self.outcome.outcome == "updated"
+            and bool(self.outcome.uid)
+            and self.outcome.config_before is not None
+        )
+
+    @property
+    def undone(self) -> bool:
+        """A rollback undoes what the rollout did to this mesh: deletes it, or restores it."""
+        return self.created or self.updated
+
+    @property
     def left_alone_because(self) -> str:
-        """Why a rollback never touches this target (for those it does not delete)."""
+        """Why a rollback never touches this target (for those it does not undo)."""
         if self.outcome is None:
             return "not_started"
         kind = self.outcome.outcome
-        return "created_without_uid" if kind == "created" else kind
+        if kind in ("created", "updated"):
+            return f"{kind}_without_uid"
+        return kind
+
+    def rollback_target(self) -> MeshTarget:
+        """The target as the rollback takes it: with the recorded uid, and for an updated mesh
+        the configuration to put back."""
+        assert self.outcome is not None
+        update: dict[str, Any] = {"uid": self.outcome.uid}
+        if self.updated:
+            update["restore"] = Restore(config_before=self.outcome.config_before)
+        return self.target.model_copy(update=update)
 
 
 @dataclass(frozen=True)
@@ -93,12 +121,17 @@ class RolloutRecords:
 
     def created(self) -> list[RecordedTarget]:
         """The meshes to delete, in the rollback's order: the last wave first, the canary last."""
-        made = [t for t in self.targets if t.created]
-        return sorted(made, key=lambda t: (-t.wave, t.index))
+        return [t for t in self.undone() if t.created]
+
+    def undone(self) -> list[RecordedTarget]:
+        """The meshes to delete or restore, in the rollback's order: the last wave first, the
+        canary last."""
+        changed = [t for t in self.targets if t.undone]
+        return sorted(changed, key=lambda t: (-t.wave, t.index))
 
     def not_rolled_back(self) -> dict[str, int]:
         """The other targets, counted by why they are left alone."""
-        return dict(Counter(t.left_alone_because for t in self.targets if not t.created))
+        return dict(Counter(t.left_alone_because for t in self.targets if not t.undone))
 
 
 async def _retention(client: Client) -> str:
@@ -243,8 +276,9 @@ async def read_records(client: Client, rollout_id: str) -> RolloutRecords:
 
 
 def rollback_strategy(records: RolloutRecords) -> RolloutStrategy:
-    """The rollout's window, budget and timings, its waves reversed over the created meshes."""
-    sizes = Counter(t.wave for t in records.targets if t.created)
+    """The rollout's window, budget and timings, its waves reversed over the meshes it created
+    or updated."""
+    sizes = Counter(t.wave for t in records.targets if t.undone)
     ends: list[int | str] = []
     total = 0
     for wave in sorted(sizes, reverse=True):
@@ -270,12 +304,9 @@ def rollback_input(
     use_search_attributes: bool = True,
     max_starts_per_run: int | None = None,
 ) -> tuple[list[MeshTarget], RollbackInput]:
-    """The meshes to delete (each target carrying its uid) in order, and the workflow's input."""
-    targets = [
-        t.target.model_copy(update={"uid": t.outcome.uid})
-        for t in records.created()
-        if t.outcome is not None
-    ]
+    """The meshes to delete or restore (each target carrying its uid, and what to restore) in
+    order, and the workflow's input."""
+    targets = [t.rollback_target() for t in records.undone()]
     inp = walk_input(
         RollbackInput,
         records.rollout_id,
@@ -322,17 +353,21 @@ async def start_rollback(
         task_queue=task_queue,
         page_id=rollback_page_workflow_id,
         summary=(
-            f"Rollback of rollout {records.rollout_id}: {count_of(len(targets), 'mesh')} it created"
+            f"Rollback of rollout {records.rollout_id}: "
+            f"{count_of(len(records.created()), 'mesh')} it created to delete, "
+            f"{len(targets) - len(records.created())} it updated to restore"
         ),
         details=f"left alone: {records.not_rolled_back() or 'nothing'}",
         restartable=ROLLBACK_RESTARTABLE,
     )
 
 
-PlanAction = Literal["delete", "gone", "keep", "leave"]
-"""delete: created by the rollout and still there; gone: deleted already; keep: created by the
-rollout, but re-created since (the rollback's ``kept``, for the same reason); leave: the rollout
-did not create it, so no rollback ever touches it (``not_rolled_back``)."""
+PlanAction = Literal["delete", "restore", "gone", "keep", "leave"]
+"""delete: created by the rollout and still there; restore: updated by the rollout and still as
+it left it, so its old configuration goes back; gone: deleted already; keep: created by the
+rollout but re-created since, or updated by it but changed again since (the rollback's
+``kept``, for the same reasons); leave: the rollout neither created nor updated it, so no
+rollback ever touches it (``not_rolled_back``)."""
 
 
 @dataclass(frozen=True)
@@ -351,6 +386,8 @@ _LEFT_ALONE = {
     "cancelled": "cancelled: the rollout never started it",
     "not_started": "not started: the rollout never touched it",
     "created_without_uid": "created, but no uid was recorded: it is never deleted by name",
+    "updated_without_uid": "updated, but its uid or old configuration was not recorded",
+    "in_sync": "in sync: the rollout sent it nothing",
 }
 
 
@@ -361,15 +398,18 @@ async def plan_rollback(api: MeshApi, records: RolloutRecords) -> list[PlannedDe
     Raises:
         AsmError: a list call failed.
     """
-    places = sorted({(t.target.project_id, t.target.region) for t in records.created()})
+    places = sorted({(t.target.project_id, t.target.region) for t in records.undone()})
     listed: dict[tuple[str, str], list[Mesh]] = {}
     for place in places:
         listed[place] = await api.meshes(*place)
     planned: list[PlannedDeletion] = []
-    for t in records.created():
+    for t in records.undone():
         assert t.outcome is not None and t.outcome.uid is not None
         uid = t.outcome.uid
         meshes = listed[(t.target.project_id, t.target.region)]
+        if t.updated:
+            planned.append(_planned_restore(t.target, uid, meshes))
+            continue
         if any(m.uid == uid for m in meshes):
             planned.append(
                 PlannedDeletion(t.target, uid, "delete", f"created by the rollout ({uid})")
@@ -388,3 +428,22 @@ async def plan_rollback(api: MeshApi, records: RolloutRecords) -> list[PlannedDe
                 PlannedDeletion(t.target, recorded, "leave", _LEFT_ALONE[t.left_alone_because])
             )
     return planned
+
+
+def _planned_restore(target: MeshTarget, uid: str, meshes: Sequence[Mesh]) -> PlannedDeletion:
+    """What a rollback would do to a mesh the rollout updated, judged as ``RestoreMeshWorkflow``
+    judges it: restored while it reads as the rollout left it, else kept."""
+    mesh = next((m for m in meshes if m.uid == uid), None)
+    if mesh is None:
+        again = next((m for m in meshes if m.metadata.name == target.mesh_name), None)
+        if again is not None:
+            reason = f"re-created since the rollout: it has uid {again.uid}, not {uid}"
+            return PlannedDeletion(target, uid, "keep", reason)
+        return PlannedDeletion(target, uid, "gone", "deleted since the rollout")
+    changed = drift_of(target, mesh)
+    if changed:
+        reason = "changed since the rollout updated it: " + "; ".join(c.text() for c in changed)
+        return PlannedDeletion(target, uid, "keep", reason)
+    return PlannedDeletion(
+        target, uid, "restore", "updated by the rollout: its old configuration goes back"
+    )

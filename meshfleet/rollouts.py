@@ -27,6 +27,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from meshfleet.contract import search_attributes as sa
+from meshfleet.contract.actions import action_of
 from meshfleet.contract.deletion import rollback_workflow_id
 from meshfleet.contract.failures import carried
 from meshfleet.contract.payloads import (
@@ -354,6 +355,7 @@ def rollout_input(
         page_size=page_size,
         use_search_attributes=use_search_attributes,
         max_starts_per_run=max_starts_per_run,
+        action=action_of(spec.strategy.existing),
         segments=(
             [RegionSegment(region=p.region, start=p.start, end=p.end) for p in parts]
             if spec.strategy.regions is not None

@@ -1,4 +1,5 @@
-"""``judge``: the one adopt-or-conflict rule behind ``meshfleet plan`` and ``create_mesh``."""
+"""``judge``: the one adopt-or-conflict rule behind ``meshfleet plan`` and ``create_mesh``; the
+plan then judges a mesh it may adopt against the target (in sync, upgrade, downgrade, ...)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,16 @@ from tests.helpers.fleet import SAMPLE_TARGET
 TARGET = SAMPLE_TARGET
 
 
-def _mesh(name: str, *clusters: str, uid: str | None = "uid-1", phase: str = "Running") -> Mesh:
+def _mesh(
+    name: str,
+    *clusters: str,
+    uid: str | None = "uid-1",
+    phase: str = "Running",
+    version: str | None = None,
+) -> Mesh:
     spec: dict[str, Any] = {"extendParams": {"clusters": [{"clusterID": c} for c in clusters]}}
+    if version is not None:
+        spec["version"] = version
     return Mesh.model_validate(
         {"metadata": {"name": name, "uid": uid}, "spec": spec, "status": {"phase": phase}}
     )
@@ -56,7 +65,16 @@ def test_judge(meshes: list[Mesh], verdict: Verdict, mesh_name: str | None) -> N
     ("meshes", "described"),
     [
         ([], "create"),
-        ([_mesh("mesh-a", "cluster-a", phase="Creating")], "adopt (exists, phase Creating)"),
+        # The target's own mesh, judged against it: the same version, no configuration either.
+        ([_mesh("mesh-a", "cluster-a", phase="Creating")], "in_sync (exists, phase Creating)"),
+        (
+            [_mesh("mesh-a", "cluster-a", version="1.15.7-r1")],
+            "upgrade (1.15.7-r1 -> 1.18.7-r5, phase Running)",
+        ),
+        (
+            [_mesh("mesh-a", "cluster-a", version="1.18.9-r1")],
+            "downgrade (1.18.9-r1 -> 1.18.7-r5, phase Running)",
+        ),
         (
             [_mesh("mesh-a", "cluster-b", "cluster-c")],
             "conflict (name used by a mesh on cluster cluster-b, cluster-c)",

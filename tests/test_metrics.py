@@ -11,7 +11,7 @@ from meshfleet import metrics
 from meshfleet.asm.calls import MeshApi
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmConnectionError, status_error
-from meshfleet.asm.models import CreateMeshRequest, Mesh
+from meshfleet.asm.models import CreateMeshRequest, Mesh, UpdateMeshRequest
 
 
 def _wraps_the_real_client(api: AsmClient) -> MeshApi:
@@ -49,6 +49,11 @@ class _Api:
     async def delete_mesh(self, project_id: str, region: str, mesh_id: str) -> None:
         raise status_error(404, "ASM.01010002", "mesh not found", "req-2")
 
+    async def update_mesh(
+        self, project_id: str, region: str, mesh_id: str, request: UpdateMeshRequest
+    ) -> None:
+        raise status_error(409, "ASM.01010004", "mesh is not running", "req-3")
+
 
 @pytest.fixture
 def mesh() -> Mesh:
@@ -70,6 +75,8 @@ async def test_asm_calls_are_counted_by_operation_and_status(
     assert await api.meshes("p", "r") == []
     with pytest.raises(Exception, match="404"):
         await api.delete_mesh("p", "r", "u-1")
+    with pytest.raises(Exception, match="409"):
+        await api.update_mesh("p", "r", "u-1", None)  # type: ignore[arg-type]
 
     calls = "meshfleet_asm_calls_total"
     assert _value(registry, calls, operation="show", status="200") == 1
@@ -77,6 +84,7 @@ async def test_asm_calls_are_counted_by_operation_and_status(
     assert _value(registry, calls, operation="create", status="409") == 1
     assert _value(registry, calls, operation="list", status="200") == 1
     assert _value(registry, calls, operation="delete", status="404") == 1
+    assert _value(registry, calls, operation="update", status="409") == 1
     assert _value(registry, "meshfleet_asm_call_seconds_count", operation="show") == 2
     assert _value(registry, "meshfleet_asm_call_seconds_count", operation="create") == 1
 

@@ -95,8 +95,10 @@ class MeshChangeWorkflow:
         polls: int = 0,
         message: str | None = None,
         error_code: str | None = None,
+        drift: list[str] | None = None,
+        config_before: dict[str, Any] | None = None,
     ) -> TargetOutcome:
-        return outcomes.outcome(
+        made = outcomes.outcome(
             inp.target,
             kind,
             uid=uid,
@@ -106,6 +108,12 @@ class MeshChangeWorkflow:
             message=message,
             error_code=error_code,
         )
+        update: dict[str, Any] = {}
+        if drift:
+            update["drift"] = drift
+        if config_before is not None:
+            update["config_before"] = config_before
+        return made.model_copy(update=update) if update else made
 
     def _failed(
         self,

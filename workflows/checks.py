@@ -217,9 +217,12 @@ class WaveChecks:
         if not wave.start <= index < wave.end or index in carry.step_failed:
             return  # not a target of this wave, or one already counted as failed
         counts = carry.counts
+        converged = carry.step_converged.pop(index, None)
         if index in carry.step_adopted:
             carry.step_adopted.remove(index)
             counts.adopted -= 1
+        elif converged is not None:
+            setattr(counts, converged, getattr(counts, converged) - 1)
         elif counts.created > 0:
             counts.created -= 1
         counts.failed += 1

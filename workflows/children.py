@@ -14,7 +14,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from meshfleet.contract.actions import Action
+    from meshfleet.contract.actions import Action, target_action
     from meshfleet.contract.failures import carried, failure_type
     from meshfleet.contract.payloads import (
         AWAIT_TARGET,
@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from meshfleet.models import (
         MAX_REPORTED_FAILURES,
+        DriftedMesh,
         KeptMesh,
         MeshTarget,
         RolloutState,
@@ -133,11 +134,13 @@ class TargetChildren:
             target=target,
             timing=MeshTiming.of(inp.strategy),
             search_attributes=inp.search_attributes,
+            existing=inp.strategy.existing,
         )
+        action = target_action(inp.action, target)
         for attempt in range(BUSY_START_ATTEMPTS):
             try:
                 return await workflow.start_child_workflow(
-                    self._action.workflow,
+                    action.workflow,
                     arg,
                     id=target.workflow_id,
                     result_type=TargetOutcome,
@@ -173,6 +176,13 @@ class TargetChildren:
                 carry.step_adopted.append(index)
             elif outcome.outcome == "failed":
                 carry.step_failed.append(index)
+            elif outcome.outcome in ("updated", "in_sync"):
+                carry.step_converged[index] = outcome.outcome
+        if outcome.drift:
+            if outcome.outcome == "adopted":
+                carry.counts.drifted += 1
+            if len(carry.drift) < MAX_REPORTED_FAILURES:
+                carry.drift.append(DriftedMesh.of(outcome))
         if outcome.outcome == "kept" and len(carry.kept) < MAX_REPORTED_FAILURES:
             carry.kept.append(KeptMesh.of(outcome))
         if outcome.outcome == "failed":

@@ -69,7 +69,9 @@ class CreateMeshWorkflow(MeshChangeWorkflow):
         self._phase = created.phase
         kind: OutcomeKind = "adopted" if created.adopted else "created"
         if created.phase == "Running":
-            return self._outcome(inp, kind, uid=created.uid, attempts=created.attempts)
+            return self._outcome(
+                inp, kind, uid=created.uid, attempts=created.attempts, drift=created.drift
+            )
 
         try:
             waited = await self._poll(
@@ -94,7 +96,12 @@ class CreateMeshWorkflow(MeshChangeWorkflow):
             return self._failed(inp, err, uid=created.uid, attempts=created.attempts)
         self._phase = waited.phase
         return self._outcome(
-            inp, kind, uid=created.uid, attempts=created.attempts, polls=waited.polls
+            inp,
+            kind,
+            uid=created.uid,
+            attempts=created.attempts,
+            polls=waited.polls,
+            drift=created.drift,
         )
 
     @staticmethod

@@ -1,15 +1,22 @@
 """The workflows a meshfleet worker registers."""
 
+from workflows.converge_mesh import ConvergeMeshWorkflow
 from workflows.create_mesh import CreateMeshWorkflow
 from workflows.delete_mesh import DeleteMeshWorkflow
+from workflows.drift import DriftCheckWorkflow, DriftTargetPageWorkflow
+from workflows.restore_mesh import RestoreMeshWorkflow
 from workflows.rollback import MeshRollbackWorkflow
 from workflows.rollout import MeshRolloutWorkflow
 from workflows.target_page import RolloutTargetPageWorkflow
 from workflows.versioned import (
+    AutoUpgradingDriftPageWorkflow,
     AutoUpgradingRollbackWorkflow,
     AutoUpgradingRolloutWorkflow,
+    PinnedConvergeMeshWorkflow,
     PinnedCreateMeshWorkflow,
     PinnedDeleteMeshWorkflow,
+    PinnedDriftCheckWorkflow,
+    PinnedRestoreMeshWorkflow,
     PinnedTargetPageWorkflow,
 )
 
@@ -19,6 +26,10 @@ ALL_WORKFLOWS = [
     RolloutTargetPageWorkflow,
     MeshRollbackWorkflow,
     DeleteMeshWorkflow,
+    ConvergeMeshWorkflow,
+    RestoreMeshWorkflow,
+    DriftCheckWorkflow,
+    DriftTargetPageWorkflow,
 ]
 """What an unversioned worker (the default) registers, and what the replay gate replays."""
 
@@ -28,5 +39,9 @@ VERSIONED_WORKFLOWS = [
     PinnedTargetPageWorkflow,
     AutoUpgradingRollbackWorkflow,
     PinnedDeleteMeshWorkflow,
+    PinnedConvergeMeshWorkflow,
+    PinnedRestoreMeshWorkflow,
+    PinnedDriftCheckWorkflow,
+    AutoUpgradingDriftPageWorkflow,
 ]
 """The same workflows, with their behaviours, for a worker of a Worker Deployment version."""

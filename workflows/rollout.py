@@ -216,6 +216,7 @@ class MeshRolloutWorkflow(TargetChildren, WaveChecks):
             carry.checks_passed = []
             carry.step_failed = []
             carry.step_adopted = []
+            carry.step_converged = {}
             self._publish_state()
 
     def _can_start(self) -> bool:

@@ -19,17 +19,30 @@ with workflow.unsafe.imports_passed_through():
         DeleteMeshInput,
         RollbackInput,
     )
+    from meshfleet.contract.drift import (
+        DRIFT_CHECK_WORKFLOW,
+        DRIFT_PAGE_WORKFLOW,
+        DriftCheckInput,
+        DriftPage,
+        DriftReport,
+    )
     from meshfleet.contract.payloads import (
+        CONVERGE_MESH_WORKFLOW,
         CREATE_MESH_WORKFLOW,
+        RESTORE_MESH_WORKFLOW,
         ROLLOUT_WORKFLOW,
         TARGET_PAGE_WORKFLOW,
         CreateMeshInput,
+        MeshChangeInput,
         RolloutInput,
         TargetPage,
     )
     from meshfleet.models import RolloutProgress, TargetOutcome
+    from workflows.converge_mesh import ConvergeMeshWorkflow
     from workflows.create_mesh import CreateMeshWorkflow
     from workflows.delete_mesh import DeleteMeshWorkflow
+    from workflows.drift import DriftCheckWorkflow, DriftTargetPageWorkflow
+    from workflows.restore_mesh import RestoreMeshWorkflow
     from workflows.rollback import MeshRollbackWorkflow
     from workflows.rollout import MeshRolloutWorkflow
     from workflows.target_page import RolloutTargetPageWorkflow
@@ -82,4 +95,45 @@ class PinnedDeleteMeshWorkflow(DeleteMeshWorkflow):
     @workflow.run
     async def run(self, inp: DeleteMeshInput) -> TargetOutcome:
         """As ``DeleteMeshWorkflow.run``."""
+        return await super().run(inp)
+
+
+@workflow.defn(name=DRIFT_CHECK_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
+class PinnedDriftCheckWorkflow(DriftCheckWorkflow):
+    """A drift check lasts minutes: it finishes on the build that started it."""
+
+    @workflow.run
+    async def run(self, inp: DriftCheckInput) -> DriftReport:
+        """As ``DriftCheckWorkflow.run``."""
+        return await super().run(inp)
+
+
+@workflow.defn(name=DRIFT_PAGE_WORKFLOW, versioning_behavior=VersioningBehavior.AUTO_UPGRADE)
+class AutoUpgradingDriftPageWorkflow(DriftTargetPageWorkflow):
+    """A drift schedule's page stays open for months: pinned, it would keep the build that
+    stored it from ever draining. It has no task after its first, so moving costs nothing."""
+
+    @workflow.run
+    async def run(self, page: DriftPage) -> None:
+        """As ``DriftTargetPageWorkflow.run``."""
+        await super().run(page)
+
+
+@workflow.defn(name=CONVERGE_MESH_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
+class PinnedConvergeMeshWorkflow(ConvergeMeshWorkflow):
+    """A converging mesh finishes on the build that started it."""
+
+    @workflow.run
+    async def run(self, inp: MeshChangeInput) -> TargetOutcome:
+        """As ``ConvergeMeshWorkflow.run``."""
+        return await super().run(inp)
+
+
+@workflow.defn(name=RESTORE_MESH_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
+class PinnedRestoreMeshWorkflow(RestoreMeshWorkflow):
+    """A restore finishes on the build that started it."""
+
+    @workflow.run
+    async def run(self, inp: MeshChangeInput) -> TargetOutcome:
+        """As ``RestoreMeshWorkflow.run``."""
         return await super().run(inp)

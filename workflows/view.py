@@ -44,6 +44,11 @@ def progress_report(
         deleted=counts.deleted,
         kept=counts.kept,
         kept_reasons=list(carry.kept),
+        updated=counts.updated,
+        in_sync=counts.in_sync,
+        drifted=counts.drifted,
+        drift=list(carry.drift),
+        restored=counts.restored,
     )
 
 

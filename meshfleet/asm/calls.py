@@ -35,3 +35,7 @@ class MeshUpdateApi(MeshApi, Protocol):
     async def update_mesh(
         self, project_id: str, region: str, mesh_id: str, request: UpdateMeshRequest
     ) -> None: ...
+
+
+class MeshWriteApi(MeshDeleteApi, MeshUpdateApi, Protocol):
+    """Every call a worker makes: create, show, list, update and delete."""

@@ -15,7 +15,7 @@ from typing import Annotated, NoReturn, TextIO
 import typer
 
 from meshfleet import __version__
-from meshfleet.cli import listing, manifests, rollbacks, rollouts, schema, stack, steering
+from meshfleet.cli import drift, listing, manifests, rollbacks, rollouts, schema, stack, steering
 from meshfleet.cli.core import ClosedPipeError, Group
 from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.process_exit import flush_and_exit
@@ -27,7 +27,7 @@ app = typer.Typer(
         "Exit codes: 0 every target Running; 1 some target failed, or the rollout halted, "
         "failed or was cancelled; 2 invalid input or usage; 3 Temporal or the ASM API "
         "unreachable; 4 the rollout waits at an approval gate (`meshfleet approve "
-        "ROLLOUT_ID`)."
+        "ROLLOUT_ID`); 5 plan or drift: the fleet differs from the manifest."
     ),
     cls=Group,
     no_args_is_help=True,
@@ -61,6 +61,7 @@ def _options(
 
 # In the order `meshfleet --help` lists them.
 manifests.register(app)  # validate, plan
+drift.register(app)  # drift
 schema.register(app)  # schema
 rollouts.register(app)  # start, wait, status, report
 steering.register(app)  # pause, resume, cancel, approve

@@ -25,6 +25,9 @@ class ExitCode(IntEnum):
     """Temporal or the ASM API did not answer."""
     AWAITING_APPROVAL = 4
     """The rollout waits at an approval gate (`meshfleet approve`); a pipeline stage may end."""
+    CHANGES_PENDING = 5
+    """`plan` or `drift`: the fleet differs from the manifest (a rollout would change it); 0 from
+    them means no change is pending."""
 
 
 class CommandError(Exception):

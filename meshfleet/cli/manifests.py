@@ -22,9 +22,11 @@ from meshfleet.cli.params import (
     load_settings,
 )
 from meshfleet.cli.plan_output import (
+    changes_pending,
     manifest_summary,
     plan_counts,
     plan_document,
+    plan_notes,
     refusal_lines,
     rollout_plan_table,
     schedule_lines,
@@ -97,39 +99,49 @@ def plan(
         typer.Option(
             "--json",
             help="Print one JSON document: rollout_id, total, the count of each action, "
-            "targets[] in rollout order, schedule{mode, regions, waves, failure_budget, soak_s, "
-            "verify, webhook_host, approve_after}.",
+            "adopt, existing, does{create, nothing, adopt, update, fail}, changes_pending, "
+            "not_compared[], targets[{..., action, does, changes[{path, before, after}], "
+            "mesh_version}] in rollout order, schedule{mode, regions, waves, failure_budget, "
+            "soak_s, verify, webhook_host, approve_after}, refused[].",
         ),
     ] = False,
 ) -> None:
-    """Dry run: what each target would meet, changing nothing.
+    """Dry run: how the fleet differs from the manifest.
 
-    One list call per project and region. Per target, in the order the rollout walks them:
-    create, adopt (exists, phase X), conflict (cluster in mesh Y, or the name used on another
-    cluster), or error (the list call was refused: said once per project and region on
-    standard error, with the reason). Then the schedule on standard error: regions in order,
-    the waves within them, soak, verification and approval gates. Reads ASM_ENDPOINT and the
-    ASM credentials like the worker. Exit 0; 1 when a list call was refused; 2 for a bad
-    manifest or settings; 3 when ASM does not answer.
+    One list call per project and region, changing nothing. Per target, in the order the
+    rollout walks them: create, in_sync, update (the configuration differs: each field on a
+    line below), upgrade or downgrade (the mesh runs an older or newer version), conflict
+    (cluster in mesh Y, or the name used on another cluster), or error (the list call was
+    refused: said once per project and region on standard error, with the reason). Below a
+    mesh that differs, what a rollout would do with it under strategy.existing. Then, on
+    standard error, the counts and the schedule. Reads ASM_ENDPOINT and the ASM credentials
+    like the worker. Exit 0 when every target is in sync; 5 when some target is not (a
+    rollout has something to do, or would fail it); 1 when a list call was refused; 2 for a
+    bad manifest or settings; 3 when ASM does not answer.
     """
     spec = read_manifest(file)
     settings = load_settings()
     schedule = schedule_of(spec.strategy, spec.targets)
     ordered = spec.model_copy(update={"targets": schedule.targets})
     planned = asyncio.run(_plan(ordered, settings))
+    existing = spec.strategy.existing
     if as_json:
         emit_json(plan_document(spec, planned, schedule))
     else:
-        # The table's lines stay as they were (pipelines read them); the schedule is for people.
-        emit_lines(rollout_plan_table(planned))
+        # A row a target, as pipelines read them; what differs on indented lines below it. The
+        # counts and the schedule are for people.
+        emit_lines(rollout_plan_table(planned, existing))
     # Errors, in either mode: each refused list call once, however many targets it holds.
     for line in refusal_lines(planned):
         print_error(line)
     if not as_json:
-        note(plan_counts(planned))
+        note("\n".join([plan_counts(planned), *plan_notes(planned, existing)]))
         note("\n".join(schedule_lines(schedule)))
     if any(p.action == "error" for p in planned):
+        # Part of the fleet went unseen: whether anything is pending cannot be said.
         raise typer.Exit(ExitCode.FAILED)
+    if changes_pending(planned):
+        raise typer.Exit(ExitCode.CHANGES_PENDING)
 
 
 async def _plan(spec: RolloutSpec, settings: Settings) -> list[PlannedTarget]:

@@ -27,7 +27,7 @@ REPORT_KEYS = (
     "cancelled",
     "pending",
 )
-"""created + adopted + failed + cancelled + pending = total."""
+"""created + adopted + updated + in_sync + failed + cancelled + pending = total."""
 FAILURE_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "error_code", "message")
 # Added with progressive delivery, after ``failures``; present in every document (null or []).
 PROGRESSIVE_KEYS = ("region", "soaking_until", "halted_region", "halt_reason", "approvals")
@@ -40,6 +40,10 @@ _NOT_AS_PLANNED = (
     RolloutState.FAILED,
 )
 
+
+DRIFT_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "outcome", "fields")
+"""Each ``drift[]`` entry of a rollout's ``--json``: a mesh found differing from the manifest,
+what the rollout did about it, and each field ``path: before -> after``."""
 
 ROLLBACK_KEYS = (
     "rollout_id",
@@ -82,10 +86,11 @@ def rollback_document(progress: RolloutProgress) -> dict[str, Any]:
         "state": p.state.value,
         "total": p.total,
         "deleted": p.deleted,
+        "restored": p.restored,
         "kept": p.kept,
         "failed": p.failed,
         "cancelled": p.cancelled,
-        "pending": max(0, p.total - p.deleted - p.kept - p.failed - p.cancelled),
+        "pending": max(0, p.total - p.deleted - p.restored - p.kept - p.failed - p.cancelled),
     }
     document["failures"] = [
         {key: getattr(failure, key) for key in FAILURE_KEYS} for failure in p.failures
@@ -101,7 +106,7 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
 
     ``pending`` counts every target that is still to end: not started yet, or in flight; a
     target the rollout will never start (it was cancelled) counts as ``cancelled``. So
-    created + adopted + failed + cancelled + pending = total, at every moment.
+    created + adopted + updated + in_sync + failed + cancelled + pending = total, at every moment.
     """
     if progress.kind == "rollback":
         return rollback_document(progress)
@@ -118,10 +123,18 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
             progress.total
             - progress.created
             - progress.adopted
+            - progress.updated
+            - progress.in_sync
             - progress.failed
             - progress.cancelled,
         ),
+        "updated": progress.updated,
+        "in_sync": progress.in_sync,
+        "drifted": progress.drifted,
     }
+    document["drift"] = [
+        {key: getattr(drifted, key) for key in DRIFT_KEYS} for drifted in progress.drift
+    ]
     document["failures"] = [
         {key: getattr(failure, key) for key in FAILURE_KEYS} for failure in progress.failures
     ]
@@ -186,12 +199,19 @@ def progress_line(progress: RolloutProgress) -> str:
     """One line on where a rollout stands."""
     p = progress
     if p.kind == "rollback":
-        done = p.deleted + p.kept + p.failed + p.cancelled
-        outcomes = f"deleted {p.deleted}, kept {p.kept}, failed {p.failed}"
+        done = p.deleted + p.restored + p.kept + p.failed + p.cancelled
+        restored = f", restored {p.restored}" if p.restored else ""
+        outcomes = f"deleted {p.deleted}{restored}, kept {p.kept}, failed {p.failed}"
         line = f"rollback of {p.rollout_id}: {p.state.value} · wave {p.wave}/{p.waves}"
     else:
-        done = p.created + p.adopted + p.failed + p.cancelled
-        outcomes = f"created {p.created}, adopted {p.adopted}, failed {p.failed}"
+        done = p.created + p.adopted + p.updated + p.in_sync + p.failed + p.cancelled
+        outcomes = f"created {p.created}"
+        if p.updated or p.in_sync:
+            outcomes += f", updated {p.updated}, in sync {p.in_sync}"
+        outcomes += f", adopted {p.adopted}"
+        if p.drifted:
+            outcomes += f" ({p.drifted} drifted)"
+        outcomes += f", failed {p.failed}"
         line = f"{p.rollout_id}: {p.state.value} · wave {p.wave}/{p.waves}"
     if p.cancelled:
         outcomes += f", cancelled {p.cancelled}"
@@ -271,6 +291,15 @@ def report_lines(progress: RolloutProgress) -> list[str]:
         ]
         if p.failed > len(p.failures):
             lines.append(f"  … and {p.failed - len(p.failures)} more (see each target's workflow)")
+    if p.drift:
+        lines.append("drift (meshes that differed from the manifest):")
+        for d in p.drift:
+            lines.append(
+                f"  {d.region} {d.project_id} {d.mesh_name} (cluster {d.cluster_id}): {d.outcome}"
+            )
+            lines += [f"    {field}" for field in d.fields]
+        if len(p.drift) < p.drifted:
+            lines.append("  … and more (see each target's workflow)")
     if p.kept_reasons:
         lines.append("kept:")
         lines += [

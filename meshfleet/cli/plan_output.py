@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from meshfleet.cli.tables import plan_table
+from meshfleet.contract import failures as errors
 from meshfleet.manifest.load import describe_schedule, progressive_parts
 from meshfleet.manifest.schedule import Schedule, count_of, schedule_of
-from meshfleet.models import RolloutSpec
-from meshfleet.plan import PLAN_ACTIONS, PlannedTarget, Refusal, refusals_of
+from meshfleet.models import ExistingMode, RolloutSpec
+from meshfleet.plan import EXISTING, PLAN_ACTIONS, PlannedTarget, Refusal, refusals_of
 from meshfleet.waves import Wave
 
 
@@ -144,22 +145,102 @@ _REFUSAL_HINTS = {
 }
 
 
-def rollout_plan_table(planned: Sequence[PlannedTarget]) -> list[str]:
-    """The plan table of a rollout: what it would do with each target, and the cluster."""
+Does = Literal["create", "nothing", "adopt", "update", "fail"]
+"""What a rollout would do with a target, given its judgement and ``strategy.existing``."""
+DOES: tuple[Does, ...] = ("create", "nothing", "adopt", "update", "fail")
+
+NOT_COMPARED = ("node_ids", "namespaces")
+"""The target keys a plan cannot compare with the mesh: the API does not echo them."""
+NOT_COMPARED_NOTE = (
+    "note: ASM does not echo a cluster's installation nodes and injection namespaces, so a "
+    "change to node_ids or namespaces is not seen"
+)
+
+
+def rollout_does(planned: PlannedTarget, existing: ExistingMode) -> tuple[Does | None, str]:
+    """What the rollout would do with ``planned`` under ``existing``, as a word and in words.
+
+    The same order of questions as the rollout's (``workflows.converge_mesh``). The words are
+    said only where the mode decides (a mesh that differs), else ``""``. None for a target
+    whose list call was refused: nothing is known of it.
+    """
+    action = planned.action
+    if action == "create":
+        return "create", ""
+    if action == "in_sync":
+        return "nothing", ""
+    if action == "downgrade":
+        # Whatever the mode: meshfleet never takes a mesh back to an older version.
+        return "fail", f"refused ({errors.DOWNGRADE_REFUSED})"
+    if action in ("update", "upgrade"):
+        if existing == "adopt":
+            return "adopt", "adopted as it stands (drifted)"
+        if existing == "require_match":
+            return "fail", f"fails {errors.MESH_DRIFTED}"
+        if action == "upgrade":
+            return "fail", f"fails {errors.UPGRADE_NOT_AVAILABLE} until upgrades are supported"
+        if planned.phase != "Running":
+            # As the list shows it now; the rollout judges the mesh again when it gets there.
+            return "fail", (
+                f"fails {errors.MESH_NOT_RUNNING} while it is {planned.phase or 'in no phase'} "
+                "(only a Running mesh takes a configuration change)"
+            )
+        return "update", "update in place"
+    if action == "conflict":
+        return "fail", ""
+    return None, ""
+
+
+def changes_pending(planned: Sequence[PlannedTarget]) -> bool:
+    """Whether the fleet differs from the manifest: some target is not in sync (a rollout, or
+    a person, has something to do about it)."""
+    return any(not p.in_sync for p in planned)
+
+
+def _under(planned: PlannedTarget, existing: ExistingMode) -> list[str]:
+    _, words = rollout_does(planned, existing)
+    return [*([f"rollout: {words}"] if words else []), *(c.text() for c in planned.changes)]
+
+
+def rollout_plan_table(
+    planned: Sequence[PlannedTarget], existing: ExistingMode = "adopt"
+) -> list[str]:
+    """The plan table of a rollout: each target's judgement and cluster, and below a mesh that
+    differs, what the rollout does with it (``existing``) and each differing field."""
     return plan_table(
         (
             (REFUSED_ROW if p.refusal is not None else p.describe(), p.target, p.target.cluster_id)
             for p in planned
         ),
         "CLUSTER",
+        under=[_under(p, existing) for p in planned],
     )
 
 
 def plan_counts(planned: list[PlannedTarget]) -> str:
-    """``27 targets: 20 create, 5 adopt, 2 conflict``."""
+    """``27 targets: 20 create, 4 in_sync, 1 update, 2 conflict``."""
     counts = Counter(p.action for p in planned)
     parts = [f"{counts[action]} {action}" for action in PLAN_ACTIONS if counts[action]]
     return f"{count_of(len(planned))}: {', '.join(parts)}"
+
+
+def does_counts(planned: Sequence[PlannedTarget], existing: ExistingMode) -> dict[Does, int]:
+    """How many targets the rollout would create, leave alone, adopt, update, or fail."""
+    counts = Counter(rollout_does(p, existing)[0] for p in planned)
+    return {does: counts[does] for does in DOES}
+
+
+def plan_notes(planned: list[PlannedTarget], existing: ExistingMode) -> list[str]:
+    """The lines after the counts, when some target's mesh exists: what the rollout does with
+    the fleet under ``existing`` (``with existing adopt, the rollout does: 1 create, 3 nothing,
+    2 adopt``), and what the plan cannot compare."""
+    if not any(p.action in EXISTING for p in planned):
+        return []
+    counts = does_counts(planned, existing)
+    parts = [f"{counts[does]} {does}" for does in DOES if counts[does]]
+    unknown = sum(1 for p in planned if p.refusal is not None)
+    parts += [f"{unknown} not planned"] if unknown else []
+    return [f"with existing {existing}, the rollout does: {', '.join(parts)}", NOT_COMPARED_NOTE]
 
 
 def refusal_lines(planned: list[PlannedTarget]) -> list[str]:
@@ -186,14 +267,25 @@ def _refusal_line(refusal: Refusal, targets: int) -> str:
 def plan_document(
     spec: RolloutSpec, planned: list[PlannedTarget], schedule: Schedule | None = None
 ) -> dict[str, Any]:
-    """The plan as one JSON document: the counts, the schedule, the targets in rollout order,
-    and each refused list call once (``refused``; a refused target's ``detail`` repeats it)."""
+    """The plan as one JSON document: the count of each judgement, what the rollout would do
+    (``does``, under ``existing``), the schedule, the targets in rollout order with their
+    changes, and each refused list call once (``refused``; a refused target's ``detail``
+    repeats it)."""
     counts = Counter(p.action for p in planned)
+    existing = spec.strategy.existing
+    does = does_counts(planned, existing)
     extra = {} if schedule is None else {"schedule": schedule_document(schedule)}
     return {
         "rollout_id": spec.rollout_id,
         "total": len(planned),
         **{action: counts[action] for action in PLAN_ACTIONS},
+        # No judgement any more: the meshes the rollout would take as they stand, read by
+        # pipelines written when every existing mesh was adopted.
+        "adopt": does["adopt"],
+        "existing": existing,
+        "does": does,
+        "changes_pending": changes_pending(planned),
+        "not_compared": list(NOT_COMPARED),
         **extra,
         "targets": [
             {
@@ -202,9 +294,14 @@ def plan_document(
                 "cluster_id": p.target.cluster_id,
                 "mesh_name": p.target.mesh_name,
                 "action": p.action,
+                "does": rollout_does(p, existing)[0],
                 "detail": p.detail,
                 "phase": p.phase,
                 "mesh_uid": p.mesh_uid,
+                "mesh_version": p.mesh_version,
+                "changes": [
+                    {"path": c.path, "before": c.before, "after": c.after} for c in p.changes
+                ],
             }
             for p in planned
         ],

@@ -57,7 +57,8 @@ async def rollback(
         verb = "started" if started.started else "attached to"
         note(
             f"{verb} the rollback of rollout {rollout_id}: "
-            f"{count_of(len(records.created()), 'mesh')} it created to delete"
+            f"{count_of(len(records.created()), 'mesh')} it created to delete, "
+            f"{len(records.undone()) - len(records.created())} it updated to restore"
             + (f"; left alone: {not_rolled_back_text(left)}" if left else "")
         )
     note(f"Temporal UI: {ui_address(client, settings, rollout_id, rollback=True)}")
@@ -90,6 +91,7 @@ async def plan(client: Client, settings: Settings, rollout_id: str, *, as_json: 
             {
                 "rollout_id": rollout_id,
                 "delete": counts["delete"],
+                "restore": counts["restore"],
                 "gone": counts["gone"],
                 "keep": counts["keep"],
                 "leave": counts["leave"],
@@ -101,8 +103,9 @@ async def plan(client: Client, settings: Settings, rollout_id: str, *, as_json: 
         emit_lines(plan_lines(planned))
         note(
             f"rollback of {rollout_id}: {counts['delete']} to delete, "
-            f"{counts['gone']} gone already, {counts['keep']} kept (re-created since), "
-            f"{counts['leave']} left alone (the rollout did not create them); nothing was changed"
+            f"{counts['restore']} to restore, {counts['gone']} gone already, "
+            f"{counts['keep']} kept (re-created or changed since), {counts['leave']} left alone "
+            "(the rollout neither created nor updated them); nothing was changed"
         )
     return ExitCode.OK
 

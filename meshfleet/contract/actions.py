@@ -17,8 +17,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from meshfleet.contract.deletion import DELETE_MESH_WORKFLOW
-from meshfleet.contract.payloads import CREATE_MESH_WORKFLOW, ActionKind
-from meshfleet.models import OutcomeCounts, OutcomeKind
+from meshfleet.contract.payloads import (
+    CONVERGE_MESH_WORKFLOW,
+    CREATE_MESH_WORKFLOW,
+    RESTORE_MESH_WORKFLOW,
+    ActionKind,
+)
+from meshfleet.models import ExistingMode, MeshTarget, OutcomeCounts, OutcomeKind
 
 
 @dataclass(frozen=True)
@@ -29,17 +34,42 @@ class Action:
     workflow: str
     """The workflow type that drives one mesh through the change (input ``MeshChangeInput``,
     result ``TargetOutcome``)."""
-    done: tuple[OutcomeKind, OutcomeKind]
+    done: tuple[OutcomeKind, ...]
     """The outcomes of a target whose change went well, in the order reports name them."""
 
     def counts_text(self, counts: OutcomeCounts) -> str:
-        """``3 created, 1 adopted, 0 failed, 2 cancelled``: the counts this action reports."""
+        """``3 created, 1 adopted, 0 failed, 2 cancelled``: the counts this action reports; an
+        outcome that only happens now and then (an adoption while converging, a drifted mesh
+        adopted as it stands) is named once it happened."""
         kinds: tuple[OutcomeKind, ...] = (*self.done, "failed", "cancelled")
-        return ", ".join(f"{getattr(counts, kind)} {kind}" for kind in kinds)
+        parts = [f"{getattr(counts, kind)} {kind.replace('_', ' ')}" for kind in kinds]
+        parts += [
+            f"{getattr(counts, kind)} {kind}"
+            for kind in ("adopted", "drifted")
+            if kind not in kinds and getattr(counts, kind)
+        ]
+        return ", ".join(parts)
 
 
 ACTIONS: dict[ActionKind, Action] = {
     "create": Action("create", CREATE_MESH_WORKFLOW, ("created", "adopted")),
+    # Judged first (one list call): created when missing, updated in place when its
+    # configuration differs, left alone when in sync; or failed as strategy.existing says.
+    "converge": Action("converge", CONVERGE_MESH_WORKFLOW, ("created", "updated", "in_sync")),
     # A mesh deleted by its recorded uid, or kept: another mesh of that name stands there now.
-    "delete": Action("delete", DELETE_MESH_WORKFLOW, ("deleted", "kept")),
+    # A rollback's updated meshes are restored instead (a target with ``restore``).
+    "delete": Action("delete", DELETE_MESH_WORKFLOW, ("deleted", "restored", "kept")),
+    "restore": Action("restore", RESTORE_MESH_WORKFLOW, ("restored", "kept")),
 }
+
+
+def action_of(existing: ExistingMode) -> ActionKind:
+    """A rollout's action for a manifest whose ``strategy.existing`` is ``existing``: creating
+    adopts what exists; converging and requiring a match judge each mesh first."""
+    return "create" if existing == "adopt" else "converge"
+
+
+def target_action(rollout_action: ActionKind, target: MeshTarget) -> Action:
+    """The action a target goes through: the rollout's, unless it is a rollback's target of
+    an updated mesh, which is restored rather than deleted."""
+    return ACTIONS["restore" if target.restore is not None else rollout_action]

@@ -24,6 +24,14 @@ NOT_FOUND = "AsmNotFound"
 # A mesh the target would adopt, listed without a uid: nothing could poll it or delete it by uid.
 MESH_WITHOUT_UID = "MeshWithoutUid"
 
+# A mesh that exists differs from its target where the rollout requires a match; or a change
+# meshfleet will not make (a downgrade), cannot make yet (a version upgrade), or cannot make now
+# (the mesh is not Running: only a Running mesh takes a configuration change).
+MESH_DRIFTED = "MeshDrifted"
+UPGRADE_NOT_AVAILABLE = "UpgradeNotAvailable"
+DOWNGRADE_REFUSED = "DowngradeRefused"
+MESH_NOT_RUNNING = "MeshNotRunning"
+
 # Retrying these cannot help: the request, the credentials or the mesh itself must change first.
 NON_RETRYABLE_TYPES = (
     BAD_REQUEST,
@@ -38,6 +46,10 @@ NON_RETRYABLE_TYPES = (
     TARGET_VANISHED,
     NOT_FOUND,
     MESH_WITHOUT_UID,
+    MESH_DRIFTED,
+    UPGRADE_NOT_AVAILABLE,
+    DOWNGRADE_REFUSED,
+    MESH_NOT_RUNNING,
 )
 
 # What verify found where a Running mesh should be: gone, or in another phase (Mesh<phase>).

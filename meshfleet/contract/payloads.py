@@ -12,9 +12,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from meshfleet.models import (
     Approval,
+    DriftedMesh,
+    ExistingMode,
     KeptMesh,
     MeshTarget,
     OutcomeCounts,
+    OutcomeKind,
     RetryPolicySpec,
     RolloutState,
     RolloutStrategy,
@@ -23,6 +26,9 @@ from meshfleet.models import (
 
 CREATE_MESH = "create_mesh"
 WAIT_FOR_MESH = "wait_for_mesh"
+JUDGE_MESH = "judge_mesh"
+UPDATE_MESH = "update_mesh"
+WAIT_FOR_CONFIG = "wait_for_config"
 LOAD_TARGET_PAGE = "load_target_page"
 AWAIT_TARGET = "await_target"
 VERIFY_WAVE = "verify_wave"
@@ -32,6 +38,8 @@ REQUEST_CANCEL = "request_cancel"
 
 ROLLOUT_WORKFLOW = "MeshRolloutWorkflow"
 CREATE_MESH_WORKFLOW = "CreateMeshWorkflow"
+CONVERGE_MESH_WORKFLOW = "ConvergeMeshWorkflow"
+RESTORE_MESH_WORKFLOW = "RestoreMeshWorkflow"
 TARGET_PAGE_WORKFLOW = "RolloutTargetPageWorkflow"
 
 # Queries and updates, by the names clients call them (the CLI of the release before among them).
@@ -89,6 +97,9 @@ class MeshChangeInput(Contract):
     target: MeshTarget
     timing: MeshTiming = Field(default_factory=MeshTiming)
     search_attributes: bool = True
+    existing: ExistingMode = Field(
+        default="adopt", description="What a converge does with a mesh that differs."
+    )
 
 
 CreateMeshInput = MeshChangeInput
@@ -115,6 +126,10 @@ class CreateMeshResult(Contract):
     phase: str | None
     adopted: bool
     attempts: int
+    drift: list[str] = Field(
+        default_factory=list,
+        description="An adopted mesh: each field in which it differs from its target.",
+    )
 
 
 class WaitForMeshInput(Contract):
@@ -282,14 +297,18 @@ class RolloutCarry(BaseModel):
     step_adopted: list[int] = Field(default_factory=list)
     """Indexes of the current wave's targets that were adopted, so a target verify finds broken
     moves out of the right count."""
+    step_converged: dict[int, OutcomeKind] = Field(default_factory=dict)
+    """Index -> ``updated`` or ``in_sync`` of the current wave's targets, for the same reason."""
     halted_region: str | None = None
     halt_reason: str | None = None
     approvals: list[Approval] = Field(default_factory=list)
     kept: list[KeptMesh] = Field(default_factory=list)
     """A rollback's meshes left alone, with why."""
+    drift: list[DriftedMesh] = Field(default_factory=list)
+    """Meshes found differing from the manifest so far (at most ``MAX_REPORTED_FAILURES``)."""
 
 
-ActionKind = Literal["create", "delete"]
+ActionKind = Literal["create", "delete", "converge", "restore"]
 """What a rollout does to each target's mesh (``meshfleet.contract.actions``)."""
 
 

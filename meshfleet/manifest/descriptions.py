@@ -39,6 +39,14 @@ STRATEGY = {
     "which the rollout waits for `meshfleet approve`.",
     "regions": "Regions in order, each with a failure budget of its own: {order: [...], mode: "
     "sequential|parallel, max_failures: N or 'P%'}.",
+    "existing": "What the rollout does with a target's mesh that exists already and differs "
+    "from the manifest (another configuration or version): adopt takes it as it stands and "
+    "reports it drifted; converge updates its configuration in place (a version cannot be "
+    "changed: an older one fails UpgradeNotAvailable); require_match fails the target "
+    "(MeshDrifted). A mesh that matches is left alone, a missing one created, a newer version "
+    "refused (DowngradeRefused), whatever the mode.",
+    "notify": "Where a drift check reports the targets that differ from the manifest: "
+    "{webhook: URL}.",
 }
 
 CREATE_RETRY = {
@@ -53,6 +61,12 @@ VERIFY = {
     "https://, or plain http to loopback only; no user or password: the worker sends its "
     "MESHFLEET_VERIFY_TOKEN as a bearer token, and only to URLs its "
     "MESHFLEET_VERIFY_ALLOWED_URLS allows.",
+}
+
+NOTIFY = {
+    "webhook": "POSTed a summary of the drifted targets when a drift check finds any. https://, "
+    "or plain http to loopback only; no user or password: the worker sends its "
+    "MESHFLEET_NOTIFY_TOKEN as a bearer token.",
 }
 
 REGIONS = {

@@ -12,7 +12,7 @@ import os
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any, BinaryIO
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from meshfleet.manifest.document import MAX_TARGETS, Manifest
 from meshfleet.manifest.durations import format_duration
@@ -108,6 +108,21 @@ def validate_document(
     )
 
 
+# Keys added after the derived id was defined (0.2.0): they enter the hash only when set, so a
+# manifest that does not use them keeps the id an earlier release derived for it.
+LATER_STRATEGY_KEYS = ("existing", "notify")
+LATER_TARGET_KEYS = ("restore",)
+
+
+def _without_later_defaults(model: BaseModel, later: tuple[str, ...]) -> dict[str, Any]:
+    dumped = model.model_dump(mode="json")
+    defaults = type(model).model_fields
+    for key in later:
+        if getattr(model, key) == defaults[key].get_default(call_default_factory=True):
+            dumped.pop(key, None)
+    return dumped
+
+
 def derive_rollout_id(strategy: RolloutStrategy, targets: Iterable[MeshTarget]) -> str:
     """``fleet-`` and 12 hex digits of the SHA-256 of the validated rollout.
 
@@ -117,8 +132,8 @@ def derive_rollout_id(strategy: RolloutStrategy, targets: Iterable[MeshTarget]) 
     """
     canonical = json.dumps(
         {
-            "strategy": strategy.model_dump(mode="json"),
-            "targets": [target.model_dump(mode="json") for target in targets],
+            "strategy": _without_later_defaults(strategy, LATER_STRATEGY_KEYS),
+            "targets": [_without_later_defaults(t, LATER_TARGET_KEYS) for t in targets],
         },
         sort_keys=True,
         separators=(",", ":"),

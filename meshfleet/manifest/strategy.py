@@ -6,7 +6,7 @@ duration drops its ``_s`` and may be written ``20s``; ``verify: true`` is the re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -33,8 +33,15 @@ from meshfleet.manifest.parts import (
     Part,
     part_config,
 )
-from meshfleet.manifest.problems import shown
-from meshfleet.models import RegionOrder, RetryPolicySpec, RolloutStrategy, VerifySpec
+from meshfleet.manifest.problems import did_you_mean, shown
+from meshfleet.models import (
+    ExistingMode,
+    NotifySpec,
+    RegionOrder,
+    RetryPolicySpec,
+    RolloutStrategy,
+    VerifySpec,
+)
 from meshfleet.webhook_allowlist import is_loopback
 from meshfleet.webhook_allowlist import shown as shown_url
 
@@ -71,23 +78,51 @@ def plain_http_problem(url: str) -> str | None:
     )
 
 
+_WEBHOOK = Kind("an http(s) URL", lambda v: v is None or TEXT.test(v))
+
+
+def _https_or_loopback(cls: type, webhook: str | None) -> str | None:
+    # Said when the manifest is read, long before a worker would come to post there.
+    problem = None if webhook is None else plain_http_problem(webhook)
+    if problem is not None:
+        raise ValueError(problem)
+    return webhook
+
+
 class Verify(Part, VerifySpec):
     """strategy.verify: read each wave's meshes again after its soak; optionally ask a service."""
 
     model_config = part_config(descriptions.VERIFY)
     manifest_kind = Kind("true, false or a mapping like {webhook: URL}", MAPPING.test)
 
-    _webhook_kind = checked(
-        "webhook", kind=Kind("an http(s) URL", lambda v: v is None or TEXT.test(v))
-    )
+    _webhook_kind = checked("webhook", kind=_WEBHOOK)
+    _plain_http = field_validator("webhook")(_https_or_loopback)
 
-    @field_validator("webhook")
-    @classmethod
-    def _plain_http(cls, webhook: str | None) -> str | None:
-        problem = None if webhook is None else plain_http_problem(webhook)
-        if problem is not None:
-            raise ValueError(problem)
-        return webhook
+
+class Notify(Part, NotifySpec):
+    """strategy.notify: where a drift check reports the drift it found."""
+
+    model_config = part_config(descriptions.NOTIFY)
+    manifest_kind = Kind("a mapping like {webhook: URL}", MAPPING.test)
+
+    _webhook_kind = checked("webhook", kind=_WEBHOOK)
+    _plain_http = field_validator("webhook")(_https_or_loopback)
+
+
+EXISTING_MODES: tuple[str, ...] = get_args(ExistingMode)
+_EXISTING_WORDS = f"{', '.join(EXISTING_MODES[:-1])} or {EXISTING_MODES[-1]}"
+
+
+def _existing_mode(cls: type, value: Any) -> Any:
+    # The model's own words ("Input should be 'adopt', ...") name no near miss; a mode
+    # misspelt is common enough (require-match, Converge) to be worth one.
+    if not isinstance(value, str):
+        raise Kind(_EXISTING_WORDS, TEXT.test).error(value)
+    if value not in EXISTING_MODES:
+        raise ValueError(
+            f"must be {_EXISTING_WORDS}, not {shown(value)}{did_you_mean(value, EXISTING_MODES)}"
+        )
+    return value
 
 
 class Regions(Part, RegionOrder):
@@ -131,6 +166,9 @@ class Strategy(Part, RolloutStrategy):
     create_retry: CreateRetry = Field(default_factory=CreateRetry)
     verify: Verify | None = Field(default=None, json_schema_extra=_or_true_false)
     regions: Regions | None = None
+    notify: Notify | None = None
+
+    _existing_kind = field_validator("existing", mode="before")(_existing_mode)
 
     _durations_kind = durations(*durations_of(RolloutStrategy))
     _window_kind = checked("window", kind=WHOLE_NUMBER)

@@ -40,12 +40,15 @@ from meshfleet.manifest import descriptions
 from meshfleet.manifest.kinds import MAPPING, ApiSpelling, Kind
 from meshfleet.manifest.parts import REGION_SCHEMA, Hints, Part, anchored, part_config
 from meshfleet.manifest.problems import regrouped
-from meshfleet.models import MeshTarget
+from meshfleet.models import MeshTarget, Restore
 
-# A default cluster or mesh name could only ever be right for one target; a uid is a
-# rollback's, recorded when the mesh was created, never written in a manifest.
+# A default cluster or mesh name could only ever be right for one target; a uid and what to
+# restore are a rollback's, recorded when the rollout changed the mesh, never in a manifest.
 PER_TARGET_KEYS = ("cluster_id", "mesh_name")
-DEFAULT_KEYS = tuple(key for key in MeshTarget.model_fields if key not in (*PER_TARGET_KEYS, "uid"))
+ROLLBACK_KEYS = ("uid", "restore")
+DEFAULT_KEYS = tuple(
+    key for key in MeshTarget.model_fields if key not in (*PER_TARGET_KEYS, *ROLLBACK_KEYS)
+)
 
 
 def _inherited(name: str) -> Any:
@@ -118,8 +121,9 @@ class Target(Part, MeshTarget):
     namespaces: Annotated[list[str], AfterValidator(_selector("Name"))] = _inherited("namespaces")
     config: Annotated[dict[str, Any] | None, ApiSpelling(MeshConfig)] = _inherited("config")
     uid: SkipJsonSchema[str | None] = _inherited("uid")
+    restore: SkipJsonSchema[Restore | None] = _inherited("restore")
 
-    @field_validator("uid", mode="before")
+    @field_validator(*ROLLBACK_KEYS, mode="before")
     @classmethod
     def _not_in_a_manifest(cls, value: Any) -> Any:
         raise PydanticCustomError("extra_forbidden", "Extra inputs are not permitted")

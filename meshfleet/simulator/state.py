@@ -64,6 +64,9 @@ class MeshRecord:
     the change was lost to an ``update-failed`` rule)."""
     config_applies_at: float | None = None
     """Monotonic time from which ``pending_config`` is echoed as ``spec.config``."""
+    accepted_at: float | None = None
+    """Monotonic time of the last accepted PUT: ``status.updateTimestamp`` moves to it at once,
+    before the new configuration is echoed."""
 
     def spec_at(self, now: float) -> dict[str, Any]:
         """The spec as echoed at ``now``: the pending configuration once its time has come."""
@@ -94,7 +97,8 @@ class MeshRecord:
             return self.deleting_since
         if self.leaves_at is not None and self.left_to is not None and now >= self.leaves_at:
             return self.leaves_at
-        return self.settles_at if now >= self.settles_at else self.created_mono
+        settled = self.settles_at if now >= self.settles_at else self.created_mono
+        return max(settled, self.accepted_at) if self.accepted_at is not None else settled
 
     def to_json(self, now: float, *, created: bool = False) -> dict[str, Any]:
         """The mesh as the API returns it; ``created`` gives the 201 form (phase only in status)."""
@@ -298,8 +302,10 @@ class SimulatorState:
         phase: MeshPhase | str = MeshPhase.RUNNING,
         version: str = DEFAULT_VERSION,
         age_s: float = 3600.0,
+        config: dict[str, Any] | None = None,
     ) -> MeshRecord:
-        """Add a pre-existing mesh, as if created ``age_s`` ago by someone else (not a creation).
+        """Add a pre-existing mesh, as if created ``age_s`` ago by someone else (not a creation),
+        echoing ``config`` (the wire's ``spec.config``) when given.
 
         The age matters: meshfleet counts a mesh it meets on 409 as its own when it was created
         after the target started, so a mesh stamped "now" would look like one a rollout made.
@@ -318,6 +324,8 @@ class SimulatorState:
             "version": version,
             "extendParams": {"clusters": [{"clusterID": c} for c in clusters]},
         }
+        if config is not None:
+            spec["config"] = config
         creating = wanted is MeshPhase.CREATING
         final = MeshPhase.RUNNING if wanted in {MeshPhase.CREATING, MeshPhase.DELETING} else wanted
         record = self._insert(project_id, name, spec, clusters, final, creating)
@@ -393,6 +401,7 @@ class SimulatorState:
         if problem is not None:
             raise MeshNotRunningError(problem)
         now = self.now()
+        record.accepted_at = now
         if not fails:
             record.spec_at(now)
             record.pending_config = config

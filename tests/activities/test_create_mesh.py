@@ -74,15 +74,17 @@ class Case:
     """(project, mesh name, clusters) seeded into the simulator."""
     plan: PlanAction = "create"
     failure_type: str | None = None
-    """The create's failure type; None: it succeeds (created, or adopted when ``plan`` says so)."""
+    """The create's failure type; None: it succeeds (created, or the existing mesh taken when
+    ``plan`` judges it in sync)."""
     uid_listed: bool = True
 
 
 CASES = {
     "no mesh": Case(),
-    "same name on the cluster": Case([(TARGET.project_id, "mesh-a", ["cluster-a"])], "adopt"),
+    # Seeded with the target's version and no configuration, as the target asks: in sync.
+    "same name on the cluster": Case([(TARGET.project_id, "mesh-a", ["cluster-a"])], "in_sync"),
     # ASM echoes no clusters: nothing says the mesh is elsewhere, so it is ours to adopt.
-    "same name, clusters not echoed": Case([(TARGET.project_id, "mesh-a", [])], "adopt"),
+    "same name, clusters not echoed": Case([(TARGET.project_id, "mesh-a", [])], "in_sync"),
     # Nothing could poll it, or later delete it by uid: not adoptable, and the plan says so.
     "same name on the cluster, listed without a uid": Case(
         [(TARGET.project_id, "mesh-a", ["cluster-a"])],
@@ -139,7 +141,8 @@ async def test_plan_and_create_agree_on_what_a_project_holds(
             failed = raised.value
 
     assert sim.state.stats.requests[CREATE] == 1  # one POST, whatever it met
-    if case.plan == "adopt":
+    if case.plan == "in_sync":
+        # The plan's judgement of the mesh; the create meets it on 409 and takes it.
         assert failed is None
         assert (result.uid, result.adopted) == (seeded[TARGET.mesh_name], True)
         assert planned.mesh_uid == result.uid

@@ -185,7 +185,7 @@ def test_search_attributes_are_printed_as_name_type_lines() -> None:
 # --- plan: list calls against the simulator over loopback ----------------------------------
 
 
-async def test_plan_classifies_create_adopt_and_conflict(tmp_path: Path) -> None:
+async def test_plan_classifies_create_in_sync_and_conflict(tmp_path: Path) -> None:
     fresh = manifest_target(P1, "mesh-fresh")
     running = manifest_target(P1, "mesh-running")
     creating = manifest_target(P2, "mesh-creating")
@@ -204,24 +204,30 @@ async def test_plan_classifies_create_adopt_and_conflict(tmp_path: Path) -> None
         as_json = await meshfleet("plan", str(path), "--json", env=env)
         meshes_after = len(state.all_meshes())
 
-    assert run.code == 0, run.err
+    # A mesh to create and two conflicts: the fleet is not the manifest yet.
+    assert run.code == ExitCode.CHANGES_PENDING, run.err
     assert [line.split("  ")[0] for line in run.out.splitlines()] == [
         "ACTION",
         "create",
-        "adopt (exists, phase Running)",
-        "adopt (exists, phase Creating)",
+        "in_sync (exists, phase Running)",
+        "in_sync (exists, phase Creating)",
         "conflict (cluster in mesh someone-elses)",
         "conflict (name used by a mesh on cluster cluster-other)",
     ]
     assert run.err.splitlines() == [
-        "5 targets: 1 create, 2 adopt, 2 conflict",
+        "5 targets: 1 create, 2 in_sync, 2 conflict",
+        "with existing adopt, the rollout does: 1 create, 2 nothing, 2 fail",
+        "note: ASM does not echo a cluster's installation nodes and injection namespaces, so a "
+        "change to node_ids or namespaces is not seen",
         "schedule: waves over the whole fleet, failure budget 5 for the whole rollout",
         "  wave 1: 5 targets (#1-5)",
     ]
 
     document = as_json.json()
-    assert as_json.code == 0
-    assert (document["create"], document["adopt"], document["conflict"]) == (1, 2, 2)
+    assert as_json.code == ExitCode.CHANGES_PENDING
+    assert (document["create"], document["in_sync"], document["conflict"]) == (1, 2, 2)
+    # In sync is left alone, not adopted as it stands.
+    assert document["adopt"] == 0
     assert document["schedule"] == {
         "mode": "fleet",
         "regions": [],
@@ -350,7 +356,8 @@ async def test_plan_shows_the_schedule_in_region_order(tmp_path: Path) -> None:
         run = await meshfleet("plan", str(path), env=env)
         as_json = await meshfleet("plan", str(path), "--json", env=env)
 
-    assert run.code == ExitCode.OK, run.err
+    # Every mesh is still to be created.
+    assert run.code == as_json.code == ExitCode.CHANGES_PENDING, run.err
     # The table lists the targets in the order the rollout walks them.
     assert [line.split()[1:4:2] for line in run.out.splitlines()[1:]] == [
         [AP, "mesh-reg-1"],

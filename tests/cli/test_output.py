@@ -250,13 +250,13 @@ def test_the_plans_of_a_rollout_and_of_its_rollback_are_one_table() -> None:
         node_ids=["n-1"],
     )
     rollout = rollout_plan_table(
-        [PlannedTarget(target, "adopt", "exists, phase Running"), PlannedTarget(target, "create")]
+        [PlannedTarget(target, "in_sync", "exists, phase Running"), PlannedTarget(target, "create")]
     )
     rollback = plan_lines(
         [PlannedDeletion(target, "uid-1", "keep", "re-created since: uid uid-2 is not uid-1")]
     )
     assert [line.split("  ")[0].strip() for line in rollout[1:]] == [
-        "adopt (exists, phase Running)",
+        "in_sync (exists, phase Running)",
         "create",
     ]
     assert rollout[0].split() == ["ACTION", "REGION", "PROJECT", "MESH", "CLUSTER"]

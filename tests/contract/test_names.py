@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from temporalio import workflow
 
-from meshfleet.contract import deletion, payloads
+from meshfleet.contract import deletion, drift, payloads
 from workflows.registry import ALL_WORKFLOWS, VERSIONED_WORKFLOWS
 
 # Queries and updates each workflow type registers; none registers a signal.
@@ -22,6 +22,10 @@ HANDLERS: dict[str, tuple[set[str], set[str]]] = {
     payloads.CREATE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
     payloads.TARGET_PAGE_WORKFLOW: (set(), set()),
     deletion.DELETE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
+    payloads.CONVERGE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
+    payloads.RESTORE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
+    drift.DRIFT_CHECK_WORKFLOW: (set(), set()),
+    drift.DRIFT_PAGE_WORKFLOW: (set(), set()),
 }
 # A rollback is steered as a rollout is (it inherits every handler; it never waits at a gate).
 HANDLERS[deletion.ROLLBACK_WORKFLOW] = HANDLERS[payloads.ROLLOUT_WORKFLOW]

@@ -107,7 +107,7 @@ async def test_control_a_clean_manifest_does_reach_asm(tmp_path: Path) -> None:
     async with simulator_site(SimulatorConfig(tokens=(SIM_TOKEN,))) as site:
         env = clean_env(ASM_ENDPOINT=site.url, ASM_AUTH_TOKEN=SIM_TOKEN)
         outcome = await asyncio.to_thread(invoke, "plan", str(_manifest(tmp_path)), env=env)
-        assert outcome.code == 0, outcome
+        assert outcome.code == 5, outcome
         assert _requests(site) == 1
 
 

@@ -353,6 +353,11 @@ def test_each_workflow_declares_its_versioning_behaviour() -> None:
         RolloutTargetPageWorkflow.__name__: VersioningBehavior.PINNED,
         MeshRollbackWorkflow.__name__: VersioningBehavior.AUTO_UPGRADE,
         DeleteMeshWorkflow.__name__: VersioningBehavior.PINNED,
+        "ConvergeMeshWorkflow": VersioningBehavior.PINNED,
+        "RestoreMeshWorkflow": VersioningBehavior.PINNED,
+        "DriftCheckWorkflow": VersioningBehavior.PINNED,
+        # A drift schedule's page stays open for months: pinned, it would hold its build.
+        "DriftTargetPageWorkflow": VersioningBehavior.AUTO_UPGRADE,
     }
     assert set(behaviours(ALL_WORKFLOWS).values()) == {VersioningBehavior.UNSPECIFIED}
 

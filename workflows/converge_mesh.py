@@ -1,0 +1,118 @@
+"""``ConvergeMeshWorkflow``: bring one target's mesh to the manifest, judged when it runs."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from meshfleet.contract import failures as errors
+    from meshfleet.contract.convergence import JudgedMesh
+    from meshfleet.contract.payloads import CONVERGE_MESH_WORKFLOW, ActionKind, MeshChangeInput
+    from meshfleet.drift import wanted_config
+    from meshfleet.models import TargetOutcome
+    from workflows.create_mesh import CreateMeshWorkflow
+    from workflows.in_place import InPlaceChange
+
+# The create path's failure types, for the same meshes in the way a 409 would name.
+_IN_THE_WAY = {
+    "name_conflict": errors.NAME_CONFLICT,
+    "cluster_conflict": errors.CLUSTER_CONFLICT,
+    "without_uid": errors.MESH_WITHOUT_UID,
+}
+
+
+@workflow.defn(name=CONVERGE_MESH_WORKFLOW)
+class ConvergeMeshWorkflow(InPlaceChange, CreateMeshWorkflow):
+    """One mesh: judged first, then created when missing, updated in place when its
+    configuration differs (``existing: converge``), left alone when in sync; a mesh that differs
+    under ``existing: require_match``, a version change or a mesh in the way fails the target
+    with a code naming why. Returns the ``TargetOutcome``, or ends Failed carrying it."""
+
+    action: ActionKind = "converge"
+
+    @workflow.run
+    async def run(self, inp: MeshChangeInput) -> TargetOutcome:
+        """Converge the mesh; failures become a failed outcome."""
+        return await self._run(inp)
+
+    async def _drive(self, inp: MeshChangeInput) -> TargetOutcome:
+        try:
+            judged = await self._judge(inp)
+        except (ActivityError, ApplicationError) as err:
+            return self._failed(inp, err)
+        if judged.verdict == "create":
+            # Nothing stands there: as a creation (a 409 now means a mesh arrived since the
+            # list, which is adopted as any creation adopts it).
+            return await CreateMeshWorkflow._drive(self, inp)
+        return await self._existing(inp, judged)
+
+    async def _existing(self, inp: MeshChangeInput, judged: JudgedMesh) -> TargetOutcome:
+        target = inp.target
+        verdict = judged.verdict
+        uid = judged.uid
+        if verdict in _IN_THE_WAY:
+            return self._refused(inp, judged, _IN_THE_WAY[verdict], _in_the_way(inp, judged))
+        if verdict == "in_sync":
+            return self._outcome(inp, "in_sync", uid=uid, attempts=judged.attempts)
+        fields = "; ".join(judged.changes)
+        if verdict == "downgrade":
+            return self._refused(
+                inp,
+                judged,
+                errors.DOWNGRADE_REFUSED,
+                f"mesh {target.mesh_name} runs {judged.mesh_version}, newer than the manifest's "
+                f"{target.version}: meshfleet never downgrades a mesh",
+            )
+        if inp.existing == "adopt":
+            return self._outcome(
+                inp, "adopted", uid=uid, attempts=judged.attempts, drift=judged.changes
+            )
+        if inp.existing == "require_match":
+            return self._refused(
+                inp,
+                judged,
+                errors.MESH_DRIFTED,
+                f"mesh {target.mesh_name} differs from the manifest: {fields}",
+            )
+        if verdict == "upgrade":
+            return self._refused(
+                inp,
+                judged,
+                errors.UPGRADE_NOT_AVAILABLE,
+                f"mesh {target.mesh_name} runs {judged.mesh_version}, the manifest wants "
+                f"{target.version}: this release does not upgrade a mesh's version (nothing "
+                "was sent)",
+            )
+        return await self._put_config(inp, judged, wanted_config(target), "updated", judged.changes)
+
+    def _refused(
+        self, inp: MeshChangeInput, judged: JudgedMesh, code: str, message: str
+    ) -> TargetOutcome:
+        return self._outcome(
+            inp,
+            "failed",
+            uid=judged.uid,
+            attempts=judged.attempts,
+            error_code=code,
+            message=message,
+            drift=judged.changes,
+        )
+
+
+def _in_the_way(inp: MeshChangeInput, judged: JudgedMesh) -> str:
+    target = inp.target
+    if judged.verdict == "name_conflict":
+        return (
+            f"mesh {target.mesh_name} already exists in project {target.project_id} on "
+            f"cluster(s) {', '.join(judged.cluster_ids)}, not on {target.cluster_id}"
+        )
+    if judged.verdict == "cluster_conflict":
+        return (
+            f"cluster {target.cluster_id} already belongs to another mesh, {judged.mesh_name} "
+            f"of project {target.project_id}"
+        )
+    return (
+        f"mesh {target.mesh_name} exists in project {target.project_id}, but the API listed it "
+        "without a uid: nothing could poll it, update it or later delete it by uid"
+    )

@@ -1,0 +1,57 @@
+"""``RestoreMeshWorkflow``: a rollback gives a mesh the rollout updated its old configuration."""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from meshfleet.contract.payloads import RESTORE_MESH_WORKFLOW, ActionKind, MeshChangeInput
+    from meshfleet.models import TargetOutcome
+    from workflows.in_place import InPlaceChange
+
+
+@workflow.defn(name=RESTORE_MESH_WORKFLOW)
+class RestoreMeshWorkflow(InPlaceChange):
+    """One mesh a rollout updated (its target carries the uid and ``restore``): when it still
+    reads as the rollout left it, its old configuration goes back (``restored``); when it is
+    gone, was re-created, or was changed again since, it is ``kept`` with the reason."""
+
+    action: ActionKind = "restore"
+
+    @workflow.run
+    async def run(self, inp: MeshChangeInput) -> TargetOutcome:
+        """Restore the mesh's configuration; failures become a failed outcome."""
+        return await self._run(inp)
+
+    async def _drive(self, inp: MeshChangeInput) -> TargetOutcome:
+        target = inp.target
+        restore = target.restore
+        if not target.uid or restore is None:
+            # Only a mesh whose uid and old configuration were recorded may be restored.
+            return self._outcome(
+                inp, "failed", uid=target.uid, error_code="NoRecordedUid", attempts=0
+            )
+        try:
+            # The target's configuration is the one the rollout sent: in sync means untouched.
+            judged = await self._judge(inp)
+        except (ActivityError, ApplicationError) as err:
+            return self._failed(inp, err, uid=target.uid)
+        reason = None
+        if judged.verdict == "create":
+            reason = f"mesh {target.mesh_name} is gone since the rollout"
+        elif judged.uid != target.uid:
+            reason = (
+                f"mesh {target.mesh_name} was re-created since the rollout: it has uid "
+                f"{judged.uid}, not {target.uid}; left alone"
+            )
+        elif judged.verdict != "in_sync":
+            reason = (
+                f"mesh {target.mesh_name} was changed since the rollout updated it "
+                f"({'; '.join(judged.changes)}); left as it stands"
+            )
+        if reason is not None:
+            return self._outcome(
+                inp, "kept", uid=target.uid, attempts=judged.attempts, message=reason
+            )
+        return await self._put_config(inp, judged, restore.config_before or {}, "restored", [])
