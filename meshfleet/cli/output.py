@@ -41,6 +41,8 @@ _NOT_AS_PLANNED = (
 )
 
 
+CONVERGE_KEYS = ("updated", "in_sync", "drifted", "drift")
+"""Added with converging, after the progressive keys; present in every document (0 or [])."""
 DRIFT_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "outcome", "fields")
 """Each ``drift[]`` entry of a rollout's ``--json``: a mesh found differing from the manifest,
 what the rollout did about it, and each field ``path: before -> after``."""
@@ -86,7 +88,6 @@ def rollback_document(progress: RolloutProgress) -> dict[str, Any]:
         "state": p.state.value,
         "total": p.total,
         "deleted": p.deleted,
-        "restored": p.restored,
         "kept": p.kept,
         "failed": p.failed,
         "cancelled": p.cancelled,
@@ -98,6 +99,7 @@ def rollback_document(progress: RolloutProgress) -> dict[str, Any]:
     document["kept_meshes"] = [{key: getattr(k, key) for key in KEPT_KEYS} for k in p.kept_reasons]
     document["not_rolled_back"] = not_rolled_back_counts(p.not_rolled_back)
     document["halt_reason"] = p.halt_reason
+    document["restored"] = p.restored
     return document
 
 
@@ -128,13 +130,7 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
             - progress.failed
             - progress.cancelled,
         ),
-        "updated": progress.updated,
-        "in_sync": progress.in_sync,
-        "drifted": progress.drifted,
     }
-    document["drift"] = [
-        {key: getattr(drifted, key) for key in DRIFT_KEYS} for drifted in progress.drift
-    ]
     document["failures"] = [
         {key: getattr(failure, key) for key in FAILURE_KEYS} for failure in progress.failures
     ]
@@ -144,6 +140,12 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
     document["halt_reason"] = progress.halt_reason
     document["approvals"] = [
         {key: getattr(approval, key) for key in APPROVAL_KEYS} for approval in progress.approvals
+    ]
+    document["updated"] = progress.updated
+    document["in_sync"] = progress.in_sync
+    document["drifted"] = progress.drifted
+    document["drift"] = [
+        {key: getattr(drifted, key) for key in DRIFT_KEYS} for drifted in progress.drift
     ]
     return document
 

@@ -8,6 +8,7 @@ import pytest
 
 from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.cli.output import (
+    CONVERGE_KEYS,
     FAILURE_KEYS,
     PROGRESSIVE_KEYS,
     REPORT_KEYS,
@@ -42,7 +43,13 @@ ALICE = Approval(wave=1, region="eu-west-101", by="alice", at="2026-11-25T10:20:
 
 def test_the_document_keeps_its_keys_first_and_adds_the_new_ones() -> None:
     plain = report_document(progress())
-    assert list(plain) == [*REPORT_KEYS, "failures", *PROGRESSIVE_KEYS]
+    assert list(plain) == [*REPORT_KEYS, "failures", *PROGRESSIVE_KEYS, *CONVERGE_KEYS]
+    assert {key: plain[key] for key in CONVERGE_KEYS} == {
+        "updated": 0,
+        "in_sync": 0,
+        "drifted": 0,
+        "drift": [],
+    }
     assert {key: plain[key] for key in PROGRESSIVE_KEYS} == {
         "region": None,
         "soaking_until": None,

@@ -36,7 +36,7 @@ def assert_rollback_contract(document: dict[str, Any]) -> None:
     assert list(document)[: len(ROLLBACK_KEYS)] == list(ROLLBACK_KEYS)
     assert all(list(f) == list(FAILURE_KEYS) for f in document["failures"])
     assert all(list(k) == list(KEPT_KEYS) for k in document["kept_meshes"])
-    done = document["deleted"] + document["kept"] + document["failed"] + document["cancelled"]
+    done = sum(document[key] for key in ("deleted", "restored", "kept", "failed", "cancelled"))
     assert done + document["pending"] == document["total"]
     assert list(document["not_rolled_back"])[: len(NOT_ROLLED_BACK_KEYS)] == list(
         NOT_ROLLED_BACK_KEYS

@@ -189,6 +189,8 @@ def test_a_failed_outcome_names_its_target_and_why() -> None:
         "attempts": 0,
         "polls": 0,
         "seconds": 0.0,
+        "drift": [],
+        "config_before": None,
     }
     assert not outcome.succeeded
     assert TargetFailure.of(outcome) == TargetFailure(

@@ -7,7 +7,7 @@ from typing import Any
 
 from temporalio.client import Client
 
-from meshfleet.cli.output import FAILURE_KEYS, PROGRESSIVE_KEYS, REPORT_KEYS
+from meshfleet.cli.output import CONVERGE_KEYS, FAILURE_KEYS, PROGRESSIVE_KEYS, REPORT_KEYS
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from tests.helpers.cli_run import cli_env
 from tests.helpers.fleet import SIM_TOKEN
@@ -30,9 +30,11 @@ def unique(prefix: str) -> str:
 
 def assert_contract(document: dict[str, Any]) -> None:
     """The --json document has exactly the keys of the contract, the first ones unchanged."""
-    assert list(document) == [*REPORT_KEYS, "failures", *PROGRESSIVE_KEYS]
+    assert list(document) == [*REPORT_KEYS, "failures", *PROGRESSIVE_KEYS, *CONVERGE_KEYS]
     assert all(list(f) == list(FAILURE_KEYS) for f in document["failures"])
-    done = document["created"] + document["adopted"] + document["failed"] + document["cancelled"]
+    done = sum(
+        document[key] for key in ("created", "adopted", "updated", "in_sync", "failed", "cancelled")
+    )
     assert done + document["pending"] == document["total"]
 
 

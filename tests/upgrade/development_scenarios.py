@@ -53,6 +53,16 @@ SCENARIOS: dict[str, str] = {
     "0: halted; resumed with a fresh budget, the rest deleted",
     "rollback-continue-as-new": "a rollback of targets stored as pages (its own page workflows), "
     "two starts per run: continues as new with deletions in flight",
+    "converge": "existing: converge over a mesh in sync, one of another configuration, a missing "
+    "one and one at an older version: ConvergeMeshWorkflow judges each (judge_mesh), leaves the "
+    "first alone, updates the second in place (update_mesh, wait_for_config), creates the third "
+    "and fails the fourth UpgradeNotAvailable",
+    "converge-rollback": "a converge that updated two meshes, one of them changed by hand since: "
+    "its rollback restores the other's old configuration (RestoreMeshWorkflow), keeps the "
+    "hand-changed one and deletes the mesh it created",
+    "drift-check": "a drift schedule made by `meshfleet drift --every --name`, triggered: "
+    "DriftCheckWorkflow reads its stored page and judges the fleet, and its page "
+    "(DriftTargetPageWorkflow) is terminated when the schedule is deleted",
     "cancel-during-page-load": "a cancel from Temporal while the rollout's first page of "
     "targets loads (its pages held on a task queue nobody polls): the rollout ends Canceled, "
     "its report cancelled with every target counted cancelled and no POST",
@@ -385,7 +395,136 @@ async def cancel_during_page_load(stack: Stack) -> list[Wanted]:
     ]
 
 
+async def converge(stack: Stack) -> list[Wanted]:
+    """Each judgement of a converging target, one mesh each."""
+    rollout = "converge"
+    in_sync = Target("converge-same-00", sampling=10)
+    other = Target("converge-other-00", sampling=10)
+    missing = Target("converge-new-00", sampling=10)
+    older = Target("converge-older-00", sampling=10)
+    state = stack.state
+    state.seed_mesh(in_sync.project_id, in_sync.name, [in_sync.cluster_id], config=in_sync.config)
+    state.seed_mesh(
+        other.project_id, other.name, [other.cluster_id], config=Target("x", sampling=1).config
+    )
+    state.seed_mesh(
+        older.project_id,
+        older.name,
+        [older.cluster_id],
+        version="1.15.7-r3",
+        config=older.config,
+    )
+    await stack.start(rollout, [in_sync, other, missing, older], existing="converge")
+    report = await stack.report(rollout)
+    check(
+        (report["in_sync"], report["updated"], report["created"], report["failed"]) == (1, 1, 1, 1),
+        f"{rollout}: {report}",
+    )
+    check(
+        [f["error_code"] for f in report["failures"]] == ["UpgradeNotAvailable"],
+        f"{rollout}: failures {report['failures']}",
+    )
+    check(state.stats.updates(state.mesh_of(in_sync).uid) == 0, f"{rollout}: in sync got a PUT")
+    return [
+        rollout_wanted(rollout, "converge", "1 in sync, 1 updated, 1 created, 1 failed"),
+        Wanted(in_sync.workflow_id, "converge", "in-sync", "judged in sync: nothing sent"),
+        Wanted(other.workflow_id, "converge", "updated", "judged, one PUT, read back"),
+        Wanted(missing.workflow_id, "converge", "created", "judged missing, then created"),
+        Wanted(older.workflow_id, "converge", "upgrade-refused", "an older version: refused"),
+    ]
+
+
+async def converge_rollback(stack: Stack) -> list[Wanted]:
+    """Updated meshes put back, one changed by hand since kept, a created one deleted."""
+    rollout = "converge-undone"
+    restored = Target("undone-restored-00", sampling=10)
+    edited = Target("undone-edited-00", sampling=10)
+    created = Target("undone-new-00", sampling=10)
+    state = stack.state
+    before = Target("x", sampling=1).config
+    for t in (restored, edited):
+        state.seed_mesh(t.project_id, t.name, [t.cluster_id], config=before)
+    await stack.start(rollout, [restored, edited, created], existing="converge")
+    expect_report(rollout, await stack.report(rollout), created=1)
+    # By hand, after the rollout: another configuration for one of the updated meshes.
+    record = state.mesh_of(edited)
+    state.update_mesh(record.project_id, record.uid, Target("x", sampling=50).config or {})
+
+    async def edited_applied() -> bool | None:
+        spec = state.mesh_of(edited).spec_at(state.now())
+        return True if spec.get("config") == Target("x", sampling=50).config else None
+
+    await eventually(edited_applied, 30, "the hand edit is echoed")
+    await stack.rollback(rollout)
+    report = await stack.rollback_report(rollout)
+    check(
+        (report["state"], report["restored"], report["deleted"], report["kept"])
+        == ("completed", 1, 1, 1),
+        f"rollback of {rollout}: {report}",
+    )
+    return [
+        Wanted(
+            f"rollback/{rollout}",
+            "converge-rollback",
+            "rollback",
+            "restores 1 updated mesh, keeps 1 changed since, deletes 1 created",
+        ),
+        Wanted(restored.workflow_id, "converge-rollback", "restored", "judged, one PUT back"),
+        Wanted(edited.workflow_id, "converge-rollback", "restore-kept", "changed since: kept"),
+    ]
+
+
+async def drift_check(stack: Stack) -> list[Wanted]:
+    """A drift schedule's triggered check, and its page once the schedule is deleted."""
+    name = "recorded"
+    fleet = [Target("drift-same-00", sampling=10), Target("drift-other-00", sampling=10)]
+    state = stack.state
+    state.seed_mesh(
+        fleet[0].project_id, fleet[0].name, [fleet[0].cluster_id], config=fleet[0].config
+    )
+    state.seed_mesh(
+        fleet[1].project_id,
+        fleet[1].name,
+        [fleet[1].cluster_id],
+        config=Target("x", sampling=1).config,
+    )
+    manifest = str(stack._manifest(f"drift-{name}", fleet, {}))
+    await stack._release_python(
+        "-m", "meshfleet", "drift", manifest, "--every", "1h", "--name", name
+    )
+    await stack.client.get_schedule_handle(f"drift/{name}").trigger()
+
+    async def checked() -> str | None:
+        async for execution in stack.client.list_workflows(
+            "WorkflowType = 'DriftCheckWorkflow' AND ExecutionStatus = 'Completed'"
+        ):
+            return execution.id
+        return None
+
+    check_id = await eventually(checked, 60, "the triggered drift check completed")
+    report = await stack.client.get_workflow_handle(check_id).result()
+    check(report["total"] - report["in_sync"] == 1, f"drift check {check_id}: {report}")
+
+    async def page_id() -> str | None:
+        async for execution in stack.client.list_workflows(
+            "WorkflowType = 'DriftTargetPageWorkflow'"
+        ):
+            if execution.status != WorkflowExecutionStatus.RUNNING:
+                return execution.id
+        return None
+
+    await stack._release_python("-m", "meshfleet", "drift", "--delete", name)
+    page = await eventually(page_id, 30, "the drift page is terminated")
+    return [
+        Wanted(check_id, "drift-check", "check", "a triggered check of 2 targets, 1 drifted"),
+        Wanted(page, "drift-check", "page", "a drift schedule's page, terminated on delete"),
+    ]
+
+
 ALL = (
+    converge,
+    converge_rollback,
+    drift_check,
     cancel_during_page_load,
     rollback,
     rollback_halt_resume,

@@ -161,6 +161,15 @@ class Target:
     cluster: str | None = None
     project_id: str = PROJECT
     region: str = REGION
+    sampling: int | None = None
+    """The tracing sampling percentage its manifest entry configures (None: no config)."""
+
+    @property
+    def config(self) -> dict[str, Any] | None:
+        """The target's configuration, as the manifest (and the wire) spell it."""
+        if self.sampling is None:
+            return None
+        return {"telemetryConfig": {"tracing": {"randomSamplingPercentage": self.sampling}}}
 
     @property
     def cluster_id(self) -> str:
@@ -182,6 +191,8 @@ class Target:
         }
         if self.region != REGION:
             entry["region"] = self.region  # releases before regions read the same manifest
+        if self.config is not None:
+            entry["config"] = self.config
         return entry
 
 

@@ -71,7 +71,9 @@ REQUIRED_IN_DEVELOPMENT = frozenset(
 
 # Added to the development set after the last release was recorded: only that set holds them
 # until the next release records its own.
-REQUIRED_SINCE_LAST_RELEASE = frozenset({"cancel-during-page-load"})
+REQUIRED_SINCE_LAST_RELEASE = frozenset(
+    {"cancel-during-page-load", "converge", "converge-rollback", "drift-check"}
+)
 
 
 def required_scenarios(release: str) -> frozenset[str]:
