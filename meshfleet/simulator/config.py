@@ -44,6 +44,9 @@ class FaultAction(StrEnum):
     UPDATE_500 = "update-500"
     """500 ASM.01040001 to a PUT; the configuration does not change (``TIMES`` counts the PUTs
     of that mesh)."""
+    UPDATE_LOST = "update-lost"
+    """A PUT is accepted and takes, yet the client gets 500 ASM.01040001: the answer of a
+    change that landed is lost (``TIMES`` counts the PUTs of that mesh)."""
 
 
 class NameRule(BaseModel):

@@ -176,4 +176,6 @@ async def update_mesh(request: web.Request) -> web.Response:
         return error(409, MESH_NOT_RUNNING, str(exc))
     if record is None:
         return _not_found(mesh_id)
+    if faults.loses_update_answer(state, found.name, mesh_id):
+        return error(500, INTERNAL_ERROR, "internal error")
     return json_response(state.mesh_json(record))
