@@ -422,7 +422,7 @@ async def plan_rollback(api: MeshApi, records: RolloutRecords) -> list[PlannedDe
         else:
             planned.append(PlannedDeletion(t.target, uid, "gone", "deleted already"))
     for t in records.targets:
-        if not t.created:
+        if not t.undone:
             recorded = t.outcome.uid if t.outcome is not None else None
             planned.append(
                 PlannedDeletion(t.target, recorded, "leave", _LEFT_ALONE[t.left_alone_because])

@@ -77,7 +77,26 @@ def details(inp: RolloutInput, carry: RolloutCarry, wave: Wave, counts_text: str
         f"{carry.counts.done}/{inp.total} done: {counts_text} · "
         f"{len(carry.in_flight)} in flight · "
         f"{inp.total - carry.next_index} pending{notes}"
-    )
+    ) + drift_details(carry)
+
+
+DETAILED_DRIFT = 10
+"""Drifted meshes the UI's details list by name; the report and ``--json`` list more."""
+
+
+def drift_details(carry: RolloutCarry) -> str:
+    """The meshes found differing from the manifest, each with its fields, under the details
+    line (empty when none did)."""
+    if not carry.drift:
+        return ""
+    lines = [
+        f"- {d.mesh_name} ({d.region}, project {d.project_id}) {d.outcome}: " + "; ".join(d.fields)
+        for d in carry.drift[:DETAILED_DRIFT]
+    ]
+    more = max(len(carry.drift), carry.counts.drifted) - DETAILED_DRIFT
+    if more > 0:
+        lines.append(f"- … and {more} more (the report lists up to 200)")
+    return "\n\n**drift** (meshes that differed from the manifest):\n" + "\n".join(lines)
 
 
 def banner(carry: RolloutCarry, rollout_id: str, flag: str) -> str | None:

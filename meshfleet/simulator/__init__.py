@@ -15,7 +15,7 @@ Admin API (no auth):
     ``PATCH /_sim/faults``   change some ``FaultConfig`` fields; answers the whole new config
     ``GET /_sim/meshes``     every mesh of every project: ``{"items": [{"project_id", "mesh"}]}``
     ``POST /_sim/meshes``    seed a mesh: ``{"project_id", "name", "cluster_ids"?, "phase"?,
-                             "version"?}``; not counted as a creation
+                             "version"?, "config"?}``; not counted as a creation
 """
 
 from meshfleet.simulator.app import build_app

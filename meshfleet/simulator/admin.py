@@ -26,6 +26,9 @@ class SeedMeshRequest(BaseModel):
     cluster_ids: list[str] = Field(default_factory=list)
     phase: MeshPhase = MeshPhase.RUNNING
     version: str = DEFAULT_VERSION
+    config: dict[str, Any] | None = Field(
+        default=None, description="The spec.config the mesh echoes, as the wire spells it."
+    )
 
 
 async def _json_object(request: web.Request) -> dict[str, Any] | web.Response:
@@ -91,7 +94,12 @@ async def seed_mesh(request: web.Request) -> web.Response:
         return error(400, INVALID_REQUEST, describe(exc))
     try:
         record = state.seed_mesh(
-            wanted.project_id, wanted.name, wanted.cluster_ids, wanted.phase, wanted.version
+            wanted.project_id,
+            wanted.name,
+            wanted.cluster_ids,
+            wanted.phase,
+            wanted.version,
+            config=wanted.config,
         )
     except MeshConflictError as exc:
         return error(409, ALREADY_EXISTS, str(exc))

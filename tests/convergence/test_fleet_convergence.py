@@ -26,7 +26,7 @@ from meshfleet.asm.models import MeshConfig, UpdateMeshRequest
 from meshfleet.drift import config_changes, wanted_config
 from meshfleet.models import MeshTarget, RolloutProgress, RolloutState
 from meshfleet.plan import plan_rollout
-from meshfleet.rollback import read_records, start_rollback
+from meshfleet.rollback import plan_rollback, read_records, start_rollback
 from meshfleet.simulator.config import SimulatorConfig
 from meshfleet.simulator.testing import RunningSimulator, serve
 from tests.helpers.eventually import eventually
@@ -227,6 +227,15 @@ async def test_converge_a_fleet_of_thirty_then_again_then_roll_back(
         await _change_by_hand(sim, [edited], uids)
         rollout_id = report.rollout_id
         records = await read_records(client, rollout_id)
+        async with AsmClient(StaticTokenAuth(SIM_TOKEN), endpoint=sim.url) as api:
+            foreseen = await plan_rollback(api, records)
+        assert len(foreseen) == len(fleet.targets)  # each target once
+        by_action: dict[str, set[str]] = {}
+        for p in foreseen:
+            by_action.setdefault(p.action, set()).add(p.target.mesh_name)
+        assert by_action["restore"] == {t.mesh_name for t in drifted if t != edited}
+        assert by_action["keep"] == {edited.mesh_name}
+        assert by_action["delete"] == {t.mesh_name for t in fleet.missing}
         started = await start_rollback(client, records, task_queue=task_queue)
         assert started.started
         undone = await asyncio.wait_for(

@@ -183,7 +183,7 @@ class Target:
 
     def manifest(self) -> dict[str, Any]:
         """The target's entry in a manifest."""
-        entry = {
+        entry: dict[str, Any] = {
             "project_id": self.project_id,
             "cluster_id": self.cluster_id,
             "mesh_name": self.name,
