@@ -209,7 +209,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         metavar="GLOB=ACTION[:N]",
         help="per-name fault, e.g. 'fail-*=create-failed', 'flaky-*=500-before:2'; "
         "actions: create-failed, 500-before, 500-after, 429, delete-failed, update-failed, "
-        "update-500, update-lost",
+        "update-500, update-lost, update-slow",
     )
     chaos.add_argument(
         "--leave",

@@ -44,6 +44,9 @@ class FaultAction(StrEnum):
     UPDATE_500 = "update-500"
     """500 ASM.01040001 to a PUT; the configuration does not change (``TIMES`` counts the PUTs
     of that mesh)."""
+    UPDATE_SLOW = "update-slow"
+    """A PUT is accepted, and its change is echoed only after ``FaultConfig.slow_update_seconds``
+    instead of ``update_seconds`` (``TIMES`` counts the PUTs of that mesh)."""
     UPDATE_LOST = "update-lost"
     """A PUT is accepted and takes, yet the client gets 500 ASM.01040001: the answer of a
     change that landed is lost (``TIMES`` counts the PUTs of that mesh)."""
@@ -170,6 +173,9 @@ class FaultConfig(BaseModel):
         default=0.0, ge=0, description="Up to this many extra seconds, uniformly drawn."
     )
     rules: list[NameRule] = Field(default_factory=list, description="Per-name rules, in order.")
+    slow_update_seconds: float = Field(
+        default=30.0, ge=0, description="How long an update an update-slow rule hits takes."
+    )
     leave: list[LeaveRule] = Field(
         default_factory=list,
         description="Meshes that leave Running (or vanish) a while after reaching it; the first "

@@ -95,6 +95,12 @@ def fail_update(state: SimulatorState, name: str, uid: str) -> bool:
     return _mesh_rule_hits(state, FaultAction.UPDATE_500, name, state.stats.updates(uid))
 
 
+def slows_update(state: SimulatorState, name: str, uid: str) -> bool:
+    """Whether this PUT of mesh ``uid`` takes ``slow_update_seconds`` to be echoed (``times``
+    counts the PUTs of that mesh so far, this one included)."""
+    return _mesh_rule_hits(state, FaultAction.UPDATE_SLOW, name, state.stats.updates(uid))
+
+
 def loses_update_answer(state: SimulatorState, name: str, uid: str) -> bool:
     """Whether this PUT of mesh ``uid`` takes but is answered 500 (``times`` counts the PUTs
     of that mesh so far, this one included)."""

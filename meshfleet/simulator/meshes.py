@@ -171,7 +171,14 @@ async def update_mesh(request: web.Request) -> web.Response:
         return error(409, MESH_NOT_RUNNING, busy)
     fails = faults.ends_update_failed(state, found.name, mesh_id)
     try:
-        record = state.update_mesh(project_id, mesh_id, update.mesh_config.to_wire(), fails=fails)
+        slow = faults.slows_update(state, found.name, mesh_id)
+        record = state.update_mesh(
+            project_id,
+            mesh_id,
+            update.mesh_config.to_wire(),
+            fails=fails,
+            seconds=state.faults.slow_update_seconds if slow else None,
+        )
     except MeshNotRunningError as exc:
         return error(409, MESH_NOT_RUNNING, str(exc))
     if record is None:

@@ -379,7 +379,13 @@ class SimulatorState:
         return f"mesh {record.uid} is {phase}; only a Running mesh can be updated"
 
     def update_mesh(
-        self, project_id: str, uid: str, config: dict[str, Any], *, fails: bool = False
+        self,
+        project_id: str,
+        uid: str,
+        config: dict[str, Any],
+        *,
+        fails: bool = False,
+        seconds: float | None = None,
     ) -> MeshRecord | None:
         """Accept a new configuration for a Running mesh; None when there is no such mesh.
 
@@ -390,6 +396,8 @@ class SimulatorState:
             config: The new ``spec.config``, as the wire writes it.
             fails: The change is accepted but never takes (``update-failed``): the old
                 configuration stays, and so does any earlier pending one.
+            seconds: How long until the change is echoed, when not ``update_seconds`` (an
+                ``update-slow`` rule).
 
         Raises:
             MeshNotRunningError: the mesh is creating, deleting, failed or in any other phase.
@@ -405,7 +413,9 @@ class SimulatorState:
         if not fails:
             record.spec_at(now)
             record.pending_config = config
-            record.config_applies_at = now + self.config.update_seconds
+            record.config_applies_at = now + (
+                self.config.update_seconds if seconds is None else seconds
+            )
         return record
 
     def _start_deleting(self, record: MeshRecord, now: float, *, fails: bool = False) -> None:

@@ -127,12 +127,12 @@ async def test_echo_changes_only_after_update_seconds(
     clock.advance(UPDATE_S - 0.5)
     during = await shown(http, sim, uid)
     assert during["spec"]["config"] == OLD_CONFIG
-    assert during["status"] == before["status"]
+    assert during["status"]["phase"] == "Running"
 
     clock.advance(0.5)
     after = await shown(http, sim, uid)
     assert after["spec"]["config"] == NEW_CONFIG
-    assert after["status"] == before["status"]  # the phase never moved
+    assert after["status"]["phase"] == before["status"]["phase"] == "Running"
     assert {k: v for k, v in after["spec"].items() if k != "config"} == {
         k: v for k, v in before["spec"].items() if k != "config"
     }
@@ -284,6 +284,48 @@ async def test_update_failed_is_accepted_but_never_takes(
     assert sim.state.stats.faults["update-failed"] == 1
 
 
+async def test_a_put_moves_update_timestamp_at_once_before_the_echo(
+    http: aiohttp.ClientSession, sim: RunningSimulator, clock: ManualClock
+) -> None:
+    uid = await running_mesh(http, sim, clock)
+    before = await shown(http, sim, uid)
+    clock.advance(5)
+    assert (await put(http, sim, uid)).status == 200
+    during = await shown(http, sim, uid)
+    # What a retried update reads to know an earlier PUT landed: the timestamp moved, the
+    # echo has not yet.
+    assert during["spec"]["config"] == OLD_CONFIG
+    assert during["status"]["phase"] == "Running"
+    assert during["status"]["updateTimestamp"] > before["status"]["updateTimestamp"]
+
+
+async def test_update_lost_takes_but_answers_500(
+    http: aiohttp.ClientSession, sim: RunningSimulator, clock: ManualClock
+) -> None:
+    sim.state.update_faults(rules=["lost-*=update-lost:1"])
+    uid = await running_mesh(http, sim, clock, "lost-a")
+    answer = await put(http, sim, uid)
+    assert (answer.status, answer.body["errorCode"]) == (500, "ASM.01040001")
+    clock.advance(UPDATE_S)
+    assert (await shown(http, sim, uid))["spec"]["config"] == NEW_CONFIG
+    assert sim.state.stats.faults["update-lost"] == 1
+
+
+async def test_update_slow_is_echoed_after_its_own_time(
+    http: aiohttp.ClientSession, sim: RunningSimulator, clock: ManualClock
+) -> None:
+    sim.state.update_faults(rules=["slow-*=update-slow"], slow_update_seconds=UPDATE_S * 5)
+    slow = await running_mesh(http, sim, clock, "slow-a")
+    other = await running_mesh(http, sim, clock, "fine-a")
+    assert (await put(http, sim, slow)).status == 200
+    assert (await put(http, sim, other)).status == 200
+    clock.advance(UPDATE_S)
+    assert (await shown(http, sim, other))["spec"]["config"] == NEW_CONFIG
+    assert (await shown(http, sim, slow))["spec"]["config"] == OLD_CONFIG
+    clock.advance(UPDATE_S * 4)
+    assert (await shown(http, sim, slow))["spec"]["config"] == NEW_CONFIG
+
+
 async def test_update_500_changes_nothing(
     http: aiohttp.ClientSession, sim: RunningSimulator, clock: ManualClock
 ) -> None:
@@ -320,8 +362,10 @@ def test_rule_actions_parse() -> None:
     assert NameRule.parse("stuck-*=update-failed").action is FaultAction.UPDATE_FAILED
     assert NameRule.parse("flaky-*=update-500:2").times == 2
     assert str(NameRule.parse("flaky-*=update-500:2")) == "flaky-*=update-500:2"
-    with pytest.raises(ValueError, match="update-failed"):
-        NameRule.parse("x=update-slow")  # the listed actions include the update ones
+    assert NameRule.parse("slow-*=update-slow").action is FaultAction.UPDATE_SLOW
+    assert NameRule.parse("lost-*=update-lost:1").action is FaultAction.UPDATE_LOST
+    with pytest.raises(ValueError, match="update-lost"):
+        NameRule.parse("x=update-never")  # the listed actions include the update ones
 
 
 # --- counters and configuration ------------------------------------------------------------
