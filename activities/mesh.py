@@ -26,7 +26,7 @@ from meshfleet.contract.payloads import (
     WaitForMeshResult,
     WaitProgress,
 )
-from meshfleet.drift import drift_of
+from meshfleet.drift import drift_of, drift_texts
 from meshfleet.models import MeshTarget
 
 log = structlog.get_logger(__name__)
@@ -115,7 +115,7 @@ class MeshActivities:
             started_at=inp.started_at,
         )
         # Taken as it stands; what differs from the manifest is reported, never changed here.
-        drift = [] if ours else [change.text() for change in drift_of(target, existing)]
+        drift = [] if ours else drift_texts(drift_of(target, existing))
         return CreateMeshResult(
             uid=existing.uid, phase=existing.phase, adopted=not ours, attempts=attempt, drift=drift
         )

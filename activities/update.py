@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import partial
 
 import structlog
+from pydantic import ValidationError
 from temporalio import activity
 
 from activities.errors import failure
@@ -33,7 +34,7 @@ from meshfleet.contract.convergence import (
 )
 from meshfleet.contract.failures import FailureDetails
 from meshfleet.contract.payloads import JUDGE_MESH, UPDATE_MESH, WAIT_FOR_CONFIG, WaitProgress
-from meshfleet.drift import compare, drift_of, echoed_config, reads_as
+from meshfleet.drift import compare, drift_of, drift_texts, echoed_config, reads_as
 
 log = structlog.get_logger(__name__)
 
@@ -63,7 +64,7 @@ class UpdateActivities:
             if judged.verdict != "adopt":
                 return found.model_copy(update={"verdict": judged.verdict})
             verdict = compare(target, mesh).kind
-            changes = [change.text() for change in drift_of(target, mesh)]
+            changes = drift_texts(drift_of(target, mesh))
             log.info("mesh judged", verdict=verdict, fields=len(changes), uid=mesh.uid)
             return found.model_copy(update={"verdict": verdict, "changes": changes})
 
@@ -88,8 +89,7 @@ class UpdateActivities:
                 if attempt > 1 and _landed(await asm.shown(inp.uid), inp):
                     log.info("an earlier attempt's update landed; not sent again")
                     return UpdateMeshResult(sent=False, attempts=attempt)
-                request = UpdateMeshRequest(mesh_config=MeshConfig.model_validate(inp.config or {}))
-                await asm.update(inp.uid, request)
+                await asm.update(inp.uid, _request(inp))
             except AsmNotFoundError as exc:
                 raise failure(
                     f"mesh {inp.mesh_name} ({inp.uid}) vanished before its update: "
@@ -150,6 +150,31 @@ class UpdateActivities:
             )
             log.info("mesh reads its new configuration", polls=done.polls)
             return WaitForConfigResult(phase=MeshPhase.RUNNING, polls=done.polls)
+
+
+def _request(inp: UpdateMeshActivityInput) -> UpdateMeshRequest:
+    """The PUT's body. A configuration to restore is what ASM echoed, which may hold a field
+    the update request does not take: that is said once, never retried.
+
+    Raises:
+        ApplicationError: non-retryable ``InvalidTarget``, naming the fields refused.
+    """
+    try:
+        return UpdateMeshRequest(mesh_config=MeshConfig.model_validate(inp.config or {}))
+    except ValidationError as exc:
+        raise failure(
+            f"the configuration to put on mesh {inp.mesh_name} is not one the update call "
+            f"takes ({_refused_fields(exc)}); nothing was sent",
+            FailureDetails(attempt=activity.info().attempt),
+            type=errors.INVALID_TARGET,
+            non_retryable=True,
+        ) from exc
+
+
+def _refused_fields(exc: ValidationError) -> str:
+    return "; ".join(
+        f"meshConfig.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:5]
+    )
 
 
 def _found(mesh: Mesh, attempt: int) -> JudgedMesh:

@@ -185,18 +185,29 @@ def reads_as(mesh: Mesh, config: Mapping[str, Any] | None) -> bool:
 def compare(target: MeshTarget, mesh: Mesh) -> Comparison:
     """``target`` against ``mesh``: its version, then its configuration field by field.
 
-    A mesh that echoes no version is judged by its configuration alone (the version cannot be
-    compared, so it is not drift).
+    A mesh that echoes no version, or one in a form no ASM version has (``1.18``), is judged
+    by its configuration alone (the version cannot be ordered, so it is not drift).
     """
     spec = mesh.spec
     changes = config_changes(wanted_config(target), echoed_config(mesh))
     version = spec.version if spec is not None else None
-    order = version_order(version, target.version) if version else "same"
+    order = _order_of(version, target.version)
     if order == "newer":
         return Comparison("downgrade", version, changes)
     if order == "older":
         return Comparison("upgrade", version, changes)
     return Comparison("update" if changes else "in_sync", version, changes)
+
+
+def _order_of(echoed: str | None, wanted: str) -> VersionOrder:
+    # A version the mesh does not echo, or echoes in a form no ASM version has, cannot be
+    # ordered: it is not judged drift (nothing could say which way it differs).
+    if not echoed or echoed == wanted:
+        return "same"
+    try:
+        return version_order(echoed, wanted)
+    except ValueError:
+        return "same"
 
 
 def drift_of(target: MeshTarget, mesh: Mesh) -> list[FieldChange]:
@@ -206,3 +217,22 @@ def drift_of(target: MeshTarget, mesh: Mesh) -> list[FieldChange]:
     if seen.kind in ("upgrade", "downgrade"):
         return [FieldChange("version", seen.mesh_version, target.version), *seen.changes]
     return list(seen.changes)
+
+
+DRIFT_FIELDS_MAX = 10
+"""Differing fields a target's outcome names; more are counted in one last line."""
+DRIFT_TEXT_MAX = 240
+"""Characters of one field's line: a comma list of IP ranges can run to kilobytes."""
+
+
+def drift_texts(changes: list[FieldChange]) -> list[str]:
+    """The lines an outcome records for ``changes``: at most ``DRIFT_FIELDS_MAX`` fields of at
+    most ``DRIFT_TEXT_MAX`` characters each, so a rollout's report and carry stay small."""
+    lines = [_clipped(change.text()) for change in changes[:DRIFT_FIELDS_MAX]]
+    if len(changes) > DRIFT_FIELDS_MAX:
+        lines.append(f"… and {len(changes) - DRIFT_FIELDS_MAX} more fields")
+    return lines
+
+
+def _clipped(text: str) -> str:
+    return text if len(text) <= DRIFT_TEXT_MAX else text[: DRIFT_TEXT_MAX - 1] + "…"

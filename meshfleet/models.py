@@ -39,10 +39,16 @@ class _Model(BaseModel):
 
 
 class Restore(_Model):
-    """How a rollback undoes an update: the configuration to put back. The target's own
-    ``config`` is what the rollout sent, which the mesh must still read, else it was changed
-    since and is kept."""
+    """How a rollback undoes an update: the mesh, and the configuration to put back. The
+    target's own ``config`` is what the rollout sent, which the mesh must still read, else it
+    was changed since and is kept.
 
+    The uid lives here, not in the target's ``uid``: a worker before 0.3.0 reads a rollback
+    target by its ``uid`` alone and would delete the mesh; without one it refuses the target
+    (``NoRecordedUid``) and touches nothing.
+    """
+
+    uid: str | None = None
     config_before: dict[str, Any] | None = None
 
 
@@ -606,6 +612,21 @@ class RolloutProgress(_Model):
     ``MAX_REPORTED_FAILURES``): adopted as they stood, updated, or failed MeshDrifted."""
     restored: int = 0
     """A rollback: updated meshes given back the configuration they had before."""
+
+    @property
+    def done(self) -> int:
+        """Targets that reached an outcome, whatever it was."""
+        return (
+            self.created
+            + self.adopted
+            + self.updated
+            + self.in_sync
+            + self.deleted
+            + self.restored
+            + self.kept
+            + self.failed
+            + self.cancelled
+        )
 
     @property
     def succeeded(self) -> bool:

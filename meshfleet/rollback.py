@@ -38,7 +38,7 @@ from meshfleet.contract.payloads import (
     RolloutInput,
     rollout_workflow_id,
 )
-from meshfleet.drift import drift_of
+from meshfleet.drift import drift_of, reads_as
 from meshfleet.manifest.schedule import count_of, schedule_of
 from meshfleet.models import MeshTarget, Restore, RolloutStrategy, TargetOutcome
 from meshfleet.rollout_identity import ROLLBACK_RESTARTABLE, stored_targets
@@ -76,11 +76,12 @@ class RecordedTarget:
 
     @property
     def updated(self) -> bool:
-        """The rollout updated this mesh in place and recorded its uid and the configuration it
-        replaced: a rollback puts that configuration back."""
+        """The rollout updated this mesh in place (or sent it an update, and the target failed
+        after) and recorded its uid and the configuration it replaced: a rollback puts that
+        configuration back, unless the mesh never took the change."""
         return (
             self.outcome is not None
-            and self.outcome.outcome == "updated"
+            and self.outcome.outcome in ("updated", "failed")
             and bool(self.outcome.uid)
             and self.outcome.config_before is not None
         )
@@ -104,10 +105,10 @@ class RecordedTarget:
         """The target as the rollback takes it: with the recorded uid, and for an updated mesh
         the configuration to put back."""
         assert self.outcome is not None
-        update: dict[str, Any] = {"uid": self.outcome.uid}
         if self.updated:
-            update["restore"] = Restore(config_before=self.outcome.config_before)
-        return self.target.model_copy(update=update)
+            restore = Restore(uid=self.outcome.uid, config_before=self.outcome.config_before)
+            return self.target.model_copy(update={"restore": restore})
+        return self.target.model_copy(update={"uid": self.outcome.uid})
 
 
 @dataclass(frozen=True)
@@ -408,7 +409,7 @@ async def plan_rollback(api: MeshApi, records: RolloutRecords) -> list[PlannedDe
         uid = t.outcome.uid
         meshes = listed[(t.target.project_id, t.target.region)]
         if t.updated:
-            planned.append(_planned_restore(t.target, uid, meshes))
+            planned.append(_planned_restore(t.target, uid, t.outcome.config_before, meshes))
             continue
         if any(m.uid == uid for m in meshes):
             planned.append(
@@ -425,12 +426,19 @@ async def plan_rollback(api: MeshApi, records: RolloutRecords) -> list[PlannedDe
         if not t.undone:
             recorded = t.outcome.uid if t.outcome is not None else None
             planned.append(
-                PlannedDeletion(t.target, recorded, "leave", _LEFT_ALONE[t.left_alone_because])
+                PlannedDeletion(
+                    t.target,
+                    recorded,
+                    "leave",
+                    _LEFT_ALONE.get(t.left_alone_because, t.left_alone_because),
+                )
             )
     return planned
 
 
-def _planned_restore(target: MeshTarget, uid: str, meshes: Sequence[Mesh]) -> PlannedDeletion:
+def _planned_restore(
+    target: MeshTarget, uid: str, before: dict[str, Any] | None, meshes: Sequence[Mesh]
+) -> PlannedDeletion:
     """What a rollback would do to a mesh the rollout updated, judged as ``RestoreMeshWorkflow``
     judges it: restored while it reads as the rollout left it, else kept."""
     mesh = next((m for m in meshes if m.uid == uid), None)
@@ -441,6 +449,9 @@ def _planned_restore(target: MeshTarget, uid: str, meshes: Sequence[Mesh]) -> Pl
             return PlannedDeletion(target, uid, "keep", reason)
         return PlannedDeletion(target, uid, "gone", "deleted since the rollout")
     changed = drift_of(target, mesh)
+    if changed and reads_as(mesh, before):
+        reason = "never took the rollout's change: it reads its old configuration already"
+        return PlannedDeletion(target, uid, "keep", reason)
     if changed:
         reason = "changed since the rollout updated it: " + "; ".join(c.text() for c in changed)
         return PlannedDeletion(target, uid, "keep", reason)

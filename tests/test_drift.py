@@ -208,3 +208,9 @@ def test_an_older_mesh_is_an_upgrade_and_a_newer_one_a_downgrade_refused() -> No
 def test_a_mesh_that_echoes_no_version_is_judged_by_its_configuration() -> None:
     assert compare(wanting(), seed_mesh(version=None)).kind == "in_sync"
     assert compare(wanting(None), seed_mesh(version=None)).kind == "update"
+
+
+@pytest.mark.parametrize("echoed", ["1.18", "1.18.7-r5-beta", "latest"])
+def test_a_version_in_no_asm_form_is_not_judged_and_raises_nothing(echoed: str) -> None:
+    # The adoption after a 409 asks this too: an odd echo must never fail a create.
+    assert compare(wanting(), seed_mesh(version=echoed)).kind == "in_sync"

@@ -8,9 +8,17 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from meshfleet.contract import failures as errors
     from meshfleet.contract.convergence import JudgedMesh
-    from meshfleet.contract.payloads import CONVERGE_MESH_WORKFLOW, ActionKind, MeshChangeInput
+    from meshfleet.contract.payloads import (
+        CONVERGE_MESH_WORKFLOW,
+        WAIT_FOR_MESH,
+        ActionKind,
+        MeshChangeInput,
+        WaitForMeshInput,
+        WaitForMeshResult,
+    )
     from meshfleet.drift import wanted_config
     from meshfleet.models import TargetOutcome
+    from workflows import policies
     from workflows.create_mesh import CreateMeshWorkflow
     from workflows.in_place import InPlaceChange
 
@@ -41,11 +49,49 @@ class ConvergeMeshWorkflow(InPlaceChange, CreateMeshWorkflow):
             judged = await self._judge(inp)
         except (ActivityError, ApplicationError) as err:
             return self._failed(inp, err)
-        if judged.verdict == "create":
-            # Nothing stands there: as a creation (a 409 now means a mesh arrived since the
-            # list, which is adopted as any creation adopts it).
-            return await CreateMeshWorkflow._drive(self, inp)
+        if judged.verdict != "create":
+            return await self._existing(inp, judged)
+        # Nothing stands there: as a creation.
+        created = await CreateMeshWorkflow._drive(self, inp)
+        if created.outcome != "adopted":
+            return created
+        # A mesh of this name arrived between the list and the POST (its 409 adopted it): it
+        # is judged as any mesh that exists, so it too is converged or required to match.
+        try:
+            judged = await self._judge(inp)
+        except (ActivityError, ApplicationError) as err:
+            return self._failed(inp, err, uid=created.uid)
         return await self._existing(inp, judged)
+
+    async def _in_sync(self, inp: MeshChangeInput, judged: JudgedMesh) -> TargetOutcome:
+        """A mesh that reads as the manifest wants is a success only once it is ``Running``:
+        one still being created is waited for, one that ended failed fails the target."""
+        target = inp.target
+        uid = judged.uid or ""
+        if judged.phase == "Running":
+            return self._outcome(inp, "in_sync", uid=uid, attempts=judged.attempts)
+        try:
+            waited = await self._poll(
+                inp,
+                WAIT_FOR_MESH,
+                WaitForMeshInput(
+                    project_id=target.project_id,
+                    region=target.region,
+                    mesh_name=target.mesh_name,
+                    uid=uid,
+                    cluster_id=target.cluster_id,
+                    rollout_id=inp.rollout_id,
+                    first_poll_s=0.0,
+                    poll_interval_s=inp.timing.poll_interval_s,
+                    deadline=policies.deadline_of(inp.timing).isoformat(),
+                ),
+                WaitForMeshResult,
+                f"wait for mesh {target.mesh_name} to be Running",
+            )
+        except ActivityError as err:
+            return self._failed(inp, err, uid=uid, attempts=judged.attempts)
+        self._phase = waited.phase
+        return self._outcome(inp, "in_sync", uid=uid, attempts=judged.attempts, polls=waited.polls)
 
     async def _existing(self, inp: MeshChangeInput, judged: JudgedMesh) -> TargetOutcome:
         target = inp.target
@@ -54,8 +100,15 @@ class ConvergeMeshWorkflow(InPlaceChange, CreateMeshWorkflow):
         if verdict in _IN_THE_WAY:
             return self._refused(inp, judged, _IN_THE_WAY[verdict], _in_the_way(inp, judged))
         if verdict == "in_sync":
-            return self._outcome(inp, "in_sync", uid=uid, attempts=judged.attempts)
-        fields = "; ".join(judged.changes)
+            return await self._in_sync(inp, judged)
+        if inp.existing == "adopt":
+            return self._outcome(
+                inp, "adopted", uid=uid, attempts=judged.attempts, drift=judged.changes
+            )
+        # The message names the first fields; the outcome's drift lists them all.
+        fields = "; ".join(judged.changes[:3]) + (
+            f"; and {len(judged.changes) - 3} more" if len(judged.changes) > 3 else ""
+        )
         if verdict == "downgrade":
             return self._refused(
                 inp,
@@ -63,10 +116,6 @@ class ConvergeMeshWorkflow(InPlaceChange, CreateMeshWorkflow):
                 errors.DOWNGRADE_REFUSED,
                 f"mesh {target.mesh_name} runs {judged.mesh_version}, newer than the manifest's "
                 f"{target.version}: meshfleet never downgrades a mesh",
-            )
-        if inp.existing == "adopt":
-            return self._outcome(
-                inp, "adopted", uid=uid, attempts=judged.attempts, drift=judged.changes
             )
         if inp.existing == "require_match":
             return self._refused(

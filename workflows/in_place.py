@@ -103,7 +103,10 @@ class InPlaceChange(MeshChangeWorkflow):
                 summary=f"PUT configuration of mesh {target.mesh_name}",
             )
         except ActivityError as err:
-            return self._failed(inp, err, uid=uid).model_copy(update={"drift": drift})
+            # The PUT may have landed all the same: what it replaced is kept for a rollback.
+            return self._failed(inp, err, uid=uid).model_copy(
+                update={"drift": drift, "config_before": judged.config or {}}
+            )
         try:
             waited = await self._poll(
                 inp,
@@ -124,7 +127,7 @@ class InPlaceChange(MeshChangeWorkflow):
             )
         except ActivityError as err:
             failed = self._failed(inp, err, uid=uid, attempts=put.attempts)
-            return failed.model_copy(update={"drift": drift})
+            return failed.model_copy(update={"drift": drift, "config_before": judged.config or {}})
         self._phase = waited.phase
         return self._outcome(
             inp,

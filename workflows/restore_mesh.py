@@ -7,13 +7,14 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from meshfleet.contract.payloads import RESTORE_MESH_WORKFLOW, ActionKind, MeshChangeInput
+    from meshfleet.drift import config_changes
     from meshfleet.models import TargetOutcome
     from workflows.in_place import InPlaceChange
 
 
 @workflow.defn(name=RESTORE_MESH_WORKFLOW)
 class RestoreMeshWorkflow(InPlaceChange):
-    """One mesh a rollout updated (its target carries the uid and ``restore``): when it still
+    """One mesh a rollout updated (its target's ``restore`` carries the uid): when it still
     reads as the rollout left it, its old configuration goes back (``restored``); when it is
     gone, was re-created, or was changed again since, it is ``kept`` with the reason."""
 
@@ -27,23 +28,31 @@ class RestoreMeshWorkflow(InPlaceChange):
     async def _drive(self, inp: MeshChangeInput) -> TargetOutcome:
         target = inp.target
         restore = target.restore
-        if not target.uid or restore is None:
+        # The uid is in ``restore``; a rollback that main started before it moved there
+        # carries it in the target's own ``uid``.
+        uid = (restore.uid or target.uid) if restore is not None else None
+        if not uid or restore is None:
             # Only a mesh whose uid and old configuration were recorded may be restored.
-            return self._outcome(
-                inp, "failed", uid=target.uid, error_code="NoRecordedUid", attempts=0
-            )
+            return self._outcome(inp, "failed", uid=uid, error_code="NoRecordedUid", attempts=0)
         try:
             # The target's configuration is the one the rollout sent: in sync means untouched.
             judged = await self._judge(inp)
         except (ActivityError, ApplicationError) as err:
-            return self._failed(inp, err, uid=target.uid)
+            return self._failed(inp, err, uid=uid)
         reason = None
         if judged.verdict == "create":
             reason = f"mesh {target.mesh_name} is gone since the rollout"
-        elif judged.uid != target.uid:
+        elif judged.uid != uid:
             reason = (
                 f"mesh {target.mesh_name} was re-created since the rollout: it has uid "
-                f"{judged.uid}, not {target.uid}; left alone"
+                f"{judged.uid}, not {uid}; left alone"
+            )
+        elif judged.verdict == "update" and not config_changes(
+            restore.config_before, judged.config
+        ):
+            reason = (
+                f"mesh {target.mesh_name} reads the configuration it had before the rollout: "
+                "it never took the rollout's change, so there is nothing to restore"
             )
         elif judged.verdict != "in_sync":
             reason = (
@@ -51,7 +60,5 @@ class RestoreMeshWorkflow(InPlaceChange):
                 f"({'; '.join(judged.changes)}); left as it stands"
             )
         if reason is not None:
-            return self._outcome(
-                inp, "kept", uid=target.uid, attempts=judged.attempts, message=reason
-            )
+            return self._outcome(inp, "kept", uid=uid, attempts=judged.attempts, message=reason)
         return await self._put_config(inp, judged, restore.config_before or {}, "restored", [])

@@ -58,8 +58,9 @@ ROLLBACK_KEYS = (
     "cancelled",
     "pending",
 )
-"""The first keys of a rollback's ``--json`` document (``total``: the meshes it deletes);
-deleted + kept + failed + cancelled + pending = total."""
+"""The first keys of a rollback's ``--json`` document (``total``: the meshes it deletes or
+restores); deleted + restored + kept + failed + cancelled + pending = total (``restored`` comes
+last in the document, added with restores)."""
 KEPT_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "reason")
 NOT_ROLLED_BACK_KEYS = ("adopted", "failed", "cancelled", "not_started")
 """Why a rollout's target is never touched by its rollback: every document has each (0 too)."""
@@ -177,14 +178,7 @@ def eta_seconds(progress: RolloutProgress) -> float | None:
     Only a running rollout has a pace: paused, halted, soaking, verifying, at a gate or
     cancelling, the time to the end is a person's or a timer's, not the targets'.
     """
-    done = (
-        progress.created
-        + progress.adopted
-        + progress.deleted
-        + progress.kept
-        + progress.failed
-        + progress.cancelled
-    )
+    done = progress.done
     if progress.state != RolloutState.RUNNING or not done or progress.seconds <= 0:
         return None
     if done >= progress.total:

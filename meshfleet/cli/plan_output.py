@@ -169,12 +169,13 @@ def rollout_does(planned: PlannedTarget, existing: ExistingMode) -> tuple[Does |
         return "create", ""
     if action == "in_sync":
         return "nothing", ""
+    if action in ("update", "upgrade", "downgrade") and existing == "adopt":
+        # Taken as it stands, as before there was any judgement: nothing is changed.
+        return "adopt", "adopted as it stands (drifted)"
     if action == "downgrade":
-        # Whatever the mode: meshfleet never takes a mesh back to an older version.
+        # meshfleet never takes a mesh back to an older version.
         return "fail", f"refused ({errors.DOWNGRADE_REFUSED})"
     if action in ("update", "upgrade"):
-        if existing == "adopt":
-            return "adopt", "adopted as it stands (drifted)"
         if existing == "require_match":
             return "fail", f"fails {errors.MESH_DRIFTED}"
         if action == "upgrade":

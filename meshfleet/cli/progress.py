@@ -80,7 +80,7 @@ class BarView:
             "eta": "-" if eta is None else whole_seconds(eta),
         }
         description = f"{p.state.value} {p.wave}/{p.waves}"
-        done = p.created + p.adopted + p.deleted + p.kept + p.failed + p.cancelled
+        done = p.done
         if self._task is None:
             self._bar.start()
             self._task = self._bar.add_task(description, total=p.total, **fields)
@@ -123,7 +123,7 @@ class LineView:
             self._say(_failure_line(failure))
         now = self._clock()
         state = (p.state, p.wave)
-        key = (*state, p.created, p.adopted, p.failed, p.cancelled, p.in_flight)
+        key = (*state, p.done, p.failed, p.in_flight)
         since = None if self._last_at is None else now - self._last_at
         due = (
             since is None

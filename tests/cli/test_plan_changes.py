@@ -113,26 +113,38 @@ def _judged(rows: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
     ]
 
 
+REFUSED = "refused (DowngradeRefused)"
+
+
 @pytest.mark.parametrize(
-    ("existing", "update", "upgrade", "does"),
+    ("existing", "update", "upgrade", "downgrade", "does"),
     [
         (
             "adopt",
             "adopted as it stands (drifted)",
             "adopted as it stands (drifted)",
-            "1 create, 1 nothing, 2 adopt, 2 fail",
+            # Adopting changes nothing, so a newer mesh too is taken as it stands.
+            "adopted as it stands (drifted)",
+            "1 create, 1 nothing, 3 adopt, 1 fail",
         ),
         (
             "converge",
             "update in place",
             "fails UpgradeNotAvailable until upgrades are supported",
+            REFUSED,
             "1 create, 1 nothing, 1 update, 3 fail",
         ),
-        ("require_match", "fails MeshDrifted", "fails MeshDrifted", "1 create, 1 nothing, 4 fail"),
+        (
+            "require_match",
+            "fails MeshDrifted",
+            "fails MeshDrifted",
+            REFUSED,
+            "1 create, 1 nothing, 4 fail",
+        ),
     ],
 )
 async def test_the_plan_shows_every_judgement_and_what_the_rollout_does_with_it(
-    tmp_path: Path, existing: str, update: str, upgrade: str, does: str
+    tmp_path: Path, existing: str, update: str, upgrade: str, downgrade: str, does: str
 ) -> None:
     path = write_manifest(tmp_path / "fleet.yaml", FLEET, existing=existing)
     run, _ = await _plan(path)
@@ -143,8 +155,8 @@ async def test_the_plan_shows_every_judgement_and_what_the_rollout_does_with_it(
         (ROWS[1], []),
         (ROWS[2], [f"rollout: {update}", f"{SAMPLING}: 1 -> 10"]),
         (ROWS[3], [f"rollout: {upgrade}"]),
-        # Whatever the mode: a mesh is never taken back to an older version.
-        (ROWS[4], ["rollout: refused (DowngradeRefused)"]),
+        # Converging never takes a mesh back to an older version.
+        (ROWS[4], [f"rollout: {downgrade}"]),
         (ROWS[5], []),
     ]
     # The rows keep their columns; the lines below them take no part in the widths.
@@ -275,10 +287,10 @@ async def test_under_adopt_the_json_counts_what_is_adopted(tmp_path: Path) -> No
     assert run.code == ExitCode.CHANGES_PENDING, run.err
     document = run.json()
     assert document["existing"] == "adopt"
-    assert document["does"] == {"create": 1, "nothing": 1, "adopt": 2, "update": 0, "fail": 2}
-    assert document["adopt"] == 2
+    assert document["does"] == {"create": 1, "nothing": 1, "adopt": 3, "update": 0, "fail": 1}
+    assert document["adopt"] == 3
     does = {t["mesh_name"]: t["does"] for t in document["targets"]}
-    assert (does["mesh-drift"], does["mesh-old"], does["mesh-ahead"]) == ("adopt", "adopt", "fail")
+    assert (does["mesh-drift"], does["mesh-old"], does["mesh-ahead"]) == ("adopt", "adopt", "adopt")
 
 
 # --- the exit code ---------------------------------------------------------------------------

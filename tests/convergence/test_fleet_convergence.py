@@ -26,7 +26,7 @@ from meshfleet.asm.models import MeshConfig, UpdateMeshRequest
 from meshfleet.drift import config_changes, wanted_config
 from meshfleet.models import MeshTarget, RolloutProgress, RolloutState
 from meshfleet.plan import plan_rollout
-from meshfleet.rollback import plan_rollback, read_records, start_rollback
+from meshfleet.rollback import plan_rollback, read_records, rollback_input, start_rollback
 from meshfleet.simulator.config import SimulatorConfig
 from meshfleet.simulator.testing import RunningSimulator, serve
 from tests.helpers.eventually import eventually
@@ -236,6 +236,12 @@ async def test_converge_a_fleet_of_thirty_then_again_then_roll_back(
         assert by_action["restore"] == {t.mesh_name for t in drifted if t != edited}
         assert by_action["keep"] == {edited.mesh_name}
         assert by_action["delete"] == {t.mesh_name for t in fleet.missing}
+        # A worker before 0.3.0 reads a rollback target by its uid alone and deletes: a target
+        # to restore carries its uid only where such a worker does not look.
+        to_undo, _ = rollback_input(records)
+        restores = [t for t in to_undo if t.restore is not None]
+        assert len(restores) == len(drifted)
+        assert all(t.uid is None and t.restore and t.restore.uid for t in restores)
         started = await start_rollback(client, records, task_queue=task_queue)
         assert started.started
         undone = await asyncio.wait_for(
