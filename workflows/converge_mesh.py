@@ -10,15 +10,11 @@ with workflow.unsafe.imports_passed_through():
     from meshfleet.contract.convergence import JudgedMesh
     from meshfleet.contract.payloads import (
         CONVERGE_MESH_WORKFLOW,
-        WAIT_FOR_MESH,
         ActionKind,
         MeshChangeInput,
-        WaitForMeshInput,
-        WaitForMeshResult,
     )
     from meshfleet.drift import wanted_config
     from meshfleet.models import TargetOutcome
-    from workflows import policies
     from workflows.create_mesh import CreateMeshWorkflow
     from workflows.in_place import InPlaceChange
 
@@ -66,28 +62,11 @@ class ConvergeMeshWorkflow(InPlaceChange, CreateMeshWorkflow):
     async def _in_sync(self, inp: MeshChangeInput, judged: JudgedMesh) -> TargetOutcome:
         """A mesh that reads as the manifest wants is a success only once it is ``Running``:
         one still being created is waited for, one that ended failed fails the target."""
-        target = inp.target
         uid = judged.uid or ""
         if judged.phase == "Running":
             return self._outcome(inp, "in_sync", uid=uid, attempts=judged.attempts)
         try:
-            waited = await self._poll(
-                inp,
-                WAIT_FOR_MESH,
-                WaitForMeshInput(
-                    project_id=target.project_id,
-                    region=target.region,
-                    mesh_name=target.mesh_name,
-                    uid=uid,
-                    cluster_id=target.cluster_id,
-                    rollout_id=inp.rollout_id,
-                    first_poll_s=0.0,
-                    poll_interval_s=inp.timing.poll_interval_s,
-                    deadline=policies.deadline_of(inp.timing).isoformat(),
-                ),
-                WaitForMeshResult,
-                f"wait for mesh {target.mesh_name} to be Running",
-            )
+            waited = await self._wait_running(inp, uid, first_poll_s=0.0)
         except ActivityError as err:
             return self._failed(inp, err, uid=uid, attempts=judged.attempts)
         self._phase = waited.phase

@@ -42,7 +42,6 @@ class CreateMeshWorkflow(MeshChangeWorkflow):
         # after a lost workflow task both are later, and a mesh our lost POST created would
         # look older than the target.
         started = workflow.info().workflow_start_time
-        deadline = policies.deadline_of(inp.timing)
         target = inp.target
         try:
             # A local activity: the POST needs no task queue round trip or three history
@@ -74,23 +73,9 @@ class CreateMeshWorkflow(MeshChangeWorkflow):
             )
 
         try:
-            waited = await self._poll(
-                inp,
-                WAIT_FOR_MESH,
-                WaitForMeshInput(
-                    project_id=target.project_id,
-                    region=target.region,
-                    mesh_name=target.mesh_name,
-                    uid=created.uid,
-                    cluster_id=target.cluster_id,
-                    rollout_id=inp.rollout_id,
-                    # An adopted mesh was created earlier: look at it now, not after the delay.
-                    first_poll_s=0.0 if created.adopted else inp.timing.first_poll_s,
-                    poll_interval_s=inp.timing.poll_interval_s,
-                    deadline=deadline.isoformat(),
-                ),
-                WaitForMeshResult,
-                f"wait for mesh {target.mesh_name} to be Running",
+            # An adopted mesh was created earlier: look at it now, not after the delay.
+            waited = await self._wait_running(
+                inp, created.uid, first_poll_s=0.0 if created.adopted else None
             )
         except ActivityError as err:
             return self._failed(inp, err, uid=created.uid, attempts=created.attempts)
@@ -102,6 +87,35 @@ class CreateMeshWorkflow(MeshChangeWorkflow):
             attempts=created.attempts,
             polls=waited.polls,
             drift=created.drift,
+        )
+
+    async def _wait_running(
+        self, inp: CreateMeshInput, uid: str, *, first_poll_s: float | None = None
+    ) -> WaitForMeshResult:
+        """Poll the mesh ``uid`` until it is ``Running`` (``wait_for_mesh``), the first read
+        after ``first_poll_s`` (the strategy's when None).
+
+        Raises:
+            ActivityError: the mesh failed, vanished or missed the target's deadline.
+        """
+        target = inp.target
+        timing = inp.timing
+        return await self._poll(
+            inp,
+            WAIT_FOR_MESH,
+            WaitForMeshInput(
+                project_id=target.project_id,
+                region=target.region,
+                mesh_name=target.mesh_name,
+                uid=uid,
+                cluster_id=target.cluster_id,
+                rollout_id=inp.rollout_id,
+                first_poll_s=timing.first_poll_s if first_poll_s is None else first_poll_s,
+                poll_interval_s=timing.poll_interval_s,
+                deadline=policies.deadline_of(timing).isoformat(),
+            ),
+            WaitForMeshResult,
+            f"wait for mesh {target.mesh_name} to be Running",
         )
 
     @staticmethod

@@ -92,7 +92,7 @@ def rollback_document(progress: RolloutProgress) -> dict[str, Any]:
         "kept": p.kept,
         "failed": p.failed,
         "cancelled": p.cancelled,
-        "pending": max(0, p.total - p.deleted - p.restored - p.kept - p.failed - p.cancelled),
+        "pending": max(0, p.total - p.done),
     }
     document["failures"] = [
         {key: getattr(failure, key) for key in FAILURE_KEYS} for failure in p.failures
@@ -121,16 +121,7 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
         "adopted": progress.adopted,
         "failed": progress.failed,
         "cancelled": progress.cancelled,
-        "pending": max(
-            0,
-            progress.total
-            - progress.created
-            - progress.adopted
-            - progress.updated
-            - progress.in_sync
-            - progress.failed
-            - progress.cancelled,
-        ),
+        "pending": max(0, progress.total - progress.done),
     }
     document["failures"] = [
         {key: getattr(failure, key) for key in FAILURE_KEYS} for failure in progress.failures
@@ -195,12 +186,10 @@ def progress_line(progress: RolloutProgress) -> str:
     """One line on where a rollout stands."""
     p = progress
     if p.kind == "rollback":
-        done = p.deleted + p.restored + p.kept + p.failed + p.cancelled
         restored = f", restored {p.restored}" if p.restored else ""
         outcomes = f"deleted {p.deleted}{restored}, kept {p.kept}, failed {p.failed}"
         line = f"rollback of {p.rollout_id}: {p.state.value} · wave {p.wave}/{p.waves}"
     else:
-        done = p.created + p.adopted + p.updated + p.in_sync + p.failed + p.cancelled
         outcomes = f"created {p.created}"
         if p.updated or p.in_sync:
             outcomes += f", updated {p.updated}, in sync {p.in_sync}"
@@ -213,7 +202,9 @@ def progress_line(progress: RolloutProgress) -> str:
         outcomes += f", cancelled {p.cancelled}"
     if p.region:
         line += f" in {p.region}"
-    line += f" · {done}/{p.total} done ({outcomes}) · {p.in_flight} in flight · {p.pending} pending"
+    line += (
+        f" · {p.done}/{p.total} done ({outcomes}) · {p.in_flight} in flight · {p.pending} pending"
+    )
     if p.state == RolloutState.SOAKING and p.soaking_until:
         line += f" · soaking until {utc_text(p.soaking_until)}"
     if p.halted_region and p.state in (RolloutState.HALTED, RolloutState.FAILED):
