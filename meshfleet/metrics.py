@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, s
 from meshfleet.asm.calls import MeshWriteApi
 from meshfleet.asm.errors import AsmConnectionError, AsmError, AsmStatusError, AsmValidationError
 from meshfleet.asm.models import CreateMeshRequest, Mesh, UpdateMeshRequest
+from meshfleet.asm.upgrade import UpgradeJob, UpgradeTask, UpgradeTaskRequest
 
 _T = TypeVar("_T")
 
@@ -38,6 +39,10 @@ _SUCCESS_STATUS: Final = {
     "list": "200",
     "update": "200",
     "delete": "200",
+    "create_upgrade": "201",
+    "show_upgrade": "200",
+    "move_upgrade": "200",
+    "show_upgrade_job": "200",
 }
 
 
@@ -159,6 +164,42 @@ class InstrumentedMeshApi:
         """``AsmClient.delete_mesh``, counted as ``delete``."""
         await _timed(
             "delete", lambda: self._api.delete_mesh(project_id, region, mesh_id), self._metrics
+        )
+
+    async def create_upgrade(
+        self, project_id: str, region: str, request: UpgradeTaskRequest
+    ) -> UpgradeTask:
+        """``AsmClient.create_upgrade``, counted as ``create_upgrade``."""
+        return await _timed(
+            "create_upgrade",
+            lambda: self._api.create_upgrade(project_id, region, request),
+            self._metrics,
+        )
+
+    async def upgrade_task(self, project_id: str, region: str, task_id: str) -> UpgradeTask:
+        """``AsmClient.upgrade_task``, counted as ``show_upgrade``."""
+        return await _timed(
+            "show_upgrade",
+            lambda: self._api.upgrade_task(project_id, region, task_id),
+            self._metrics,
+        )
+
+    async def move_upgrade(
+        self, project_id: str, region: str, task_id: str, request: UpgradeTaskRequest
+    ) -> None:
+        """``AsmClient.move_upgrade``, counted as ``move_upgrade``."""
+        await _timed(
+            "move_upgrade",
+            lambda: self._api.move_upgrade(project_id, region, task_id, request),
+            self._metrics,
+        )
+
+    async def upgrade_job(self, project_id: str, region: str, job_id: str) -> UpgradeJob:
+        """``AsmClient.upgrade_job``, counted as ``show_upgrade_job``."""
+        return await _timed(
+            "show_upgrade_job",
+            lambda: self._api.upgrade_job(project_id, region, job_id),
+            self._metrics,
         )
 
 

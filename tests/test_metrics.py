@@ -12,6 +12,7 @@ from meshfleet.asm.calls import MeshApi
 from meshfleet.asm.client import AsmClient
 from meshfleet.asm.errors import AsmConnectionError, status_error
 from meshfleet.asm.models import CreateMeshRequest, Mesh, UpdateMeshRequest
+from meshfleet.asm.upgrade import UpgradeJob, UpgradeTask, UpgradeTaskRequest
 
 
 def _wraps_the_real_client(api: AsmClient) -> MeshApi:
@@ -54,6 +55,22 @@ class _Api:
     ) -> None:
         raise status_error(409, "ASM.01010004", "mesh is not running", "req-3")
 
+    async def create_upgrade(
+        self, project_id: str, region: str, request: UpgradeTaskRequest
+    ) -> UpgradeTask:
+        raise status_error(409, "ASM.01010005", "an upgrade task holds the mesh", "req-4")
+
+    async def upgrade_task(self, project_id: str, region: str, task_id: str) -> UpgradeTask:
+        return UpgradeTask()
+
+    async def move_upgrade(
+        self, project_id: str, region: str, task_id: str, request: UpgradeTaskRequest
+    ) -> None:
+        return None
+
+    async def upgrade_job(self, project_id: str, region: str, job_id: str) -> UpgradeJob:
+        return UpgradeJob()
+
 
 @pytest.fixture
 def mesh() -> Mesh:
@@ -77,6 +94,11 @@ async def test_asm_calls_are_counted_by_operation_and_status(
         await api.delete_mesh("p", "r", "u-1")
     with pytest.raises(Exception, match="409"):
         await api.update_mesh("p", "r", "u-1", None)  # type: ignore[arg-type]
+    with pytest.raises(Exception, match="409"):
+        await api.create_upgrade("p", "r", None)  # type: ignore[arg-type]
+    await api.upgrade_task("p", "r", "t-1")
+    await api.move_upgrade("p", "r", "t-1", None)  # type: ignore[arg-type]
+    await api.upgrade_job("p", "r", "j-1")
 
     calls = "meshfleet_asm_calls_total"
     assert _value(registry, calls, operation="show", status="200") == 1
@@ -85,6 +107,10 @@ async def test_asm_calls_are_counted_by_operation_and_status(
     assert _value(registry, calls, operation="list", status="200") == 1
     assert _value(registry, calls, operation="delete", status="404") == 1
     assert _value(registry, calls, operation="update", status="409") == 1
+    assert _value(registry, calls, operation="create_upgrade", status="409") == 1
+    assert _value(registry, calls, operation="show_upgrade", status="200") == 1
+    assert _value(registry, calls, operation="move_upgrade", status="200") == 1
+    assert _value(registry, calls, operation="show_upgrade_job", status="200") == 1
     assert _value(registry, "meshfleet_asm_call_seconds_count", operation="show") == 2
     assert _value(registry, "meshfleet_asm_call_seconds_count", operation="create") == 1
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from meshfleet.asm.models import CreateMeshRequest, Mesh, UpdateMeshRequest
+from meshfleet.asm.upgrade import UpgradeJob, UpgradeTask, UpgradeTaskRequest
 
 
 class MeshApi(Protocol):
@@ -37,5 +38,21 @@ class MeshUpdateApi(MeshApi, Protocol):
     ) -> None: ...
 
 
-class MeshWriteApi(MeshDeleteApi, MeshUpdateApi, Protocol):
-    """Every call a worker makes: create, show, list, update and delete."""
+class MeshUpgradeApi(MeshApi, Protocol):
+    """``MeshApi`` and the canary upgrade task: what moving a mesh to a new version needs."""
+
+    async def create_upgrade(
+        self, project_id: str, region: str, request: UpgradeTaskRequest
+    ) -> UpgradeTask: ...
+
+    async def upgrade_task(self, project_id: str, region: str, task_id: str) -> UpgradeTask: ...
+
+    async def move_upgrade(
+        self, project_id: str, region: str, task_id: str, request: UpgradeTaskRequest
+    ) -> None: ...
+
+    async def upgrade_job(self, project_id: str, region: str, job_id: str) -> UpgradeJob: ...
+
+
+class MeshWriteApi(MeshDeleteApi, MeshUpdateApi, MeshUpgradeApi, Protocol):
+    """Every call a worker makes: create, show, list, update, delete and upgrade."""

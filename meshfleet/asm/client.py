@@ -1,5 +1,5 @@
 """``AsmClient``: the async aiohttp client of the ASM mesh API: create, show, list, find, update,
-delete."""
+delete, and the canary upgrade task's create, show, move and job."""
 
 from __future__ import annotations
 
@@ -14,13 +14,20 @@ from meshfleet.asm.auth import Auth
 from meshfleet.asm.endpoints import endpoint_for
 from meshfleet.asm.errors import AsmAuthenticationError, AsmError, excerpt
 from meshfleet.asm.models import CreateMeshRequest, Mesh, MeshList, UpdateMeshRequest
-from meshfleet.asm.rules import check_mesh_id, check_mesh_name, check_project_id, check_region
+from meshfleet.asm.rules import (
+    check_mesh_id,
+    check_mesh_name,
+    check_project_id,
+    check_region,
+    check_upgrade_id,
+)
 from meshfleet.asm.transport import Request, Transport
+from meshfleet.asm.upgrade import UpgradeJob, UpgradeTask, UpgradeTaskRequest
 
 DEFAULT_USER_AGENT = "meshfleet-asm/0.1 (+aiohttp)"
 JSON_CONTENT_TYPE = "application/json"
 
-_Model = TypeVar("_Model", Mesh, MeshList)
+_Model = TypeVar("_Model", Mesh, MeshList, UpgradeTask, UpgradeJob)
 
 
 def parse_body(model: type[_Model], data: Any, what: str) -> _Model:
@@ -265,6 +272,123 @@ class AsmClient:
         await self._request(
             "DELETE", project_id, region, f"/v1/{project_id}/meshes/{mesh_id}", parse=False
         )
+
+    async def create_upgrade(
+        self, project_id: str, region: str, request: UpgradeTaskRequest
+    ) -> UpgradeTask:
+        """Start a canary upgrade of a mesh: ``POST /v1/{project_id}/mesh-upgrade``.
+
+        The body names the mesh (``spec.meshId``), the target version and the first step,
+        ``preCheck``. 201 answers the task; its ``metadata.uid`` is the id of every call that
+        follows, and no call lists a mesh's tasks, so the 201 is the only place it is learnt.
+
+        Args:
+            project_id: 32 lower-case hex characters.
+            region: Region of the project.
+            request: The body (``UpgradeTaskRequest.for_step(..., UpgradeStep.PRE_CHECK)``).
+
+        Returns:
+            The task as ASM answers it.
+
+        Raises:
+            AsmValidationError: project_id, region or the body's mesh id is malformed; nothing
+                was sent.
+            AsmBadRequestError: 400, the body was refused, or the target version is not on the
+                mesh's upgrade path (one line up per upgrade).
+            AsmNotFoundError: 404, no such mesh.
+            AsmConflictError: 409, a task already holds the mesh, or the mesh is not ``Running``.
+            AsmStatusError: any other non-2xx answer, by status.
+            AsmConnectionError: no HTTP answer (the task may exist all the same).
+        """
+        check_project_id(project_id)
+        check_region(region)
+        check_mesh_id(request.spec.mesh_id)
+        body = json.dumps(request.to_wire(), separators=(",", ":")).encode()
+        data = await self._request(
+            "POST", project_id, region, f"/v1/{project_id}/mesh-upgrade", body=body
+        )
+        return parse_body(UpgradeTask, data, "create upgrade task")
+
+    async def upgrade_task(self, project_id: str, region: str, task_id: str) -> UpgradeTask:
+        """Show an upgrade task: ``GET /v1/{project_id}/mesh-upgrade/{task_id}``.
+
+        Args:
+            project_id: 32 lower-case hex characters.
+            region: Region of the project.
+            task_id: ``metadata.uid`` of the task, from the 201 of ``create_upgrade``.
+
+        Raises:
+            AsmValidationError: project_id, region or task_id is malformed; nothing was sent.
+            AsmNotFoundError: 404, no such task in that project.
+            AsmStatusError: any other non-2xx answer, by status.
+            AsmConnectionError: no HTTP answer.
+        """
+        check_project_id(project_id)
+        check_upgrade_id(task_id)
+        check_region(region)
+        data = await self._request(
+            "GET", project_id, region, f"/v1/{project_id}/mesh-upgrade/{task_id}"
+        )
+        return parse_body(UpgradeTask, data, "show upgrade task")
+
+    async def move_upgrade(
+        self, project_id: str, region: str, task_id: str, request: UpgradeTaskRequest
+    ) -> None:
+        """Start the next step of an upgrade task, or its rollback:
+        ``PUT /v1/{project_id}/mesh-upgrade/{task_id}``.
+
+        The body has the create's shape; ``spec.currentStep.name`` names the step to start. Any
+        2xx means the step was accepted; show the task to follow it.
+
+        Args:
+            project_id: 32 lower-case hex characters.
+            region: Region of the project.
+            task_id: ``metadata.uid`` of the task.
+            request: The body naming the step (``UpgradeTaskRequest.for_step``).
+
+        Raises:
+            AsmValidationError: project_id, region, task_id or the body's mesh id is malformed;
+                nothing was sent.
+            AsmBadRequestError: 400, the body was refused (or names another mesh or version).
+            AsmNotFoundError: 404, no such task.
+            AsmConflictError: 409, the task is at a step from which that one cannot start.
+            AsmStatusError: any other non-2xx answer, by status.
+            AsmConnectionError: no HTTP answer.
+        """
+        check_project_id(project_id)
+        check_upgrade_id(task_id)
+        check_region(region)
+        check_mesh_id(request.spec.mesh_id)
+        body = json.dumps(request.to_wire(), separators=(",", ":")).encode()
+        # The answer's body is not published: only the status counts, as for update_mesh.
+        await self._request(
+            "PUT",
+            project_id,
+            region,
+            f"/v1/{project_id}/mesh-upgrade/{task_id}",
+            body=body,
+            parse=False,
+        )
+
+    async def upgrade_job(self, project_id: str, region: str, job_id: str) -> UpgradeJob:
+        """Show the job behind a step: ``GET /v1/{project_id}/mesh-job/{job_id}``.
+
+        Args:
+            project_id: 32 lower-case hex characters.
+            region: Region of the project.
+            job_id: ``status.jobId`` of the task while it ran that step.
+
+        Raises:
+            AsmValidationError: project_id, region or job_id is malformed; nothing was sent.
+            AsmNotFoundError: 404, no such job in that project.
+            AsmStatusError: any other non-2xx answer, by status.
+            AsmConnectionError: no HTTP answer.
+        """
+        check_project_id(project_id)
+        check_upgrade_id(job_id, "job_id")
+        check_region(region)
+        data = await self._request("GET", project_id, region, f"/v1/{project_id}/mesh-job/{job_id}")
+        return parse_body(UpgradeJob, data, "show upgrade job")
 
     async def close(self) -> None:
         """Close the HTTP session if this client opened it (a caller's session stays open)."""

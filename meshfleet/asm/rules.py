@@ -1,5 +1,5 @@
 """The values that name things in ASM calls, each rule stated once: project id, region, mesh name,
-mesh id.
+mesh id, and the ids of an upgrade task and its jobs.
 
 Each of these values ends up in a URL path, a host name, a token scope or a workflow id, so it is
 matched in full over explicit ASCII classes: that refuses '/', '..', '%', whitespace, a trailing
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator
 
@@ -93,6 +93,10 @@ REGION = Rule(
 MESH_ID = Rule(
     "mesh_id", re.compile(r"[A-Za-z0-9-]{1,64}"), "must be 1 to 64 ASCII letters, digits or '-'"
 )
+# The ids of an upgrade task and of the job behind a step are ASM's uids too, and go into a path
+# the same way; one shape, each rule naming its own field.
+UPGRADE_TASK_ID = Rule("task_id", MESH_ID.pattern, MESH_ID.message)
+UPGRADE_JOB_ID = Rule("job_id", MESH_ID.pattern, MESH_ID.message)
 
 # \Z, not $: $ also matches before a trailing newline, so "abcd\n" would pass as a name.
 MESH_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{2,62}[a-z0-9]\Z")
@@ -147,6 +151,17 @@ def check_mesh_id(mesh_id: str) -> str:
         AsmValidationError: naming ``mesh_id``; the value never reaches a URL.
     """
     return MESH_ID.check(mesh_id)
+
+
+def check_upgrade_id(upgrade_id: str, field: Literal["task_id", "job_id"] = "task_id") -> str:
+    """Return ``upgrade_id`` (an upgrade task's ``metadata.uid``, or with ``field="job_id"`` the
+    ``status.jobId`` of one of its steps) if it is 1-64 ASCII letters, digits or '-'.
+
+    Raises:
+        AsmValidationError: naming ``field``; the value never reaches a URL.
+    """
+    rule = UPGRADE_JOB_ID if field == UPGRADE_JOB_ID.field else UPGRADE_TASK_ID
+    return rule.check(upgrade_id)
 
 
 def check_mesh_name(name: str) -> str:

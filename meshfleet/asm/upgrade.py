@@ -71,6 +71,11 @@ _NEXT_LINE = {(1, 8): (1, 15), (1, 13): (1, 15), (1, 15): (1, 18)}
 """A mesh's line and the line one canary upgrade takes it to: 1.8 reaches 1.18 only via 1.15."""
 
 
+def upgrade_path_lines() -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Every line a canary upgrade starts from, with the line it reaches, oldest first."""
+    return sorted(_NEXT_LINE.items())
+
+
 def line_of(version: str) -> tuple[int, int] | None:
     """``1.15.7-r3`` -> ``(1, 15)``; None for a version in no ASM form."""
     match = _LINE.match(version)
@@ -182,3 +187,34 @@ class UpgradeTask(_Echo):
             return UpgradeStep(name) if name else None
         except ValueError:
             return None
+
+
+class UpgradeJobSpec(_Echo):
+    """``spec`` of a job: the step it runs and its parts (their shape is not published)."""
+
+    type: str | None = None
+    subjobs: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class UpgradeJobStatus(_Echo):
+    """``status`` of a job: its phase, and what went wrong when it failed."""
+
+    phase: str | None = None
+    message: str | None = None
+
+
+class UpgradeJobMetadata(_Echo):
+    """``metadata`` of a job: its id is the task's ``status.jobId``."""
+
+    uid: str | None = None
+
+
+class UpgradeJob(_Echo):
+    """A ``Job`` (``apiVersion: v3``) as ``GET /v1/{project_id}/mesh-job/{job_id}`` answers it:
+    the work behind one step of a task, kept as ASM sends it."""
+
+    kind: str | None = None
+    api_version: str | None = Field(default=None, alias="apiVersion")
+    metadata: UpgradeJobMetadata = Field(default_factory=UpgradeJobMetadata)
+    spec: UpgradeJobSpec = Field(default_factory=UpgradeJobSpec)
+    status: UpgradeJobStatus = Field(default_factory=UpgradeJobStatus)

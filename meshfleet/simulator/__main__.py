@@ -20,6 +20,8 @@ from meshfleet.simulator.config import (
     DEFAULT_DELETE_SECONDS,
     DEFAULT_TOKEN_TTL_SECONDS,
     DEFAULT_UPDATE_SECONDS,
+    DEFAULT_UPGRADE_STEP_SECONDS,
+    FaultAction,
     FaultConfig,
     LeaveRule,
     NameRule,
@@ -117,6 +119,14 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         help="seconds before an accepted configuration change is echoed "
         f"(default {DEFAULT_UPDATE_SECONDS:g})",
     )
+    timing.add_argument(
+        "--upgrade-step-seconds",
+        type=_seconds,
+        default=DEFAULT_UPGRADE_STEP_SECONDS,
+        metavar="SECONDS",
+        help="seconds each step of an upgrade task runs, finish and rollback included "
+        f"(default {DEFAULT_UPGRADE_STEP_SECONDS:g})",
+    )
 
     auth = parser.add_argument_group("authentication")
     auth.add_argument("--no-auth", action="store_true", help="accept unauthenticated requests")
@@ -207,9 +217,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="GLOB=ACTION[:N]",
+        # Listed from the enum, so the help names every action there is.
         help="per-name fault, e.g. 'fail-*=create-failed', 'flaky-*=500-before:2'; "
-        "actions: create-failed, 500-before, 500-after, 429, delete-failed, update-failed, "
-        "update-500, update-lost, update-slow",
+        f"actions: {', '.join(action.value for action in FaultAction)}",
     )
     chaos.add_argument(
         "--leave",
@@ -246,6 +256,7 @@ def config_from_args(
             create_seconds=args.create_seconds,
             delete_seconds=args.delete_seconds,
             update_seconds=args.update_seconds,
+            upgrade_step_seconds=args.upgrade_step_seconds,
             auth_enabled=not args.no_auth,
             tokens=tuple(tokens),
             access_keys=keys,

@@ -1,4 +1,5 @@
-"""``/_sim/*``: stats, reset, runtime faults and seeded meshes (no auth: a loopback dev tool)."""
+"""``/_sim/*``: stats, reset, runtime faults, seeded meshes and upgrade tasks (no auth: a loopback
+dev tool)."""
 
 from __future__ import annotations
 
@@ -49,7 +50,8 @@ async def get_stats(request: web.Request) -> web.Response:
 
 
 async def reset(request: web.Request) -> web.Response:
-    """``POST /_sim/reset``: forget meshes and counters, reseed the RNG (faults stay)."""
+    """``POST /_sim/reset``: forget meshes, upgrade tasks and counters, reseed the RNG (faults
+    stay)."""
     state_of(request).reset()
     return json_response({"reset": True})
 
@@ -80,6 +82,12 @@ async def list_all_meshes(request: web.Request) -> web.Response:
         for record in state.all_meshes()
     ]
     return json_response({"items": items})
+
+
+async def list_upgrades(request: web.Request) -> web.Response:
+    """``GET /_sim/upgrades``: every upgrade task of every project, in creation order, with
+    the mesh it is for and where it stands now."""
+    return json_response({"items": state_of(request).upgrade_summaries()})
 
 
 async def seed_mesh(request: web.Request) -> web.Response:

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from meshfleet.simulator import admin, iam, meshes
+from meshfleet.simulator import admin, iam, meshes, upgrades
 from meshfleet.simulator.context import STATE
 from meshfleet.simulator.responses import (
     INTERNAL_ERROR,
@@ -20,11 +20,15 @@ from meshfleet.simulator.responses import (
 from meshfleet.simulator.state import SimulatorState
 from meshfleet.simulator.stats import (
     CREATE,
+    CREATE_UPGRADE,
     DELETE,
     IAM_TOKEN,
     LIST,
     MESH_OPERATIONS,
+    MOVE_UPGRADE,
     SHOW,
+    SHOW_UPGRADE,
+    SHOW_UPGRADE_JOB,
     UPDATE,
 )
 
@@ -70,6 +74,24 @@ def build_app(state: SimulatorState) -> web.Application:
     app.router.add_put(
         "/v2/projects/{project_id}/meshes/{mesh_id}", meshes.update_mesh, name=UPDATE
     )
+    app.router.add_post(
+        "/v1/{project_id}/mesh-upgrade", upgrades.create_upgrade, name=CREATE_UPGRADE
+    )
+    app.router.add_get(
+        "/v1/{project_id}/mesh-upgrade/{task_id}",
+        upgrades.show_upgrade,
+        name=SHOW_UPGRADE,
+        allow_head=False,
+    )
+    app.router.add_put(
+        "/v1/{project_id}/mesh-upgrade/{task_id}", upgrades.move_upgrade, name=MOVE_UPGRADE
+    )
+    app.router.add_get(
+        "/v1/{project_id}/mesh-job/{job_id}",
+        upgrades.show_upgrade_job,
+        name=SHOW_UPGRADE_JOB,
+        allow_head=False,
+    )
     app.router.add_post("/v3/auth/tokens", iam.issue_token, name=IAM_TOKEN)
     app.router.add_get("/_sim/stats", admin.get_stats, allow_head=False)
     app.router.add_post("/_sim/reset", admin.reset)
@@ -77,4 +99,5 @@ def build_app(state: SimulatorState) -> web.Application:
     app.router.add_patch("/_sim/faults", admin.patch_faults)
     app.router.add_get("/_sim/meshes", admin.list_all_meshes, allow_head=False)
     app.router.add_post("/_sim/meshes", admin.seed_mesh)
+    app.router.add_get("/_sim/upgrades", admin.list_upgrades, allow_head=False)
     return app

@@ -15,6 +15,7 @@ from meshfleet.asm.signer import AccessKey
 DEFAULT_CREATE_SECONDS = 5.0
 DEFAULT_DELETE_SECONDS = 2.0
 DEFAULT_UPDATE_SECONDS = 2.0
+DEFAULT_UPGRADE_STEP_SECONDS = 1.0
 # Real IAM tokens live 24 h.
 DEFAULT_TOKEN_TTL_SECONDS = 24 * 3600.0
 
@@ -23,7 +24,9 @@ class FaultAction(StrEnum):
     """What a per-name rule does to a request for a mesh whose name matches its pattern.
 
     Create actions count the creates of a (project, name) for ``TIMES``; ``delete-failed`` and
-    the update actions count the DELETEs or PUTs of that one mesh.
+    the update actions count the DELETEs or PUTs of that one mesh; the upgrade actions count the
+    upgrade tasks of that one mesh (its first task is 1, a retried POST that made a second task
+    is 2).
     """
 
     CREATE_FAILED = "create-failed"
@@ -50,6 +53,26 @@ class FaultAction(StrEnum):
     UPDATE_LOST = "update-lost"
     """A PUT is accepted and takes, yet the client gets 500 ASM.01040001: the answer of a
     change that landed is lost (``TIMES`` counts the PUTs of that mesh)."""
+    UPGRADE_PRECHECK_FAILED = "upgrade-precheck-failed"
+    """An upgrade task's ``preCheck`` ends ``Failed`` with a message naming a cluster version
+    the target does not support; the mesh stays ``Running`` at its version (``TIMES`` counts
+    the upgrade tasks of that mesh)."""
+    UPGRADE_DATAPLANE_FAILED = "upgrade-dataplane-failed"
+    """An upgrade task's ``dataPlane`` ends ``Failed`` (pods did not become ready with the new
+    sidecar) and the mesh ``UpgradeFailed``; a rollback is still possible (``TIMES`` counts the
+    upgrade tasks of that mesh)."""
+    UPGRADE_ROLLBACK_FAILED = "upgrade-rollback-failed"
+    """An upgrade task's ``rollback`` ends ``Failed`` and the mesh ``RollbackFailed``; every
+    rollback of that task fails while the rule holds (``TIMES`` counts the upgrade tasks of
+    that mesh)."""
+    UPGRADE_SLOW = "upgrade-slow"
+    """A POST of an upgrade task creates it at once but answers only after
+    ``FaultConfig.slow_upgrade_seconds``: the task exists while its creator still waits for the
+    201 (``TIMES`` counts the upgrade tasks of that mesh)."""
+    UPGRADE_LOST = "upgrade-lost"
+    """A POST of an upgrade task creates it, yet the client gets 500 ASM.01040001: the 201 is
+    lost, and with it the only answer that names the task's id (``TIMES`` counts the upgrade
+    tasks of that mesh)."""
 
 
 class NameRule(BaseModel):
@@ -62,8 +85,8 @@ class NameRule(BaseModel):
     times: int | None = Field(
         default=None,
         ge=1,
-        description="Only the first N creates of a (project, name), or DELETEs or PUTs of a "
-        "mesh, are hit; None: every one.",
+        description="Only the first N creates of a (project, name), or DELETEs, PUTs or "
+        "upgrade tasks of a mesh, are hit; None: every one.",
     )
 
     @classmethod
@@ -176,6 +199,12 @@ class FaultConfig(BaseModel):
     slow_update_seconds: float = Field(
         default=30.0, ge=0, description="How long an update an update-slow rule hits takes."
     )
+    slow_upgrade_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long the POST of an upgrade task an upgrade-slow rule hits waits "
+        "before answering (the task exists meanwhile).",
+    )
     leave: list[LeaveRule] = Field(
         default_factory=list,
         description="Meshes that leave Running (or vanish) a while after reaching it; the first "
@@ -215,6 +244,9 @@ class SimulatorConfig:
         delete_seconds: Seconds a deleted mesh stays ``Deleting`` before it is gone.
         update_seconds: Seconds after an accepted PUT before the mesh echoes the new
             ``spec.config``; it stays ``Running`` with the old one meanwhile.
+        upgrade_step_seconds: Seconds each step of an upgrade task runs (``preCheck``,
+            ``controlPlane``, ``dataPlane``, ``finish`` and ``rollback`` alike) before it ends
+            ``Succeeded`` (or ``Failed`` under a rule).
         auth_enabled: False accepts every request unauthenticated (``--no-auth``).
         tokens: Static tokens accepted as ``X-Auth-Token`` for every project.
         access_keys: AK/SK pairs whose ``SDK-HMAC-SHA256`` signatures are accepted.
@@ -228,6 +260,7 @@ class SimulatorConfig:
     create_seconds: float = DEFAULT_CREATE_SECONDS
     delete_seconds: float = DEFAULT_DELETE_SECONDS
     update_seconds: float = DEFAULT_UPDATE_SECONDS
+    upgrade_step_seconds: float = DEFAULT_UPGRADE_STEP_SECONDS
     auth_enabled: bool = True
     tokens: tuple[str, ...] = field(default=(), repr=False)
     access_keys: tuple[AccessKey, ...] = ()
@@ -238,9 +271,16 @@ class SimulatorConfig:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if min(self.create_seconds, self.delete_seconds, self.update_seconds) < 0:
+        times = (
+            self.create_seconds,
+            self.delete_seconds,
+            self.update_seconds,
+            self.upgrade_step_seconds,
+        )
+        if min(times) < 0:
             raise ValueError(
-                "create_seconds, delete_seconds and update_seconds must not be negative"
+                "create_seconds, delete_seconds, update_seconds and upgrade_step_seconds "
+                "must not be negative"
             )
         if self.token_ttl_seconds <= 0:
             raise ValueError("token_ttl_seconds must be positive")

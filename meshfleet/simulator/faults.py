@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from meshfleet.asm.upgrade import UpgradeStep, line_of
 from meshfleet.simulator.config import FaultAction
 from meshfleet.simulator.state import SimulatorState
 
@@ -111,3 +112,50 @@ def ends_update_failed(state: SimulatorState, name: str, uid: str) -> bool:
     """Whether this accepted PUT of mesh ``uid`` will never take effect (``times`` counts the
     PUTs of that mesh so far, this one included)."""
     return _mesh_rule_hits(state, FaultAction.UPDATE_FAILED, name, state.stats.updates(uid))
+
+
+def _line(version: str) -> str:
+    line = line_of(version)
+    return f"{line[0]}.{line[1]}" if line is not None else version
+
+
+def upgrade_step_failure(
+    state: SimulatorState,
+    mesh_name: str,
+    ordinal: int,
+    step: UpgradeStep,
+    from_version: str,
+    target_version: str,
+) -> str | None:
+    """The message ``step`` of an upgrade task will end ``Failed`` with, or None when it will
+    succeed (``times`` counts the upgrade tasks of that mesh; ``ordinal`` is this task's)."""
+    if step is UpgradeStep.PRE_CHECK and _mesh_rule_hits(
+        state, FaultAction.UPGRADE_PRECHECK_FAILED, mesh_name, ordinal
+    ):
+        return (
+            "pre-upgrade check failed: cluster version 1.23 is not supported by mesh version "
+            f"{_line(target_version)}"
+        )
+    if step is UpgradeStep.DATA_PLANE and _mesh_rule_hits(
+        state, FaultAction.UPGRADE_DATAPLANE_FAILED, mesh_name, ordinal
+    ):
+        return (
+            f"data plane upgrade failed: pods with the {target_version} sidecar did not become "
+            "ready in namespace default"
+        )
+    if step is UpgradeStep.ROLLBACK and _mesh_rule_hits(
+        state, FaultAction.UPGRADE_ROLLBACK_FAILED, mesh_name, ordinal
+    ):
+        return f"rollback failed: the control plane of {from_version} did not become ready again"
+    return None
+
+
+def slows_upgrade(state: SimulatorState, mesh_name: str, ordinal: int) -> bool:
+    """Whether the POST that created task number ``ordinal`` of the mesh answers only after
+    ``slow_upgrade_seconds``."""
+    return _mesh_rule_hits(state, FaultAction.UPGRADE_SLOW, mesh_name, ordinal)
+
+
+def loses_upgrade_answer(state: SimulatorState, mesh_name: str, ordinal: int) -> bool:
+    """Whether the POST that created task number ``ordinal`` of the mesh is answered 500."""
+    return _mesh_rule_hits(state, FaultAction.UPGRADE_LOST, mesh_name, ordinal)

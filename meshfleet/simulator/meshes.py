@@ -28,7 +28,7 @@ from meshfleet.simulator.state import MeshConflictError, MeshNotRunningError, Si
 from meshfleet.simulator.validation import describe
 
 
-async def _admit(
+async def admit(
     request: web.Request, body: bytes = b""
 ) -> tuple[SimulatorState, str] | web.Response:
     """Latency, then authentication, then the project id: the gateway's order of refusals."""
@@ -50,7 +50,7 @@ def _not_found(mesh_id: str) -> web.Response:
     return error(404, NOT_FOUND, f"{shown} does not exist in this project")
 
 
-def _throttled(state: SimulatorState) -> web.Response:
+def throttled(state: SimulatorState) -> web.Response:
     retry_after = state.faults.retry_after
     headers = {"Retry-After": f"{retry_after:g}"} if retry_after is not None else None
     return error(
@@ -61,7 +61,7 @@ def _throttled(state: SimulatorState) -> web.Response:
 async def create_mesh(request: web.Request) -> web.Response:
     """``POST /v1/{project_id}/meshes``: 201 with the mesh in ``Creating``."""
     body = await request.read()
-    admitted = await _admit(request, body)
+    admitted = await admit(request, body)
     if isinstance(admitted, web.Response):
         return admitted
     state, project_id = admitted
@@ -77,7 +77,7 @@ async def create_mesh(request: web.Request) -> web.Response:
     name = mesh_request.metadata.name
     state.stats.name(project_id, name).posts += 1
     if faults.throttle(state, project_id, name):
-        return _throttled(state)
+        return throttled(state)
     if faults.fail_before_create(state, project_id, name):
         return error(500, INTERNAL_ERROR, "internal error")
     clusters = [c.cluster_id for c in mesh_request.spec.extend_params.clusters]
@@ -96,7 +96,7 @@ async def create_mesh(request: web.Request) -> web.Response:
 
 async def list_meshes(request: web.Request) -> web.Response:
     """``GET /v1/{project_id}/meshes``: every mesh of the project, no filter, no paging."""
-    admitted = await _admit(request)
+    admitted = await admit(request)
     if isinstance(admitted, web.Response):
         return admitted
     state, project_id = admitted
@@ -106,7 +106,7 @@ async def list_meshes(request: web.Request) -> web.Response:
 
 async def show_mesh(request: web.Request) -> web.Response:
     """``GET /v1/{project_id}/meshes/{mesh_id}``: the mesh, or 404 once it is gone."""
-    admitted = await _admit(request)
+    admitted = await admit(request)
     if isinstance(admitted, web.Response):
         return admitted
     state, project_id = admitted
@@ -119,7 +119,7 @@ async def show_mesh(request: web.Request) -> web.Response:
 
 async def delete_mesh(request: web.Request) -> web.Response:
     """``DELETE /v1/{project_id}/meshes/{mesh_id}``: 200 with the mesh in ``Deleting``."""
-    admitted = await _admit(request)
+    admitted = await admit(request)
     if isinstance(admitted, web.Response):
         return admitted
     state, project_id = admitted
@@ -128,7 +128,7 @@ async def delete_mesh(request: web.Request) -> web.Response:
     if found is None:
         return _not_found(mesh_id)
     if faults.throttle(state, project_id):
-        return _throttled(state)
+        return throttled(state)
     state.stats.deletes_by_uid[mesh_id] += 1
     fails = faults.ends_delete_failed(state, project_id, found.name, mesh_id)
     record = state.delete_mesh(project_id, mesh_id, fails=fails)
@@ -141,7 +141,7 @@ async def update_mesh(request: web.Request) -> web.Response:
     """``PUT /v2/projects/{project_id}/meshes/{mesh_id}``: 200 when the new configuration is
     accepted; the mesh stays ``Running`` and echoes it after ``update_seconds``."""
     body = await request.read()
-    admitted = await _admit(request, body)
+    admitted = await admit(request, body)
     if isinstance(admitted, web.Response):
         return admitted
     state, project_id = admitted
@@ -163,7 +163,7 @@ async def update_mesh(request: web.Request) -> web.Response:
 
     state.stats.updates_by_uid[mesh_id] += 1
     if faults.throttle(state, project_id):
-        return _throttled(state)
+        return throttled(state)
     if faults.fail_update(state, found.name, mesh_id):
         return error(500, INTERNAL_ERROR, "internal error")
     busy = state.not_running(found)

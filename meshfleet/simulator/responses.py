@@ -19,6 +19,9 @@ RESOURCE_LOCKED = "ASM.01429001"
 # The published table has no code for a change refused because the mesh is busy (creating,
 # upgrading, deleting, failed); this one is the simulator's, and clients decide on the 409.
 MESH_NOT_RUNNING = "ASM.01010004"
+# Nor for an upgrade task in the way: one already holds the mesh, or the task's step does not
+# admit the step a PUT names. The simulator's own code again; clients decide on the 409.
+UPGRADE_CONFLICT = "ASM.01010005"
 # What the API gateway answers for a path or method no API is published on.
 NO_SUCH_API = "APIGW.0101"
 

@@ -1,4 +1,5 @@
-"""The simulated meshes of every project, their lazily computed phases, counters and the RNG."""
+"""The simulated meshes of every project, their upgrade tasks, their lazily computed phases,
+counters and the RNG."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from meshfleet.asm.models import CreateMeshRequest, MeshPhase
+from meshfleet.asm.upgrade import UpgradeStep
 from meshfleet.simulator.clock import Clock, SystemClock
 from meshfleet.simulator.config import GONE, FaultConfig, LeaveRule, SimulatorConfig
 from meshfleet.simulator.stats import Stats
 from meshfleet.simulator.tokens import TokenStore
+from meshfleet.simulator.upgrade_state import StepRun, UpgradeRecord
 
 DEFAULT_VERSION = "1.18.7-r5"
 LEAVE_RUNNING = "leave-running"
@@ -68,6 +71,21 @@ class MeshRecord:
     """Monotonic time of the last accepted PUT: ``status.updateTimestamp`` moves to it at once,
     before the new configuration is echoed."""
 
+    upgrade: UpgradeRecord | None = None
+    """The upgrade task that holds the mesh, until its ``finish`` or ``rollback`` succeeds."""
+    upgraded_at: float | None = None
+    """Monotonic time at which the last upgrade task of the mesh closed."""
+
+    def open_upgrade(self, now: float) -> UpgradeRecord | None:
+        """The task holding the mesh at ``now``; a task that has closed is folded into the
+        mesh for good (its final version) and lets go of it."""
+        task = self.upgrade
+        if task is not None and task.closed(now):
+            self.spec = self.spec | {"version": task.final_version()}
+            self.upgraded_at = task.current.ends_at
+            self.upgrade = task = None
+        return task
+
     def spec_at(self, now: float) -> dict[str, Any]:
         """The spec as echoed at ``now``: the pending configuration once its time has come."""
         if (
@@ -78,6 +96,11 @@ class MeshRecord:
             # Fold it in for good, so a later PUT starts from what readers have seen.
             self.spec = self.spec | {"config": self.pending_config}
             self.pending_config = self.config_applies_at = None
+        task = self.open_upgrade(now)
+        if task is not None:
+            version = task.mesh_version(now)
+            if version != self.spec.get("version"):
+                return self.spec | {"version": version}
         return self.spec
 
     def phase(self, now: float) -> MeshPhase | str:
@@ -88,6 +111,9 @@ class MeshRecord:
             return MeshPhase.DELETING
         if now < self.settles_at:
             return MeshPhase.CREATING
+        task = self.open_upgrade(now)
+        if task is not None:
+            return task.mesh_phase(now)
         if self.left_to is not None and self.leaves_at is not None and now >= self.leaves_at:
             return self.left_to
         return self.final_phase
@@ -95,10 +121,14 @@ class MeshRecord:
     def _changed_at(self, now: float) -> float:
         if self.deleting_since is not None:
             return self.deleting_since
+        later = [t for t in (self.accepted_at, self.upgraded_at) if t is not None]
+        task = self.open_upgrade(now)
+        if task is not None:
+            return max([task.changed_at(now), *later])
         if self.leaves_at is not None and self.left_to is not None and now >= self.leaves_at:
             return self.leaves_at
         settled = self.settles_at if now >= self.settles_at else self.created_mono
-        return max(settled, self.accepted_at) if self.accepted_at is not None else settled
+        return max([settled, *later])
 
     def to_json(self, now: float, *, created: bool = False) -> dict[str, Any]:
         """The mesh as the API returns it; ``created`` gives the 201 form (phase only in status)."""
@@ -155,6 +185,8 @@ class SimulatorState:
         self._names: dict[tuple[str, str], str] = {}
         self._clusters: dict[str, str] = {}
         self._leaving: list[tuple[float, str]] = []  # heap of (gone_at, uid)
+        self._upgrades: dict[str, UpgradeRecord] = {}
+        self._jobs: dict[str, str] = {}  # job id -> task id
 
     def __repr__(self) -> str:
         return f"SimulatorState({len(self._meshes)} mesh(es), {self.config!r})"
@@ -181,7 +213,8 @@ class SimulatorState:
         return self.config.faults
 
     def reset(self) -> None:
-        """Forget every mesh and counter and reseed the RNG; faults and issued tokens stay."""
+        """Forget every mesh, upgrade task and counter and reseed the RNG; faults and issued
+        tokens stay."""
         self.stats = Stats()
         self.rng = random.Random(self.config.seed)
         self._meshes.clear()
@@ -189,6 +222,8 @@ class SimulatorState:
         self._names.clear()
         self._clusters.clear()
         self._leaving.clear()
+        self._upgrades.clear()
+        self._jobs.clear()
 
     def now(self) -> float:
         """The monotonic time, after dropping meshes whose deletion has completed."""
@@ -439,3 +474,119 @@ class SimulatorState:
             phase = str(record.phase(now))
             counts[phase] = counts.get(phase, 0) + 1
         return dict(sorted(counts.items()))
+
+    # --- upgrade tasks --------------------------------------------------------------------
+
+    def create_upgrade(
+        self,
+        record: MeshRecord,
+        name: str,
+        spec: dict[str, Any],
+        target_version: str,
+        *,
+        failure: str | None = None,
+    ) -> UpgradeRecord:
+        """Create an upgrade task of the mesh (counted in ``upgrade_tasks_by_uid``) and start its
+        ``preCheck``; the task holds the mesh until its ``finish`` or ``rollback`` succeeds.
+
+        The caller has checked that no task holds the mesh, that it is ``Running`` and that
+        the target is on its upgrade path.
+
+        Args:
+            record: The mesh.
+            name: ``metadata.name`` of the task.
+            spec: The spec as sent.
+            target_version: ``spec.targetVersion``.
+            failure: The message ``preCheck`` ends ``Failed`` with; None: it succeeds.
+        """
+        now = self.now()
+        self.stats.upgrade_tasks_by_uid[record.uid] += 1
+        task = UpgradeRecord(
+            project_id=record.project_id,
+            uid=str(uuid.uuid4()),
+            name=name,
+            mesh_uid=record.uid,
+            mesh_name=record.name,
+            from_version=str(record.spec_at(now).get("version") or ""),
+            target_version=target_version,
+            spec=spec,
+            created_wall=self.clock.now(),
+            created_mono=now,
+            ordinal=self.stats.upgrade_tasks(record.uid),
+            cluster_ids=record.cluster_ids,
+        )
+        self._upgrades[task.uid] = task
+        record.upgrade = task
+        self._start_step(task, UpgradeStep.PRE_CHECK, now, failure)
+        return task
+
+    def next_upgrade_ordinal(self, mesh_uid: str) -> int:
+        """The ordinal the next task of the mesh ``mesh_uid`` will have (the rules' ``TIMES``)."""
+        return self.stats.upgrade_tasks(mesh_uid) + 1
+
+    def move_upgrade(
+        self,
+        task: UpgradeRecord,
+        step: UpgradeStep,
+        spec: dict[str, Any],
+        *,
+        failure: str | None = None,
+    ) -> UpgradeRecord:
+        """Start ``step`` of the task (the caller has checked ``task.refusal``).
+
+        Args:
+            task: The task.
+            step: The step to start; ``rollback`` returns the mesh to ``task.from_version``.
+            spec: The spec of the PUT, which the task echoes from now on.
+            failure: The message the step ends ``Failed`` with; None: it succeeds.
+        """
+        task.spec = spec
+        self._start_step(task, step, self.now(), failure)
+        return task
+
+    def _start_step(
+        self, task: UpgradeRecord, step: UpgradeStep, now: float, failure: str | None
+    ) -> None:
+        run = StepRun(
+            step=step,
+            job_id=str(uuid.uuid4()),
+            started=now,
+            ends_at=now + self.config.upgrade_step_seconds,
+            failure=failure,
+        )
+        task.runs.append(run)
+        self._jobs[run.job_id] = task.uid
+
+    def get_upgrade(self, project_id: str, task_id: str) -> UpgradeRecord | None:
+        """The upgrade task ``task_id`` of that project, or None."""
+        task = self._upgrades.get(task_id)
+        return task if task is not None and task.project_id == project_id else None
+
+    def get_upgrade_job(self, project_id: str, job_id: str) -> tuple[UpgradeRecord, StepRun] | None:
+        """The task and step run whose job is ``job_id`` in that project, or None."""
+        task_id = self._jobs.get(job_id)
+        task = self.get_upgrade(project_id, task_id) if task_id is not None else None
+        run = task.job(job_id) if task is not None else None
+        return (task, run) if task is not None and run is not None else None
+
+    def mesh_of_upgrade(self, task: UpgradeRecord) -> MeshRecord | None:
+        """The mesh an upgrade task is for, or None once it is gone."""
+        return self.get_mesh(task.project_id, task.mesh_uid)
+
+    def all_upgrades(self) -> list[UpgradeRecord]:
+        """Every upgrade task of every project, in creation order."""
+        self.now()
+        return list(self._upgrades.values())
+
+    def upgrade_json(self, task: UpgradeRecord, *, created: bool = False) -> dict[str, Any]:
+        """The API body of an upgrade task at the current time (``created``: the 201 form)."""
+        return task.to_json(self.now(), timestamp(task.created_wall), created=created)
+
+    def upgrade_job_json(self, task: UpgradeRecord, run: StepRun) -> dict[str, Any]:
+        """The API body of the job of one step run."""
+        return task.job_json(run, self.now())
+
+    def upgrade_summaries(self) -> list[dict[str, Any]]:
+        """``GET /_sim/upgrades``: one line per task."""
+        now = self.now()
+        return [task.summary(now) for task in self._upgrades.values()]

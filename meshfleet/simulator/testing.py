@@ -8,8 +8,8 @@ Example::
         assert sim.state.stats.creations(project_id, "mesh-a") == 1
 
 This interface is stable: ``serve(config, host, port, *, clock)`` and ``RunningSimulator`` with
-``url``, ``host``, ``port``, ``state``, ``config``, ``clock``, ``mesh_url()`` and
-``update_url()``.
+``url``, ``host``, ``port``, ``state``, ``config``, ``clock``, ``mesh_url()``,
+``update_url()``, ``upgrade_url()``, ``job_url()`` and ``upgrades()``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -50,6 +51,22 @@ class RunningSimulator:
         """``{url}/v2/projects/{project_id}/meshes/{mesh_id}``, the update's own path (no
         validation)."""
         return f"{self.url}/v2/projects/{project_id}/meshes/{mesh_id}"
+
+    def upgrade_url(self, project_id: str, task_id: str | None = None) -> str:
+        """``{url}/v1/{project_id}/mesh-upgrade`` or ``…/mesh-upgrade/{task_id}`` (no
+        validation)."""
+        base = f"{self.url}/v1/{project_id}/mesh-upgrade"
+        return f"{base}/{task_id}" if task_id is not None else base
+
+    def job_url(self, project_id: str, job_id: str) -> str:
+        """``{url}/v1/{project_id}/mesh-job/{job_id}`` (no validation)."""
+        return f"{self.url}/v1/{project_id}/mesh-job/{job_id}"
+
+    def upgrades(self, mesh_uid: str | None = None) -> list[dict[str, Any]]:
+        """Every upgrade task now, as ``GET /_sim/upgrades`` lists them (only the mesh
+        ``mesh_uid``'s when given): what a test reads to find a task whose 201 it never got."""
+        items = self.state.upgrade_summaries()
+        return [t for t in items if mesh_uid is None or t["mesh_uid"] == mesh_uid]
 
 
 @asynccontextmanager
