@@ -30,6 +30,7 @@ from activities.mesh import MeshActivities
 from activities.pages import TargetPageActivities
 from activities.targets import TargetWatchActivities
 from activities.update import UpdateActivities
+from activities.upgrade import UpgradeActivities
 from activities.verify import VerifyActivities
 from meshfleet import __version__, logs, metrics
 from meshfleet.asm.auth import auth_from_env
@@ -99,6 +100,7 @@ def build_worker(
     verify = VerifyActivities(api, client, hook or VerifyHook(allowed=settings.verify_allowed_urls))
     deletion = DeletionActivities(api)
     update = UpdateActivities(api)
+    upgrade = UpgradeActivities(api)
     # A drift check holds the client as a lister of meshes only (meshfleet.drift_check).
     drift = DriftActivities(api, client, notify or VerifyHook(allowed=settings.verify_allowed_urls))
     return Worker(
@@ -119,6 +121,7 @@ def build_worker(
             update.judge_mesh,
             update.update_mesh,
             update.wait_for_config,
+            upgrade.upgrade_step,
             drift.check_drift,
             drift.notify_drift,
         ],

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol, TypeVar
 
 import structlog
+from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -36,7 +37,7 @@ def heartbeat_every() -> float:
     return max(0.1, min(HEARTBEAT_EVERY_S, timeout.total_seconds() / 3))
 
 
-async def sleep_until(when: datetime, progress: WaitProgress) -> None:
+async def sleep_until(when: datetime, progress: BaseModel) -> None:
     """Sleep until ``when``, heartbeating ``progress`` meanwhile (a retry resumes from it)."""
     every = heartbeat_every()
     while (left := (when - datetime.now(UTC)).total_seconds()) > 0:

@@ -38,6 +38,27 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class UpgradeRef(_Model):
+    """A mesh's canary upgrade task, as the rollout that created it keeps it: the only record of
+    the task's id (no call lists a mesh's tasks), what the mesh ran before, and how far it got."""
+
+    uid: str
+    """The mesh's uid."""
+    task_id: str
+    version_before: str
+    version: str
+    step: str | None = None
+    """The last step that succeeded (``pre_check``, ``control_plane``, ``data_plane``,
+    ``finish``, ``rollback``), None before the first."""
+    finalized: bool = False
+    """``finish`` succeeded: the old control plane is uninstalled and ASM cannot roll back."""
+
+    @property
+    def can_roll_back(self) -> bool:
+        """ASM rolls an upgrade back until its old control plane is uninstalled."""
+        return not self.finalized
+
+
 class Restore(_Model):
     """How a rollback undoes an update: the mesh, and the configuration to put back. The
     target's own ``config`` is what the rollout sent, which the mesh must still read, else it
@@ -50,6 +71,8 @@ class Restore(_Model):
 
     uid: str | None = None
     config_before: dict[str, Any] | None = None
+    upgrade: UpgradeRef | None = None
+    """An upgraded mesh: its task, rolled back to ``version_before`` unless finalized."""
 
 
 class MeshTarget(_Model):
@@ -74,6 +97,11 @@ class MeshTarget(_Model):
         description="A rollback's target only: the mesh of ``uid`` was updated by the rollout, "
         "and gets its old configuration back instead of being deleted. Never read from a "
         "manifest.",
+    )
+    upgrade: UpgradeRef | None = Field(
+        default=None,
+        description="A finalize's target only: the upgrade task the rollout created for the "
+        "mesh, whose last step is to run. Never read from a manifest.",
     )
 
     @model_validator(mode="after")
@@ -183,8 +211,21 @@ ExistingMode = Literal["adopt", "converge", "require_match"]
 """What a rollout does with a target's mesh that exists already.
 
 ``adopt``: take it as it stands, and report it drifted when it differs from the manifest;
-``converge``: update its configuration in place where it differs; ``require_match``: a mesh that
-differs fails its target (``MeshDrifted``)."""
+``converge``: update its configuration in place where it differs, upgrade its version when it is
+one line older; ``require_match``: a mesh that differs fails its target (``MeshDrifted``)."""
+
+FinalizeMode = Literal["after_rollout", "manual"]
+
+
+class UpgradeStrategy(_Model):
+    """How a rollout that upgrades meshes finishes their upgrades."""
+
+    finalize: FinalizeMode = Field(
+        default="after_rollout",
+        description="after_rollout: once the last wave passed its checks, finalize every "
+        "upgraded mesh (uninstall its old control plane), in waves; manual: wait for "
+        "`meshfleet finalize`.",
+    )
 
 
 RegionMode = Literal["sequential", "parallel"]
@@ -256,6 +297,7 @@ class RolloutStrategy(_Model):
         "is reported), converge it to the manifest, or require that it matches.",
     )
     notify: NotifySpec | None = None
+    upgrade: UpgradeStrategy = Field(default_factory=UpgradeStrategy)
 
     @field_validator("waves")
     @classmethod
@@ -326,14 +368,26 @@ class RolloutSpec(_Model):
 
 
 OutcomeKind = Literal[
-    "created", "adopted", "failed", "cancelled", "deleted", "kept", "updated", "in_sync", "restored"
+    "created",
+    "adopted",
+    "failed",
+    "cancelled",
+    "deleted",
+    "kept",
+    "updated",
+    "in_sync",
+    "restored",
+    "upgraded",
+    "finalized",
 ]
-"""created, adopted, updated, in_sync: a rollout's target Running (made, taken as it stood,
-converged in place, or found as the manifest wants it); deleted, restored, kept: a rollback's
-target deleted (or gone already), given back the configuration the rollout replaced, or left
-alone because it is no longer the mesh the rollout left."""
+"""created, adopted, updated, in_sync, upgraded: a rollout's target Running (made, taken as it
+stood, converged in place, found as the manifest wants it, or upgraded to its version with the old
+control plane still installed); finalized: an upgraded mesh's old control plane uninstalled;
+deleted, restored, kept: a rollback's target deleted (or gone already), given back what the
+rollout replaced (configuration or version), or left alone because it is no longer the mesh the
+rollout left (or can no longer go back)."""
 
-SUCCEEDED: frozenset[str] = frozenset({"created", "adopted", "updated", "in_sync"})
+SUCCEEDED: frozenset[str] = frozenset({"created", "adopted", "updated", "in_sync", "upgraded"})
 """The outcomes of a rollout's target that went well: its mesh runs as the rollout left it."""
 
 
@@ -374,6 +428,11 @@ class TargetOutcome(_Model):
         default=None,
         description="An updated mesh: the configuration it had before the rollout's update, "
         "which a rollback puts back.",
+    )
+    upgrade: UpgradeRef | None = Field(
+        default=None,
+        description="A mesh the rollout created an upgrade task for: the task and how far it "
+        "got, which a finalize finishes and a rollback rolls back.",
     )
 
     @property
@@ -448,6 +507,11 @@ class RolloutState(StrEnum):
     """The wave's meshes are read again (and the verify webhook asked)."""
     AWAITING_APPROVAL = "awaiting_approval"
     """A gate of ``approve_after``: waits for ``meshfleet approve``."""
+    AWAITING_FINALIZE = "awaiting_finalize"
+    """Every wave passed; the upgraded meshes wait for ``meshfleet finalize``
+    (``strategy.upgrade.finalize: manual``)."""
+    FINALIZING = "finalizing"
+    """The upgraded meshes' old control planes are uninstalled, in waves."""
     CANCELLED = "cancelled"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -479,6 +543,9 @@ class OutcomeCounts(BaseModel):
     restored: int = 0
     drifted: int = 0
     """Adopted meshes that differ from their targets: counted among ``adopted`` too."""
+    upgraded: int = 0
+    finalized: int = 0
+    """Upgraded meshes since finalized: counted among ``upgraded`` too."""
 
     def add(self, outcome: OutcomeKind) -> None:
         """Count one outcome."""
@@ -497,6 +564,7 @@ class OutcomeCounts(BaseModel):
             + self.updated
             + self.in_sync
             + self.restored
+            + self.upgraded
         )
 
 
@@ -546,6 +614,61 @@ class KeptMesh(_Model):
             cluster_id=outcome.cluster_id,
             mesh_name=outcome.mesh_name,
             reason=outcome.message or "left alone",
+        )
+
+
+class UpgradedMesh(_Model):
+    """Where one mesh's upgrade stands, as a report lists it."""
+
+    project_id: str
+    region: str
+    cluster_id: str
+    mesh_name: str
+    uid: str
+    version_before: str
+    version: str
+    task_id: str
+    step: str | None = None
+    """The last step that succeeded, None before the first."""
+    finalized: bool = False
+    outcome: str
+    """The target's outcome: upgraded, finalized, failed (at ``step``'s next), cancelled
+    (stopped after ``step``)."""
+
+    @property
+    def can_roll_back(self) -> bool:
+        """ASM rolls an upgrade back until its old control plane is uninstalled."""
+        return not self.finalized
+
+    @property
+    def ref(self) -> UpgradeRef:
+        """The task, as a finalize's target carries it."""
+        return UpgradeRef(
+            uid=self.uid,
+            task_id=self.task_id,
+            version_before=self.version_before,
+            version=self.version,
+            step=self.step,
+            finalized=self.finalized,
+        )
+
+    @classmethod
+    def of(cls, outcome: TargetOutcome) -> UpgradedMesh:
+        """The upgrade an outcome recorded."""
+        upgrade = outcome.upgrade
+        assert upgrade is not None
+        return cls(
+            project_id=outcome.project_id,
+            region=outcome.region,
+            cluster_id=outcome.cluster_id,
+            mesh_name=outcome.mesh_name,
+            uid=upgrade.uid,
+            version_before=upgrade.version_before,
+            version=upgrade.version,
+            task_id=upgrade.task_id,
+            step=upgrade.step,
+            finalized=upgrade.finalized,
+            outcome=outcome.outcome,
         )
 
 
@@ -612,6 +735,13 @@ class RolloutProgress(_Model):
     ``MAX_REPORTED_FAILURES``): adopted as they stood, updated, or failed MeshDrifted."""
     restored: int = 0
     """A rollback: updated meshes given back the configuration they had before."""
+    upgraded: int = 0
+    """Meshes the rollout upgraded through ASM's canary upgrade (finalized ones included)."""
+    finalized: int = 0
+    """Upgraded meshes whose old control plane is uninstalled: ASM can no longer roll them back."""
+    upgrades: list[UpgradedMesh] = Field(default_factory=list)
+    """Every mesh the rollout created an upgrade task for, and where it stands (at most
+    ``MAX_REPORTED_FAILURES``)."""
 
     @property
     def done(self) -> int:
@@ -626,6 +756,7 @@ class RolloutProgress(_Model):
             + self.kept
             + self.failed
             + self.cancelled
+            + self.upgraded
         )
 
     @property
@@ -635,5 +766,5 @@ class RolloutProgress(_Model):
         if self.kind == "rollback":
             done = self.deleted + self.kept + self.restored
         else:
-            done = self.created + self.adopted + self.updated + self.in_sync
+            done = self.created + self.adopted + self.updated + self.in_sync + self.upgraded
         return self.state == RolloutState.COMPLETED and done == self.total

@@ -87,9 +87,20 @@ class RecordedTarget:
         )
 
     @property
+    def upgraded(self) -> bool:
+        """The rollout created an upgrade task for this mesh and recorded it: a rollback rolls
+        the task back, or keeps the mesh with why once the upgrade was finalized."""
+        return (
+            self.outcome is not None
+            and self.outcome.upgrade is not None
+            and bool(self.outcome.upgrade.task_id)
+        )
+
+    @property
     def undone(self) -> bool:
-        """A rollback undoes what the rollout did to this mesh: deletes it, or restores it."""
-        return self.created or self.updated
+        """A rollback undoes what the rollout did to this mesh: deletes it, restores its
+        configuration, or rolls its upgrade back."""
+        return self.created or self.updated or self.upgraded
 
     @property
     def left_alone_because(self) -> str:
@@ -105,6 +116,10 @@ class RecordedTarget:
         """The target as the rollback takes it: with the recorded uid, and for an updated mesh
         the configuration to put back."""
         assert self.outcome is not None
+        if self.upgraded:
+            upgrade = self.outcome.upgrade
+            restore = Restore(uid=upgrade.uid if upgrade else self.outcome.uid, upgrade=upgrade)
+            return self.target.model_copy(update={"restore": restore})
         if self.updated:
             restore = Restore(uid=self.outcome.uid, config_before=self.outcome.config_before)
             return self.target.model_copy(update={"restore": restore})
@@ -363,7 +378,7 @@ async def start_rollback(
     )
 
 
-PlanAction = Literal["delete", "restore", "gone", "keep", "leave"]
+PlanAction = Literal["delete", "restore", "roll_back", "gone", "keep", "leave"]
 """delete: created by the rollout and still there; restore: updated by the rollout and still as
 it left it, so its old configuration goes back; gone: deleted already; keep: created by the
 rollout but re-created since, or updated by it but changed again since (the rollback's
@@ -408,6 +423,9 @@ async def plan_rollback(api: MeshApi, records: RolloutRecords) -> list[PlannedDe
         assert t.outcome is not None and t.outcome.uid is not None
         uid = t.outcome.uid
         meshes = listed[(t.target.project_id, t.target.region)]
+        if t.upgraded:
+            planned.append(_planned_roll_back(t, meshes))
+            continue
         if t.updated:
             planned.append(_planned_restore(t.target, uid, t.outcome.config_before, meshes))
             continue
@@ -434,6 +452,33 @@ async def plan_rollback(api: MeshApi, records: RolloutRecords) -> list[PlannedDe
                 )
             )
     return planned
+
+
+def _planned_roll_back(t: RecordedTarget, meshes: Sequence[Mesh]) -> PlannedDeletion:
+    """What a rollback would do to a mesh the rollout upgraded, as ``RestoreMeshWorkflow``
+    decides it: rolled back through its task until the upgrade was finalized, else kept."""
+    assert t.outcome is not None and t.outcome.upgrade is not None
+    upgrade = t.outcome.upgrade
+    uid = upgrade.uid
+    if upgrade.finalized:
+        reason = (
+            f"upgraded to {upgrade.version} and finalized: ASM cannot roll an upgrade back once "
+            "the old control plane is uninstalled"
+        )
+        return PlannedDeletion(t.target, uid, "keep", reason)
+    mesh = next((m for m in meshes if m.uid == uid), None)
+    if mesh is None:
+        again = next((m for m in meshes if m.metadata.name == t.target.mesh_name), None)
+        if again is not None:
+            reason = f"re-created since the rollout: it has uid {again.uid}, not {uid}"
+            return PlannedDeletion(t.target, uid, "keep", reason)
+        return PlannedDeletion(t.target, uid, "gone", "deleted since the rollout")
+    where = f"after {upgrade.step}" if upgrade.step else "before its first step ended"
+    reason = (
+        f"upgrade task {upgrade.task_id} ({upgrade.version_before} -> {upgrade.version}, "
+        f"{t.outcome.outcome} {where}) is not finalized: rolled back to {upgrade.version_before}"
+    )
+    return PlannedDeletion(t.target, uid, "roll_back", reason)
 
 
 def _planned_restore(

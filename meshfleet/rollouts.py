@@ -33,6 +33,7 @@ from meshfleet.contract.failures import carried
 from meshfleet.contract.payloads import (
     APPROVE_UPDATE,
     CANCEL_UPDATE,
+    FINALIZE_UPDATE,
     INLINE_TARGETS_MAX,
     PAGE_SIZE,
     PAUSE_UPDATE,
@@ -41,6 +42,7 @@ from meshfleet.contract.payloads import (
     ROLLOUT_WORKFLOW,
     TARGET_PAGE_WORKFLOW,
     ApproveInput,
+    FinalizeInput,
     RegionSegment,
     RolloutInput,
     TargetPage,
@@ -462,11 +464,17 @@ def at_gate(progress: RolloutProgress) -> bool:
     return progress.state == RolloutState.AWAITING_APPROVAL
 
 
+def at_finalize(progress: RolloutProgress) -> bool:
+    """The rollout's upgraded meshes wait for ``finalize`` (or ``cancel``)."""
+    return progress.state == RolloutState.AWAITING_FINALIZE
+
+
 def waits_for_a_person(progress: RolloutProgress) -> bool:
-    """Nothing moves the rollout on but an operator: at a gate, or halted with no target left
-    in flight (``resume`` or ``cancel``). A caller waiting for the end would wait forever."""
+    """Nothing moves the rollout on but an operator: at a gate, waiting to finalize, or halted
+    with no target left in flight (``resume`` or ``cancel``). A caller waiting for the end
+    would wait forever."""
     halted = progress.state == RolloutState.HALTED and progress.in_flight == 0
-    return at_gate(progress) or halted
+    return at_gate(progress) or at_finalize(progress) or halted
 
 
 async def wait_for_report(
@@ -534,6 +542,20 @@ async def resume(client: Client, rollout_id: str, *, rollback: bool = False) -> 
 async def cancel(client: Client, rollout_id: str, *, rollback: bool = False) -> RolloutProgress:
     """Start nothing more; in-flight targets finish; the rest are reported cancelled."""
     return await _update(client, rollout_id, CANCEL_UPDATE, rollback=rollback)
+
+
+async def finalize(
+    client: Client, rollout_id: str, by: str, gate: RolloutProgress | None = None
+) -> RolloutProgress:
+    """Finalize the upgraded meshes the rollout waits with, in the name of ``by``.
+
+    Raises:
+        temporalio.client.WorkflowUpdateFailedError: the rollout refused (not awaiting it).
+    """
+    result = await rollout_handle(client, rollout_id).execute_update(
+        FINALIZE_UPDATE, FinalizeInput(by=by), result_type=RolloutProgress
+    )
+    return cast(RolloutProgress, result)
 
 
 async def approve(

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -76,17 +77,25 @@ class WaveChecks:
     def _show_details(self) -> None:
         raise NotImplementedError
 
+    if TYPE_CHECKING:
+        # What the finalize mixin provides (a stub here would shadow it).
+        def _finalize_wanted(self) -> bool: ...
+
+        def _no_longer_upgraded(self, index: int) -> None: ...
+
     @property
     def _wave(self) -> Wave:
         return self._walk.waves[self._carry.wave]
 
     def _wave_done(self) -> bool:
+        """The current wave has every outcome, and checks follow it: every wave but the last,
+        and the last too when upgraded meshes wait to be finalized after it."""
         carry = self._carry
         ends = self._walk.ends
         return (
             carry.next_index >= ends[carry.wave]
             and not carry.in_flight
-            and (carry.wave < len(ends) - 1)
+            and (carry.wave < len(ends) - 1 or self._finalize_wanted())
         )
 
     def _checks_pending(self) -> bool:
@@ -223,6 +232,7 @@ class WaveChecks:
             counts.adopted -= 1
         elif converged is not None:
             setattr(counts, converged, getattr(counts, converged) - 1)
+            self._no_longer_upgraded(index)
         elif counts.created > 0:
             counts.created -= 1
         counts.failed += 1

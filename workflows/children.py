@@ -8,7 +8,7 @@ for: the next run awaits the ones still in flight through ``await_target``.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ChildWorkflowError, WorkflowAlreadyStartedError
@@ -61,6 +61,14 @@ class TargetChildren:
 
     def _show_details(self) -> None:
         raise NotImplementedError
+
+    if TYPE_CHECKING:
+        # What the finalize mixin provides (a stub here would shadow it).
+        def _finalizing(self) -> bool: ...
+
+        def _record_finalized(self, index: int, outcome: TargetOutcome) -> None: ...
+
+        def _record_upgrade(self, index: int, outcome: TargetOutcome) -> None: ...
 
     def _page_input(self, page_no: int) -> LoadPageInput:
         return LoadPageInput(rollout_id=self._inp.rollout_id, page=page_no)
@@ -169,14 +177,20 @@ class TargetChildren:
         index = carry.in_flight.pop(outcome.workflow_id, None)
         if index is None:
             return
+        if self._finalizing():
+            self._record_finalized(index, outcome)
+            self._wake_run_loop = True
+            self._show_details()
+            return
         carry.counts.add(outcome.outcome)
+        self._record_upgrade(index, outcome)
         if self._inp.strategy.verify is not None:
             # Only targets of the current wave are in flight: what its verify must know.
             if outcome.outcome == "adopted":
                 carry.step_adopted.append(index)
             elif outcome.outcome == "failed":
                 carry.step_failed.append(index)
-            elif outcome.outcome in ("updated", "in_sync"):
+            elif outcome.outcome in ("updated", "in_sync", "upgraded"):
                 carry.step_converged[index] = outcome.outcome
         if outcome.drift:
             if outcome.outcome == "adopted":
@@ -196,7 +210,12 @@ class TargetChildren:
         """Count one more failed target against the budgets; halt when one of them is spent."""
         carry = self._carry
         region = self._budget.count(index)
-        if carry.state not in (RolloutState.RUNNING, RolloutState.PAUSED, RolloutState.VERIFYING):
+        if carry.state not in (
+            RolloutState.RUNNING,
+            RolloutState.PAUSED,
+            RolloutState.VERIFYING,
+            RolloutState.FINALIZING,
+        ):
             return
         if self._budget.region_spent(region):
             carry.halted_region = region

@@ -15,8 +15,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from meshfleet.drift import wanted_config
     from meshfleet.models import TargetOutcome
+    from meshfleet.upgrades import downgrade_refusal
     from workflows.create_mesh import CreateMeshWorkflow
     from workflows.in_place import InPlaceChange
+    from workflows.upgrade import MeshUpgrade
+
+# A mesh at an older version is upgraded through ASM's canary upgrade; before, the target failed
+# UpgradeNotAvailable with nothing sent, as histories of that time replay.
+PATCH_UPGRADE = "canary-upgrade-of-an-older-mesh"
 
 # The create path's failure types, for the same meshes in the way a 409 would name.
 _IN_THE_WAY = {
@@ -27,11 +33,16 @@ _IN_THE_WAY = {
 
 
 @workflow.defn(name=CONVERGE_MESH_WORKFLOW)
-class ConvergeMeshWorkflow(InPlaceChange, CreateMeshWorkflow):
-    """One mesh: judged first, then created when missing, updated in place when its
-    configuration differs (``existing: converge``), left alone when in sync; a mesh that differs
-    under ``existing: require_match``, a version change or a mesh in the way fails the target
-    with a code naming why. Returns the ``TargetOutcome``, or ends Failed carrying it."""
+class ConvergeMeshWorkflow(InPlaceChange, MeshUpgrade, CreateMeshWorkflow):
+    """One mesh: judged first, then created when missing, upgraded when its version is one line
+    older, updated in place when its configuration differs (``existing: converge``), left alone
+    when in sync; a mesh that differs under ``existing: require_match``, a downgrade, a version
+    no single upgrade reaches or a mesh in the way fails the target with a code naming why.
+    Returns the ``TargetOutcome``, or ends Failed carrying it.
+
+    An upgraded mesh ends ``upgraded``: it runs the new version with the old control plane still
+    installed, until the rollout finalizes it (``FinalizeUpgradeWorkflow``). Its other fields,
+    if they differ too, stay as drift: no other change is made to a mesh during an upgrade."""
 
     action: ActionKind = "converge"
 
@@ -89,13 +100,8 @@ class ConvergeMeshWorkflow(InPlaceChange, CreateMeshWorkflow):
             f"; and {len(judged.changes) - 3} more" if len(judged.changes) > 3 else ""
         )
         if verdict == "downgrade":
-            return self._refused(
-                inp,
-                judged,
-                errors.DOWNGRADE_REFUSED,
-                f"mesh {target.mesh_name} runs {judged.mesh_version}, newer than the manifest's "
-                f"{target.version}: meshfleet never downgrades a mesh",
-            )
+            refusal = downgrade_refusal(target.mesh_name, judged.mesh_version or "", target.version)
+            return self._refused(inp, judged, refusal.code, refusal.message)
         if inp.existing == "require_match":
             return self._refused(
                 inp,
@@ -104,6 +110,8 @@ class ConvergeMeshWorkflow(InPlaceChange, CreateMeshWorkflow):
                 f"mesh {target.mesh_name} differs from the manifest: {fields}",
             )
         if verdict == "upgrade":
+            if workflow.patched(PATCH_UPGRADE):
+                return await self._upgrade(inp, judged, judged.changes)
             return self._refused(
                 inp,
                 judged,

@@ -4,6 +4,7 @@ from workflows.converge_mesh import ConvergeMeshWorkflow
 from workflows.create_mesh import CreateMeshWorkflow
 from workflows.delete_mesh import DeleteMeshWorkflow
 from workflows.drift import DriftCheckWorkflow, DriftTargetPageWorkflow
+from workflows.finalize_upgrade import FinalizeUpgradeWorkflow
 from workflows.restore_mesh import RestoreMeshWorkflow
 from workflows.rollback import MeshRollbackWorkflow
 from workflows.rollout import MeshRolloutWorkflow
@@ -16,6 +17,7 @@ from workflows.versioned import (
     PinnedCreateMeshWorkflow,
     PinnedDeleteMeshWorkflow,
     PinnedDriftCheckWorkflow,
+    PinnedFinalizeUpgradeWorkflow,
     PinnedRestoreMeshWorkflow,
     PinnedTargetPageWorkflow,
 )
@@ -30,6 +32,7 @@ ALL_WORKFLOWS = [
     RestoreMeshWorkflow,
     DriftCheckWorkflow,
     DriftTargetPageWorkflow,
+    FinalizeUpgradeWorkflow,
 ]
 """What an unversioned worker (the default) registers, and what the replay gate replays."""
 
@@ -43,5 +46,6 @@ VERSIONED_WORKFLOWS = [
     PinnedRestoreMeshWorkflow,
     PinnedDriftCheckWorkflow,
     AutoUpgradingDriftPageWorkflow,
+    PinnedFinalizeUpgradeWorkflow,
 ]
 """The same workflows, with their behaviours, for a worker of a Worker Deployment version."""

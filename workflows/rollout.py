@@ -26,12 +26,14 @@ with workflow.unsafe.imports_passed_through():
     from meshfleet.contract.payloads import (
         APPROVE_UPDATE,
         CANCEL_UPDATE,
+        FINALIZE_UPDATE,
         PAUSE_UPDATE,
         PROGRESS_QUERY,
         REQUEST_CANCEL,
         RESUME_UPDATE,
         ROLLOUT_WORKFLOW,
         ApproveInput,
+        FinalizeInput,
         RequestCancelInput,
         RolloutCarry,
         RolloutInput,
@@ -47,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.budget import FailureBudget
     from workflows.checks import BANNER_TIMER, PATCH_WAIT_BANNER, WaveChecks
     from workflows.children import TargetChildren
+    from workflows.finalize import UpgradeFinalize
     from workflows.layout import walk_of
 
 
@@ -67,7 +70,7 @@ CANCEL_REQUEST_WAIT = timedelta(minutes=10)
 
 
 @workflow.defn(name=ROLLOUT_WORKFLOW)
-class MeshRolloutWorkflow(TargetChildren, WaveChecks):
+class MeshRolloutWorkflow(TargetChildren, WaveChecks, UpgradeFinalize):
     """A fleet rollout: waves, a window of in-flight targets, a failure budget, pause and cancel.
 
     What happens to each target's mesh is the input's ``action`` (``meshfleet.contract.actions``):
@@ -190,6 +193,7 @@ class MeshRolloutWorkflow(TargetChildren, WaveChecks):
             if self._should_continue_as_new():
                 return
             self._advance_wave()
+        await self._finalize_step()
 
     def _track(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
@@ -242,7 +246,7 @@ class MeshRolloutWorkflow(TargetChildren, WaveChecks):
     @workflow.update(name=PAUSE_UPDATE)
     def pause(self) -> RolloutProgress:
         """Start no new targets until ``resume``; in-flight ones go on."""
-        if self._carry.state == RolloutState.RUNNING:
+        if self._carry.state in (RolloutState.RUNNING, RolloutState.FINALIZING):
             self._set_state(RolloutState.PAUSED)
         return self.progress()
 
@@ -299,6 +303,19 @@ class MeshRolloutWorkflow(TargetChildren, WaveChecks):
                 f"{view.gate_name(inp.wave, inp.region)}: nothing approved"
             )
 
+    @workflow.update(name=FINALIZE_UPDATE)
+    def finalize(self, inp: FinalizeInput) -> RolloutProgress:
+        """Finalize the upgraded meshes a manual finalize waits for, in the rollout's waves."""
+        workflow.logger.info("finalize asked by %s", inp.by or "unknown")
+        self._finalize_started()
+        return self.progress()
+
+    @finalize.validator
+    def _validate_finalize(self, inp: FinalizeInput) -> None:
+        state = self._carry.state
+        if state != RolloutState.AWAITING_FINALIZE:
+            raise ValueError(f"rollout is {state.value}, not awaiting finalize")
+
     @workflow.update(name=CANCEL_UPDATE)
     def cancel(self) -> RolloutProgress:
         """Start nothing more; in-flight meshes reach a final phase; the rest count as cancelled."""
@@ -320,7 +337,10 @@ class MeshRolloutWorkflow(TargetChildren, WaveChecks):
             raise ValueError(why)
 
     def _cancel(self) -> None:
-        if not self._carry.state.finished:
+        state = self._carry.state
+        if not state.finished:
+            if state != RolloutState.CANCELLING:
+                self._stop_upgrades()
             self._set_state(RolloutState.CANCELLING)
 
     def _set_state(self, state: RolloutState) -> None:
@@ -356,7 +376,9 @@ class MeshRolloutWorkflow(TargetChildren, WaveChecks):
         # never finds their workflow ids still taken.
         if carry.in_flight or self._children:
             return False
-        return carry.state == RolloutState.CANCELLING or carry.next_index >= self._inp.total
+        if carry.state == RolloutState.CANCELLING:
+            return True
+        return carry.next_index >= self._inp.total and not self._finalize_remaining()
 
     def _should_continue_as_new(self) -> bool:
         limit = self._inp.max_starts_per_run

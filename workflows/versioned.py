@@ -29,6 +29,7 @@ with workflow.unsafe.imports_passed_through():
     from meshfleet.contract.payloads import (
         CONVERGE_MESH_WORKFLOW,
         CREATE_MESH_WORKFLOW,
+        FINALIZE_UPGRADE_WORKFLOW,
         RESTORE_MESH_WORKFLOW,
         ROLLOUT_WORKFLOW,
         TARGET_PAGE_WORKFLOW,
@@ -42,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.create_mesh import CreateMeshWorkflow
     from workflows.delete_mesh import DeleteMeshWorkflow
     from workflows.drift import DriftCheckWorkflow, DriftTargetPageWorkflow
+    from workflows.finalize_upgrade import FinalizeUpgradeWorkflow
     from workflows.restore_mesh import RestoreMeshWorkflow
     from workflows.rollback import MeshRollbackWorkflow
     from workflows.rollout import MeshRolloutWorkflow
@@ -126,6 +128,16 @@ class PinnedConvergeMeshWorkflow(ConvergeMeshWorkflow):
     @workflow.run
     async def run(self, inp: MeshChangeInput) -> TargetOutcome:
         """As ``ConvergeMeshWorkflow.run``."""
+        return await super().run(inp)
+
+
+@workflow.defn(name=FINALIZE_UPGRADE_WORKFLOW, versioning_behavior=VersioningBehavior.PINNED)
+class PinnedFinalizeUpgradeWorkflow(FinalizeUpgradeWorkflow):
+    """A finalize finishes on the build that started it."""
+
+    @workflow.run
+    async def run(self, inp: MeshChangeInput) -> TargetOutcome:
+        """As ``FinalizeUpgradeWorkflow.run``."""
         return await super().run(inp)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from meshfleet.contract.payloads import RolloutCarry, RolloutInput
-from meshfleet.models import RolloutProgress, RolloutState
+from meshfleet.models import MAX_REPORTED_FAILURES, RolloutProgress, RolloutState, UpgradedMesh
 from meshfleet.waves import Wave
 
 
@@ -49,7 +49,16 @@ def progress_report(
         drifted=counts.drifted,
         drift=list(carry.drift),
         restored=counts.restored,
+        upgraded=counts.upgraded,
+        finalized=counts.finalized,
+        upgrades=upgrades_of(carry),
     )
+
+
+def upgrades_of(carry: RolloutCarry) -> list[UpgradedMesh]:
+    """Where each upgrade the rollout started stands, by target order (the first
+    ``MAX_REPORTED_FAILURES``)."""
+    return [carry.upgrades[i] for i in sorted(carry.upgrades)[:MAX_REPORTED_FAILURES]]
 
 
 def elapsed(carry: RolloutCarry, now: datetime) -> float:
@@ -68,6 +77,13 @@ def details(inp: RolloutInput, carry: RolloutCarry, wave: Wave, counts_text: str
         notes = f" · soaking until {carry.soaking_until}"
     elif carry.state == RolloutState.AWAITING_APPROVAL:
         notes = f" · awaiting approval after {wave.name}"
+    elif carry.state == RolloutState.AWAITING_FINALIZE:
+        notes = " · awaiting `meshfleet finalize`"
+    if carry.counts.upgraded:
+        notes += (
+            f" · {carry.counts.upgraded} upgraded, {carry.counts.finalized} finalized"
+            f" ({carry.counts.upgraded - carry.counts.finalized} can still be rolled back)"
+        )
     if carry.halted_region:
         notes += f" · region {carry.halted_region} over its failure budget"
     if carry.halt_reason:
@@ -117,6 +133,14 @@ def banner(carry: RolloutCarry, rollout_id: str, flag: str) -> str | None:
         )
     if carry.state == RolloutState.PAUSED:
         return f"PAUSED: nothing new starts · `meshfleet resume {rollout_id}{flag}` goes on"
+    if carry.state == RolloutState.AWAITING_FINALIZE:
+        waiting = len(carry.finalize_order)
+        return (
+            f"AWAITING FINALIZE: {waiting} upgraded mesh(es) run the new version with the old "
+            f"control plane still installed · `meshfleet finalize {rollout_id}` uninstalls it "
+            f"(no way back after), `meshfleet cancel {rollout_id}` then `meshfleet rollback "
+            f"{rollout_id}` rolls them back"
+        )
     return None
 
 
@@ -147,6 +171,8 @@ def gate_refusal(carry: RolloutCarry, outcome: str) -> str | None:
         why = f"nothing starts until the finished wave is verified, then {outcome}"
     elif carry.state == RolloutState.AWAITING_APPROVAL:
         why = "nothing starts until `approve`"
+    elif carry.state == RolloutState.AWAITING_FINALIZE:
+        why = "nothing starts until `finalize`"
     else:
         return None
     return f"rollout is {carry.state.value}: {why} (`cancel` stops it)"

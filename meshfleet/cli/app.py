@@ -27,7 +27,8 @@ app = typer.Typer(
         "Exit codes: 0 every target Running; 1 some target failed, or the rollout halted, "
         "failed or was cancelled; 2 invalid input or usage; 3 Temporal or the ASM API "
         "unreachable; 4 the rollout waits at an approval gate (`meshfleet approve "
-        "ROLLOUT_ID`); 5 plan or drift: the fleet differs from the manifest."
+        "ROLLOUT_ID`); 5 plan or drift: the fleet differs from the manifest; 6 the rollout's "
+        "upgraded meshes wait for `meshfleet finalize ROLLOUT_ID`."
     ),
     cls=Group,
     no_args_is_help=True,

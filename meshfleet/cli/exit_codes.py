@@ -28,6 +28,9 @@ class ExitCode(IntEnum):
     CHANGES_PENDING = 5
     """`plan` or `drift`: the fleet differs from the manifest (a rollout would change it); 0 from
     them means no change is pending."""
+    AWAITING_FINALIZE = 6
+    """The rollout's upgraded meshes wait for `meshfleet finalize` (strategy.upgrade.finalize:
+    manual); a pipeline stage may end."""
 
 
 class CommandError(Exception):

@@ -12,6 +12,7 @@ from meshfleet.models import (
     RolloutProgress,
     RolloutState,
     TargetFailure,
+    UpgradedMesh,
     failure_summary,
 )
 from meshfleet.timestamps import utc_text
@@ -44,6 +45,23 @@ _NOT_AS_PLANNED = (
 CONVERGE_KEYS = ("updated", "in_sync", "drifted", "drift")
 """Added with converging, after the progressive keys; present in every document (0 or [])."""
 DRIFT_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "outcome", "fields")
+UPGRADE_KEYS = ("upgraded", "finalized", "upgrades")
+"""Added with upgrades, after the converge keys; present in every document (0 or [])."""
+UPGRADED_KEYS = (
+    "project_id",
+    "region",
+    "cluster_id",
+    "mesh_name",
+    "version_before",
+    "version",
+    "task_id",
+    "step",
+    "finalized",
+    "can_roll_back",
+    "outcome",
+)
+"""Each ``upgrades[]`` entry: where one mesh's upgrade stands (``step``: the last that
+succeeded) and whether ASM can still roll it back."""
 """Each ``drift[]`` entry of a rollout's ``--json``: a mesh found differing from the manifest,
 what the rollout did about it, and each field ``path: before -> after``."""
 
@@ -139,6 +157,11 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
     document["drift"] = [
         {key: getattr(drifted, key) for key in DRIFT_KEYS} for drifted in progress.drift
     ]
+    document["upgraded"] = progress.upgraded
+    document["finalized"] = progress.finalized
+    document["upgrades"] = [
+        {key: getattr(upgrade, key) for key in UPGRADED_KEYS} for upgrade in progress.upgrades
+    ]
     return document
 
 
@@ -148,14 +171,16 @@ def failure_text(failure: TargetFailure) -> str:
 
 
 def rollout_exit_code(progress: RolloutProgress) -> ExitCode:
-    """4 at an approval gate; 1 when a target failed or the rollout halted, failed or was
-    cancelled; else 0.
+    """4 at an approval gate; 6 waiting to finalize; 1 when a target failed or the rollout
+    halted, failed or was cancelled; else 0.
 
     The gate wins over failures within the budget: the rollout is neither over nor failed, it
     waits for a person, who sees the failures in the report before approving.
     """
     if progress.state == RolloutState.AWAITING_APPROVAL:
         return ExitCode.AWAITING_APPROVAL
+    if progress.state == RolloutState.AWAITING_FINALIZE:
+        return ExitCode.AWAITING_FINALIZE
     if progress.failed or progress.state in _NOT_AS_PLANNED:
         return ExitCode.FAILED
     if progress.state == RolloutState.COMPLETED and not progress.succeeded:
@@ -254,6 +279,13 @@ def report_lines(progress: RolloutProgress) -> list[str]:
             f"awaiting approval after wave {p.wave}{_in(p.region)}: "
             f"`meshfleet approve {p.rollout_id}` goes on, `meshfleet cancel {p.rollout_id}` stops"
         )
+    if p.state == RolloutState.AWAITING_FINALIZE:
+        lines.append(
+            f"awaiting finalize: {p.upgraded - p.finalized} upgraded mesh(es) run the new version "
+            f"with the old control plane still installed; `meshfleet finalize {p.rollout_id}` "
+            "uninstalls it (no rollback after that), `meshfleet cancel "
+            f"{p.rollout_id}` then `meshfleet rollback {p.rollout_id}` rolls them back"
+        )
     if p.state == RolloutState.SOAKING and p.soaking_until:
         lines.append(f"soaking until {utc_text(p.soaking_until)}, then the next wave")
     if p.state == RolloutState.FAILED and p.halted_region:
@@ -287,6 +319,11 @@ def report_lines(progress: RolloutProgress) -> list[str]:
             lines += [f"    {field}" for field in d.fields]
         if len(p.drift) < p.drifted:
             lines.append("  … and more (see each target's workflow)")
+    if p.upgrades:
+        lines.append("upgrades (where each mesh stands):")
+        lines += [f"  {upgrade_text(u)}" for u in p.upgrades]
+        if len(p.upgrades) < p.upgraded:
+            lines.append("  … and more (see each target's workflow)")
     if p.kept_reasons:
         lines.append("kept:")
         lines += [
@@ -297,3 +334,20 @@ def report_lines(progress: RolloutProgress) -> list[str]:
         left = not_rolled_back_text(p.not_rolled_back)
         lines.append(f"not rolled back (the rollout did not create them): {left}")
     return lines
+
+
+def upgrade_text(u: UpgradedMesh) -> str:
+    """One mesh's upgrade: where it stands, and whether it can still be rolled back."""
+    if u.finalized:
+        where = "finalized (old control plane uninstalled; cannot be rolled back)"
+    elif u.outcome == "upgraded":
+        where = "upgraded, not finalized (old control plane installed; can be rolled back)"
+    elif u.outcome == "restored":
+        where = "rolled back"
+    else:
+        after = f"after {u.step}" if u.step else "before its first step ended"
+        where = f"{u.outcome} {after} (task open; can be rolled back)"
+    return (
+        f"{u.region} {u.project_id} {u.mesh_name} (cluster {u.cluster_id}): "
+        f"{u.version_before} -> {u.version}, {where}, task {u.task_id}"
+    )

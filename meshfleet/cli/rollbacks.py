@@ -97,13 +97,15 @@ async def plan(client: Client, settings: Settings, rollout_id: str, *, as_json: 
                 "leave": counts["leave"],
                 "not_rolled_back": not_rolled_back_counts(records.not_rolled_back()),
                 "targets": [_planned_entry(p) for p in planned],
+                "roll_back": counts["roll_back"],
             }
         )
     else:
         emit_lines(plan_lines(planned))
         note(
             f"rollback of {rollout_id}: {counts['delete']} to delete, "
-            f"{counts['restore']} to restore, {counts['gone']} gone already, "
+            f"{counts['restore']} to restore, {counts['roll_back']} upgrade(s) to roll back, "
+            f"{counts['gone']} gone already, "
             f"{counts['keep']} kept (re-created or changed since), {counts['leave']} left alone "
             "(the rollout neither created nor updated them); nothing was changed"
         )

@@ -1,15 +1,17 @@
-"""Steering a running rollout: ``pause``, ``resume`` and ``cancel`` from one table, and ``approve``.
+"""Steering a running rollout: ``pause``, ``resume`` and ``cancel`` from one table, and the
+two gates a person passes, ``approve`` and ``finalize``.
 
 The three steering commands differ only in their name, their help and the update they send:
-each is a row of ``STEERING``. ``approve`` is a command of its own: it names who approves
-(``--by``), has no ``--rollback`` (a rollback has no gates), and a rollout that is not at a gate
-refuses it with exit 1, not 2.
+each is a row of ``STEERING``. ``approve`` and ``finalize`` name who passes the gate (``--by``),
+have no ``--rollback`` (a rollback has no gates), and a rollout that does not wait there refuses
+with exit 1, not 2.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, Protocol
 
 import typer
@@ -100,32 +102,48 @@ STEERING = (
 )
 
 
-async def approve_rollout(
-    client: Client, settings: Settings, rollout_id: str, by: str, *, as_json: bool
-) -> int:
-    """Pass the approval gate the rollout waits at; exit 0 once it accepted.
+@dataclass(frozen=True)
+class _Gate:
+    """A state only a person moves a rollout out of, and the update that does."""
 
-    A rollout that does not wait at a gate (running, soaking, ended, ...) refuses with the
-    reason and exit 1: a pipeline that approves twice learns the second did nothing.
+    command: str
+    waiting: str
+    """How the refusal names the state: ``awaiting approval``."""
+    at: Callable[[RolloutProgress], bool]
+    send: Callable[[Client, str, str, RolloutProgress], Awaitable[RolloutProgress]]
+
+
+APPROVAL = _Gate("approve", "awaiting approval", rollouts.at_gate, rollouts.approve)
+FINALIZE = _Gate("finalize", "awaiting finalize", rollouts.at_finalize, rollouts.finalize)
+
+
+async def pass_gate(
+    client: Client, settings: Settings, gate: _Gate, rollout_id: str, by: str, *, as_json: bool
+) -> int:
+    """Pass the gate the rollout waits at; exit 0 once it accepted.
+
+    A rollout that does not wait there (running, soaking, ended, ...) refuses with the reason
+    and exit 1: a pipeline that approves (or finalizes) twice learns the second did nothing.
     """
+    action = gate.command
     desc = await describe(client, rollout_id)
     if desc.status != WorkflowExecutionStatus.RUNNING:
         state = await ended(client, rollout_id, desc)
         raise CommandError(
             ExitCode.FAILED,
-            f"cannot approve rollout {rollout_id!r}: {ended_phrase(state)}, not awaiting approval",
+            f"cannot {action} rollout {rollout_id!r}: {ended_phrase(state)}, not {gate.waiting}",
         )
     await check_workers(client, rollout_id, desc)
-    current = await answer_from_worker(rollouts.progress(client, rollout_id), settings, "approve")
-    if not rollouts.at_gate(current):
+    current = await answer_from_worker(rollouts.progress(client, rollout_id), settings, action)
+    if not gate.at(current):
         raise CommandError(
             ExitCode.FAILED,
-            f"cannot approve rollout {rollout_id!r}: it is {current.state.value}, "
-            "not awaiting approval",
+            f"cannot {action} rollout {rollout_id!r}: it is {current.state.value}, "
+            f"not {gate.waiting}",
         )
     try:
         progress = await answer_from_worker(
-            rollouts.approve(client, rollout_id, by, current), settings, "approve"
+            gate.send(client, rollout_id, by, current), settings, action
         )
     except WorkflowUpdateFailedError as exc:
         # The state moved between the look and the update (a cancel, another approval): the
@@ -133,10 +151,17 @@ async def approve_rollout(
         # update otherwise means.
         cause = getattr(exc.cause, "message", None) or str(exc.cause)
         raise CommandError(
-            ExitCode.FAILED, f"cannot approve rollout {rollout_id!r}: {cause}"
+            ExitCode.FAILED, f"cannot {action} rollout {rollout_id!r}: {cause}"
         ) from exc
-    _print_answer("approve", progress, as_json=as_json)
+    _print_answer(action, progress, as_json=as_json)
     return ExitCode.OK
+
+
+def _who(by: str | None, what: str) -> str:
+    who = (by if by is not None else os.environ.get("USER") or "unknown").strip()
+    if not who:
+        raise CommandError(ExitCode.INVALID, f"--by must name who {what}")
+    return who
 
 
 def approve(
@@ -157,16 +182,47 @@ def approve(
     awaiting approval.
     """
     check_rollout_id(rollout_id)
-    who = (by if by is not None else os.environ.get("USER") or "unknown").strip()
-    if not who:
-        raise CommandError(ExitCode.INVALID, "--by must name who approves")
+    who = _who(by, "approves")
     run_with_temporal(
-        lambda client, settings: approve_rollout(client, settings, rollout_id, who, as_json=as_json)
+        lambda client, settings: pass_gate(
+            client, settings, APPROVAL, rollout_id, who, as_json=as_json
+        )
+    )
+
+
+def finalize(
+    rollout_id: RolloutIdArg,
+    by: Annotated[
+        str | None,
+        typer.Option(
+            "--by",
+            metavar="NAME",
+            help="Who finalizes, recorded in the rollout's history; default: $USER, or 'unknown'.",
+        ),
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Finalize the upgraded meshes of a rollout that waits for it (strategy.upgrade.finalize:
+    manual).
+
+    Each upgraded mesh's old control plane is uninstalled, in the rollout's waves; after that
+    ASM cannot roll the upgrade back. Exit 0 once accepted; 1 with the reason when the rollout
+    is not awaiting finalize.
+    """
+    check_rollout_id(rollout_id)
+    who = _who(by, "finalizes")
+    run_with_temporal(
+        lambda client, settings: pass_gate(
+            client, settings, FINALIZE, rollout_id, who, as_json=as_json
+        )
     )
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``pause``, ``resume``, ``cancel`` and ``approve`` to ``app``."""
+    """Add ``pause``, ``resume``, ``cancel``, ``approve`` and ``finalize`` to ``app``."""
     for steering in STEERING:
         steering.register(app)
     app.command(cls=Command, short_help="Pass the approval gate the rollout waits at.")(approve)
+    app.command(cls=Command, short_help="Finalize the upgraded meshes a rollout waits with.")(
+        finalize
+    )

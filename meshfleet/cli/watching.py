@@ -142,6 +142,13 @@ async def watch(
             f"rollout {rollout_id} waits for approval: `meshfleet approve {rollout_id}`, "
             f"then `meshfleet wait {rollout_id}`"
         )
+    elif rollouts.at_finalize(report):
+        note(
+            f"rollout {rollout_id} waits to finalize {report.upgraded - report.finalized} "
+            f"upgraded mesh(es): `meshfleet finalize {rollout_id}`, then `meshfleet wait "
+            f"{rollout_id}`; or `meshfleet cancel {rollout_id}` and `meshfleet rollback "
+            f"{rollout_id}` to roll them back"
+        )
     elif report.state == RolloutState.HALTED:
         flag = " --rollback" if rollback else ""
         what = "the rollback of rollout" if rollback else "rollout"

@@ -21,6 +21,7 @@ from meshfleet.contract.deletion import DELETE_MESH_WORKFLOW
 from meshfleet.contract.payloads import (
     CONVERGE_MESH_WORKFLOW,
     CREATE_MESH_WORKFLOW,
+    FINALIZE_UPGRADE_WORKFLOW,
     RESTORE_MESH_WORKFLOW,
     ActionKind,
 )
@@ -46,7 +47,7 @@ class Action:
         parts = [f"{getattr(counts, kind)} {kind.replace('_', ' ')}" for kind in kinds]
         parts += [
             f"{getattr(counts, kind)} {kind}"
-            for kind in ("adopted", "drifted")
+            for kind in ("adopted", "drifted", "finalized")
             if kind not in kinds and getattr(counts, kind)
         ]
         return ", ".join(parts)
@@ -54,13 +55,19 @@ class Action:
 
 ACTIONS: dict[ActionKind, Action] = {
     "create": Action("create", CREATE_MESH_WORKFLOW, ("created", "adopted")),
-    # Judged first (one list call): created when missing, updated in place when its
-    # configuration differs, left alone when in sync; or failed as strategy.existing says.
-    "converge": Action("converge", CONVERGE_MESH_WORKFLOW, ("created", "updated", "in_sync")),
+    # Judged first (one list call): created when missing, upgraded when one line older, updated
+    # in place when its configuration differs, left alone when in sync; or failed as
+    # strategy.existing says.
+    "converge": Action(
+        "converge", CONVERGE_MESH_WORKFLOW, ("created", "updated", "in_sync", "upgraded")
+    ),
     # A mesh deleted by its recorded uid, or kept: another mesh of that name stands there now.
     # A rollback's updated meshes are restored instead (a target with ``restore``).
     "delete": Action("delete", DELETE_MESH_WORKFLOW, ("deleted", "restored", "kept")),
     "restore": Action("restore", RESTORE_MESH_WORKFLOW, ("restored", "kept")),
+    # An upgraded mesh's last step, once its rollout proved the version (a target with
+    # ``upgrade``): its old control plane uninstalled.
+    "finalize": Action("finalize", FINALIZE_UPGRADE_WORKFLOW, ("finalized",)),
 }
 
 
@@ -72,5 +79,8 @@ def action_of(existing: ExistingMode) -> ActionKind:
 
 def target_action(rollout_action: ActionKind, target: MeshTarget) -> Action:
     """The action a target goes through: the rollout's, unless it is a rollback's target of
-    an updated mesh, which is restored rather than deleted."""
+    an updated or upgraded mesh, which is restored rather than deleted, or an upgraded mesh
+    the rollout finalizes."""
+    if target.upgrade is not None:
+        return ACTIONS["finalize"]
     return ACTIONS["restore" if target.restore is not None else rollout_action]

@@ -32,6 +32,19 @@ UPGRADE_NOT_AVAILABLE = "UpgradeNotAvailable"
 DOWNGRADE_REFUSED = "DowngradeRefused"
 MESH_NOT_RUNNING = "MeshNotRunning"
 
+# A version upgrade meshfleet refuses before it sends anything: a version no upgrade path leads
+# to, one more than one canary upgrade away, or a mesh someone else's upgrade holds.
+UPGRADE_OFF_PATH = "UpgradeOffPath"
+UPGRADE_PATH_TOO_LONG = "UpgradePathTooLong"
+MESH_UPGRADING = "MeshUpgrading"
+# An upgrade step ASM ran and ended Failed; the message names the step and ASM's reason.
+UPGRADE_STEP_FAILED = "UpgradeStepFailed"
+# A create met 409 with no task id on record: a task of unknown id holds the mesh (no call lists
+# a mesh's tasks), so it must be finished or rolled back in the console; never a second task.
+UPGRADE_TASK_UNKNOWN = "UpgradeTaskUnknown"
+# A rollback of an upgrade ASM ran and ended Failed (the mesh is RollbackFailed).
+UPGRADE_ROLLBACK_FAILED = "UpgradeRollbackFailed"
+
 # Retrying these cannot help: the request, the credentials or the mesh itself must change first.
 NON_RETRYABLE_TYPES = (
     BAD_REQUEST,
@@ -50,6 +63,12 @@ NON_RETRYABLE_TYPES = (
     UPGRADE_NOT_AVAILABLE,
     DOWNGRADE_REFUSED,
     MESH_NOT_RUNNING,
+    UPGRADE_OFF_PATH,
+    UPGRADE_PATH_TOO_LONG,
+    MESH_UPGRADING,
+    UPGRADE_STEP_FAILED,
+    UPGRADE_TASK_UNKNOWN,
+    UPGRADE_ROLLBACK_FAILED,
 )
 
 # What verify found where a Running mesh should be: gone, or in another phase (Mesh<phase>).

@@ -22,6 +22,7 @@ from meshfleet.models import (
     RolloutState,
     RolloutStrategy,
     TargetFailure,
+    UpgradedMesh,
 )
 
 CREATE_MESH = "create_mesh"
@@ -32,6 +33,9 @@ WAIT_FOR_CONFIG = "wait_for_config"
 LOAD_TARGET_PAGE = "load_target_page"
 AWAIT_TARGET = "await_target"
 VERIFY_WAVE = "verify_wave"
+# One step of a mesh's canary upgrade (the create of its task with the first), driven and polled
+# to its end.
+UPGRADE_STEP = "upgrade_step"
 # A rollout or rollback cancelled through its ``cancel`` update asks Temporal to cancel its own
 # run, so that it can end Canceled: a workflow cannot request that of itself by a command.
 REQUEST_CANCEL = "request_cancel"
@@ -40,6 +44,7 @@ ROLLOUT_WORKFLOW = "MeshRolloutWorkflow"
 CREATE_MESH_WORKFLOW = "CreateMeshWorkflow"
 CONVERGE_MESH_WORKFLOW = "ConvergeMeshWorkflow"
 RESTORE_MESH_WORKFLOW = "RestoreMeshWorkflow"
+FINALIZE_UPGRADE_WORKFLOW = "FinalizeUpgradeWorkflow"
 TARGET_PAGE_WORKFLOW = "RolloutTargetPageWorkflow"
 
 # Queries and updates, by the names clients call them (the CLI of the release before among them).
@@ -49,6 +54,10 @@ PAUSE_UPDATE = "pause"  # these three: of a rollout
 RESUME_UPDATE = "resume"
 CANCEL_UPDATE = "cancel"
 APPROVE_UPDATE = "approve"
+FINALIZE_UPDATE = "finalize"  # of a rollout waiting in awaiting_finalize
+# Sent by a cancelled rollout to the targets in flight: an upgrade ends the step it runs and
+# starts no other (a mesh's workflow that is not upgrading has nothing to stop).
+STOP_SIGNAL = "stop_after_step"
 
 # Above this many targets the workflow input would pass Temporal's 256 KB payload warning, so
 # targets travel in pages stored as their own small workflows (see ``TargetPage``).
@@ -220,6 +229,12 @@ class VerifyWaveResult(Contract):
     webhook: WebhookVerdict | None = None
 
 
+class FinalizeInput(Contract):
+    """Input of the ``finalize`` update."""
+
+    by: str | None = Field(default=None, description="Who finalizes (recorded in the history).")
+
+
 class ApproveInput(Contract):
     """Argument of the ``approve`` update."""
 
@@ -306,9 +321,18 @@ class RolloutCarry(BaseModel):
     """A rollback's meshes left alone, with why."""
     drift: list[DriftedMesh] = Field(default_factory=list)
     """Meshes found differing from the manifest so far (at most ``MAX_REPORTED_FAILURES``)."""
+    upgrades: dict[int, UpgradedMesh] = Field(default_factory=dict)
+    """Index -> the upgrade of every target the rollout created a task for: the only record of
+    the task's id, which the finalize, the report and a rollback need."""
+    finalize_order: list[int] = Field(default_factory=list)
+    """The upgraded targets to finalize, by index, fixed when the finalize began."""
+    finalize_next: int = 0
+    """How many of ``finalize_order`` the finalize has started."""
+    finalize_done: int = 0
+    """How many of ``finalize_order`` have an outcome."""
 
 
-ActionKind = Literal["create", "delete", "converge", "restore"]
+ActionKind = Literal["create", "delete", "converge", "restore", "finalize"]
 """What a rollout does to each target's mesh (``meshfleet.contract.actions``)."""
 
 

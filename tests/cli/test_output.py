@@ -12,6 +12,7 @@ from meshfleet.cli.output import (
     FAILURE_KEYS,
     PROGRESSIVE_KEYS,
     REPORT_KEYS,
+    UPGRADE_KEYS,
     progress_line,
     report_document,
     report_lines,
@@ -43,7 +44,18 @@ ALICE = Approval(wave=1, region="eu-west-101", by="alice", at="2026-11-25T10:20:
 
 def test_the_document_keeps_its_keys_first_and_adds_the_new_ones() -> None:
     plain = report_document(progress())
-    assert list(plain) == [*REPORT_KEYS, "failures", *PROGRESSIVE_KEYS, *CONVERGE_KEYS]
+    assert list(plain) == [
+        *REPORT_KEYS,
+        "failures",
+        *PROGRESSIVE_KEYS,
+        *CONVERGE_KEYS,
+        *UPGRADE_KEYS,
+    ]
+    assert {key: plain[key] for key in UPGRADE_KEYS} == {
+        "upgraded": 0,
+        "finalized": 0,
+        "upgrades": [],
+    }
     assert {key: plain[key] for key in CONVERGE_KEYS} == {
         "updated": 0,
         "in_sync": 0,

@@ -201,10 +201,11 @@ async def test_converge_a_fleet_of_thirty_then_again_then_roll_back(
         drifted = fleet.other_config + fleet.by_hand
         assert report.state == RolloutState.COMPLETED
         assert (report.updated, report.in_sync, report.created) == (10, 10, 6)
-        assert report.failed == 4
+        # The older meshes are upgraded through their canary upgrade task, then finalized.
+        assert (report.upgraded, report.finalized, report.failed) == (2, 2, 2)
         failed = {f.mesh_name: f.error_code for f in report.failures}
-        assert {failed[t.mesh_name] for t in fleet.older} == {"UpgradeNotAvailable"}
-        assert set(failed) == {t.mesh_name for t in fleet.older + fleet.conflicts}
+        assert set(failed) == {t.mesh_name for t in fleet.conflicts}
+        assert all(stats.upgrade_tasks(uids[t.mesh_name]) == 1 for t in fleet.older)
         # One PUT for each drifted mesh, the hand-changed ones judged when the rollout ran.
         assert writes["puts"] - hand_puts == len(drifted)
         assert all(stats.updates(uids[t.mesh_name]) == 1 for t in fleet.other_config)
@@ -219,7 +220,7 @@ async def test_converge_a_fleet_of_thirty_then_again_then_roll_back(
         again = await _rollout(
             client, task_queue, f"again-{uuid.uuid4().hex[:6]}", fleet, "converge"
         )
-        assert (again.in_sync, again.updated, again.created) == (26, 0, 0)
+        assert (again.in_sync, again.updated, again.created, again.upgraded) == (28, 0, 0, 0)
         assert _writes(sim) == writes  # not a single write
 
         # Someone edits one updated mesh after the rollout: its rollback keeps it.
@@ -234,13 +235,14 @@ async def test_converge_a_fleet_of_thirty_then_again_then_roll_back(
         for p in foreseen:
             by_action.setdefault(p.action, set()).add(p.target.mesh_name)
         assert by_action["restore"] == {t.mesh_name for t in drifted if t != edited}
-        assert by_action["keep"] == {edited.mesh_name}
+        # A finalized upgrade cannot go back: kept, as is the mesh edited since.
+        assert by_action["keep"] == {edited.mesh_name} | {t.mesh_name for t in fleet.older}
         assert by_action["delete"] == {t.mesh_name for t in fleet.missing}
         # A worker before 0.3.0 reads a rollback target by its uid alone and deletes: a target
         # to restore carries its uid only where such a worker does not look.
         to_undo, _ = rollback_input(records)
         restores = [t for t in to_undo if t.restore is not None]
-        assert len(restores) == len(drifted)
+        assert len(restores) == len(drifted) + len(fleet.older)
         assert all(t.uid is None and t.restore and t.restore.uid for t in restores)
         started = await start_rollback(client, records, task_queue=task_queue)
         assert started.started
@@ -248,8 +250,10 @@ async def test_converge_a_fleet_of_thirty_then_again_then_roll_back(
             rollouts.wait_for_report(client, rollout_id, interval_s=0.2, rollback=True), 120
         )
         assert undone.state == RolloutState.COMPLETED
-        assert (undone.restored, undone.deleted, undone.kept) == (len(drifted) - 1, 6, 1)
-        assert "changed since" in undone.kept_reasons[0].reason
+        assert (undone.restored, undone.deleted, undone.kept) == (len(drifted) - 1, 6, 3)
+        reasons = {k.mesh_name: k.reason for k in undone.kept_reasons}
+        assert "changed since" in reasons[edited.mesh_name]
+        assert all("finalized" in reasons[t.mesh_name] for t in fleet.older)
         for t in fleet.other_config[1:]:
             assert _reads(sim, t, OTHER)
         for t in fleet.by_hand:

@@ -7,7 +7,13 @@ from typing import Any
 
 from temporalio.client import Client
 
-from meshfleet.cli.output import CONVERGE_KEYS, FAILURE_KEYS, PROGRESSIVE_KEYS, REPORT_KEYS
+from meshfleet.cli.output import (
+    CONVERGE_KEYS,
+    FAILURE_KEYS,
+    PROGRESSIVE_KEYS,
+    REPORT_KEYS,
+    UPGRADE_KEYS,
+)
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from tests.helpers.cli_run import cli_env
 from tests.helpers.fleet import SIM_TOKEN
@@ -30,7 +36,13 @@ def unique(prefix: str) -> str:
 
 def assert_contract(document: dict[str, Any]) -> None:
     """The --json document has exactly the keys of the contract, the first ones unchanged."""
-    assert list(document) == [*REPORT_KEYS, "failures", *PROGRESSIVE_KEYS, *CONVERGE_KEYS]
+    assert list(document) == [
+        *REPORT_KEYS,
+        "failures",
+        *PROGRESSIVE_KEYS,
+        *CONVERGE_KEYS,
+        *UPGRADE_KEYS,
+    ]
     assert all(list(f) == list(FAILURE_KEYS) for f in document["failures"])
     done = sum(
         document[key] for key in ("created", "adopted", "updated", "in_sync", "failed", "cancelled")
