@@ -2,9 +2,11 @@
 
 Each target is judged against the mesh that stands for it (``meshfleet.drift``): missing
 (``create``), the manifest's version and configuration (``in_sync``), another configuration
-(``update``, with each field), an older version (``upgrade``), a newer one (``downgrade``, which
-meshfleet refuses), or in the way of the target (``conflict``). What a rollout then does with a
-mesh that exists is its ``strategy.existing``: adopt it, converge it, or require that it matches.
+(``update``, with each field), an older version (``upgrade``, with the lines its path passes), a
+newer one (``downgrade``, which meshfleet refuses), or in the way of the target (``conflict``).
+What a rollout then does with a mesh that exists is its ``strategy.existing``: adopt it, converge
+it, or require that it matches. An upgrade the rollout would refuse (no path, too long a path, a
+mesh not ``Running``) is judged here by the rule the rollout applies (``meshfleet.upgrades``).
 """
 
 from __future__ import annotations
@@ -18,8 +20,16 @@ from meshfleet.adoption import judge
 from meshfleet.asm.calls import MeshApi
 from meshfleet.asm.errors import AsmConnectionError, AsmStatusError
 from meshfleet.asm.models import Mesh
-from meshfleet.drift import FieldChange, compare
+from meshfleet.drift import Comparison, FieldChange, compare
 from meshfleet.models import MeshTarget
+from meshfleet.upgrades import (
+    UpgradePath,
+    UpgradeRefusal,
+    downgrade_refusal,
+    line_text,
+    upgrade_path,
+    upgrade_refusal,
+)
 
 PlanAction = Literal["create", "in_sync", "update", "upgrade", "downgrade", "conflict", "error"]
 PLAN_ACTIONS: tuple[PlanAction, ...] = (
@@ -69,6 +79,12 @@ class PlannedTarget:
     each field in which the mesh differs from the target."""
     mesh_version: str | None = None
     """The version the existing mesh runs, as it echoes it."""
+    upgrade_path: UpgradePath | None = None
+    """For ``upgrade``: the path from the mesh's version to the target's (``hops`` None when
+    no path leads there)."""
+    version_refusal: UpgradeRefusal | None = None
+    """For ``upgrade`` and ``downgrade``: why a rollout that changes the version would refuse
+    it, judged on the mesh's phase as listed now; None for an upgrade it would make."""
 
     def describe(self) -> str:
         """``create``, ``in_sync (exists, phase Running)``, ``conflict (cluster in mesh x)``."""
@@ -78,6 +94,15 @@ class PlannedTarget:
     def in_sync(self) -> bool:
         """The mesh exists and reads as the manifest wants it."""
         return self.action == "in_sync"
+
+    @property
+    def hops(self) -> list[str]:
+        """The lines an upgrade passes, one canary upgrade each (``["1.15", "1.18"]``); [] for
+        any other judgement, or when no path leads to the target's version."""
+        path = self.upgrade_path
+        if path is None or not path.hops:
+            return []
+        return [line_text(line) for line in path.hops]
 
 
 def classify(target: MeshTarget, meshes: Sequence[Mesh]) -> PlannedTarget:
@@ -96,7 +121,11 @@ def classify(target: MeshTarget, meshes: Sequence[Mesh]) -> PlannedTarget:
         seen = compare(target, mesh)
         phase = f"phase {mesh.phase or 'unknown'}"
         detail = f"exists, {phase}"
-        if seen.kind in ("upgrade", "downgrade"):
+        path = None
+        if seen.kind == "upgrade" and seen.mesh_version is not None:
+            path = upgrade_path(seen.mesh_version, target.version)
+            detail = f"{path.text}, {phase}"
+        elif seen.kind == "downgrade":
             detail = f"{seen.mesh_version} -> {target.version}, {phase}"
         elif seen.kind == "update":
             many = len(seen.changes) != 1
@@ -109,6 +138,8 @@ def classify(target: MeshTarget, meshes: Sequence[Mesh]) -> PlannedTarget:
             mesh.uid,
             changes=tuple(seen.changes),
             mesh_version=seen.mesh_version,
+            upgrade_path=path,
+            version_refusal=_version_refusal(target, seen, mesh.phase),
         )
     if judged.verdict == "name_conflict":
         detail = f"name used by a mesh on cluster {', '.join(mesh.cluster_ids)}"
@@ -117,6 +148,20 @@ def classify(target: MeshTarget, meshes: Sequence[Mesh]) -> PlannedTarget:
     else:
         detail = f"cluster in mesh {mesh.metadata.name}"
     return PlannedTarget(target, "conflict", detail, mesh.phase, mesh.uid)
+
+
+def _version_refusal(
+    target: MeshTarget, seen: Comparison, phase: str | None
+) -> UpgradeRefusal | None:
+    """Why the rollout would refuse the version ``seen`` asks for: the rollout's own rule for
+    an upgrade, and the refusal of every downgrade."""
+    if seen.mesh_version is None:
+        return None
+    if seen.kind == "upgrade":
+        return upgrade_refusal(target.mesh_name, seen.mesh_version, target.version, phase)
+    if seen.kind == "downgrade":
+        return downgrade_refusal(target.mesh_name, seen.mesh_version, target.version)
+    return None
 
 
 async def plan_rollout(

@@ -99,9 +99,10 @@ def plan(
         typer.Option(
             "--json",
             help="Print one JSON document: rollout_id, total, the count of each action, "
-            "adopt, existing, does{create, nothing, adopt, update, fail}, changes_pending, "
-            "not_compared[], targets[{..., action, does, changes[{path, before, after}], "
-            "mesh_version}] in rollout order, schedule{mode, regions, waves, failure_budget, "
+            "adopt, existing, does{create, nothing, adopt, update, upgrade, fail}, "
+            "changes_pending, not_compared[], targets[{..., action, does, changes[{path, "
+            "before, after}], mesh_version, hops[], refused{code, message}}] in rollout "
+            "order, schedule{mode, regions, waves, failure_budget, "
             "soak_s, verify, webhook_host, approve_after}, refused[].",
         ),
     ] = False,
@@ -110,7 +111,8 @@ def plan(
 
     One list call per project and region, changing nothing. Per target, in the order the
     rollout walks them: create, in_sync, update (the configuration differs: each field on a
-    line below), upgrade or downgrade (the mesh runs an older or newer version), conflict
+    line below), upgrade or downgrade (the mesh runs an older or newer version; an upgrade's
+    row shows its path), conflict
     (cluster in mesh Y, or the name used on another cluster), or error (the list call was
     refused: said once per project and region on standard error, with the reason). Below a
     mesh that differs, what a rollout would do with it under strategy.existing. Then, on
@@ -130,7 +132,7 @@ def plan(
     else:
         # A row a target, as pipelines read them; what differs on indented lines below it. The
         # counts and the schedule are for people.
-        emit_lines(rollout_plan_table(planned, existing))
+        emit_lines(rollout_plan_table(planned, existing, finalize=spec.strategy.upgrade.finalize))
     # Errors, in either mode: each refused list call once, however many targets it holds.
     for line in refusal_lines(planned):
         print_error(line)

@@ -11,8 +11,9 @@ from meshfleet.cli.tables import plan_table
 from meshfleet.contract import failures as errors
 from meshfleet.manifest.load import describe_schedule, progressive_parts
 from meshfleet.manifest.schedule import Schedule, count_of, schedule_of
-from meshfleet.models import ExistingMode, RolloutSpec
+from meshfleet.models import ExistingMode, FinalizeMode, RolloutSpec
 from meshfleet.plan import EXISTING, PLAN_ACTIONS, PlannedTarget, Refusal, refusals_of
+from meshfleet.upgrades import UpgradeRefusal
 from meshfleet.waves import Wave
 
 
@@ -145,9 +146,21 @@ _REFUSAL_HINTS = {
 }
 
 
-Does = Literal["create", "nothing", "adopt", "update", "fail"]
+Does = Literal["create", "nothing", "adopt", "update", "upgrade", "fail"]
 """What a rollout would do with a target, given its judgement and ``strategy.existing``."""
-DOES: tuple[Does, ...] = ("create", "nothing", "adopt", "update", "fail")
+DOES: tuple[Does, ...] = ("create", "nothing", "adopt", "update", "upgrade", "fail")
+
+UPGRADE_WORDS = "upgrade through ASM's canary upgrade: pre-check, control plane, data plane"
+FINALIZE_WORDS: dict[FinalizeMode, str] = {
+    "after_rollout": "finalized after the rollout",
+    "manual": "finalized by `meshfleet finalize`",
+}
+"""When an upgraded mesh loses its old control plane, and with it the way back: per
+``strategy.upgrade.finalize``."""
+CONFIG_AFTER_UPGRADE = (
+    "the fields below are left as they are during the upgrade; they converge on a run after "
+    "finalize"
+)
 
 NOT_COMPARED = ("node_ids", "namespaces")
 """The target keys a plan cannot compare with the mesh: the API does not echo them."""
@@ -157,12 +170,15 @@ NOT_COMPARED_NOTE = (
 )
 
 
-def rollout_does(planned: PlannedTarget, existing: ExistingMode) -> tuple[Does | None, str]:
+def rollout_does(
+    planned: PlannedTarget, existing: ExistingMode, *, finalize: FinalizeMode = "after_rollout"
+) -> tuple[Does | None, str]:
     """What the rollout would do with ``planned`` under ``existing``, as a word and in words.
 
     The same order of questions as the rollout's (``workflows.converge_mesh``). The words are
-    said only where the mode decides (a mesh that differs), else ``""``. None for a target
-    whose list call was refused: nothing is known of it.
+    said only where the mode decides (a mesh that differs), else ``""``; for an upgrade they
+    say when it is finalized (``finalize``). None for a target whose list call was refused:
+    nothing is known of it.
     """
     action = planned.action
     if action == "create":
@@ -172,14 +188,16 @@ def rollout_does(planned: PlannedTarget, existing: ExistingMode) -> tuple[Does |
     if action in ("update", "upgrade", "downgrade") and existing == "adopt":
         # Taken as it stands, as before there was any judgement: nothing is changed.
         return "adopt", "adopted as it stands (drifted)"
-    if action == "downgrade":
-        # meshfleet never takes a mesh back to an older version.
-        return "fail", f"refused ({errors.DOWNGRADE_REFUSED})"
+    refused = refused_under(planned, existing)
+    if refused is not None:
+        return "fail", f"fails {refused.code}: {refused.message}"
     if action in ("update", "upgrade"):
         if existing == "require_match":
             return "fail", f"fails {errors.MESH_DRIFTED}"
         if action == "upgrade":
-            return "fail", f"fails {errors.UPGRADE_NOT_AVAILABLE} until upgrades are supported"
+            words = f"{UPGRADE_WORDS}; {FINALIZE_WORDS[finalize]}"
+            # ASM's guide: no other change to a mesh while it is upgraded.
+            return "upgrade", (f"{words}; {CONFIG_AFTER_UPGRADE}" if planned.changes else words)
         if planned.phase != "Running":
             # As the list shows it now; the rollout judges the mesh again when it gets there.
             return "fail", (
@@ -187,9 +205,20 @@ def rollout_does(planned: PlannedTarget, existing: ExistingMode) -> tuple[Does |
                 "(only a Running mesh takes a configuration change)"
             )
         return "update", "update in place"
-    if action == "conflict":
+    if action in ("conflict", "downgrade"):
         return "fail", ""
     return None, ""
+
+
+def refused_under(planned: PlannedTarget, existing: ExistingMode) -> UpgradeRefusal | None:
+    """The refusal of the version change ``planned`` asks for, when the rollout would meet it
+    under ``existing``: a downgrade unless adopted, an upgrade refused (no path, too long a
+    path, a mesh Upgrading or not Running, as listed now) when converging; else None."""
+    if planned.action == "downgrade" and existing != "adopt":
+        return planned.version_refusal
+    if planned.action == "upgrade" and existing == "converge":
+        return planned.version_refusal
+    return None
 
 
 def changes_pending(planned: Sequence[PlannedTarget]) -> bool:
@@ -198,23 +227,27 @@ def changes_pending(planned: Sequence[PlannedTarget]) -> bool:
     return any(not p.in_sync for p in planned)
 
 
-def _under(planned: PlannedTarget, existing: ExistingMode) -> list[str]:
-    _, words = rollout_does(planned, existing)
+def _under(planned: PlannedTarget, existing: ExistingMode, finalize: FinalizeMode) -> list[str]:
+    _, words = rollout_does(planned, existing, finalize=finalize)
     return [*([f"rollout: {words}"] if words else []), *(c.text() for c in planned.changes)]
 
 
 def rollout_plan_table(
-    planned: Sequence[PlannedTarget], existing: ExistingMode = "adopt"
+    planned: Sequence[PlannedTarget],
+    existing: ExistingMode = "adopt",
+    *,
+    finalize: FinalizeMode = "after_rollout",
 ) -> list[str]:
-    """The plan table of a rollout: each target's judgement and cluster, and below a mesh that
-    differs, what the rollout does with it (``existing``) and each differing field."""
+    """The plan table of a rollout: each target's judgement and cluster (an upgrade's path in
+    it), and below a mesh that differs, what the rollout does with it (``existing``; when an
+    upgrade is finalized, ``finalize``) and each differing field."""
     return plan_table(
         (
             (REFUSED_ROW if p.refusal is not None else p.describe(), p.target, p.target.cluster_id)
             for p in planned
         ),
         "CLUSTER",
-        under=[_under(p, existing) for p in planned],
+        under=[_under(p, existing, finalize) for p in planned],
     )
 
 
@@ -226,7 +259,8 @@ def plan_counts(planned: list[PlannedTarget]) -> str:
 
 
 def does_counts(planned: Sequence[PlannedTarget], existing: ExistingMode) -> dict[Does, int]:
-    """How many targets the rollout would create, leave alone, adopt, update, or fail."""
+    """How many targets the rollout would create, leave alone, adopt, update, upgrade, or
+    fail."""
     counts = Counter(rollout_does(p, existing)[0] for p in planned)
     return {does: counts[does] for does in DOES}
 
@@ -270,8 +304,9 @@ def plan_document(
 ) -> dict[str, Any]:
     """The plan as one JSON document: the count of each judgement, what the rollout would do
     (``does``, under ``existing``), the schedule, the targets in rollout order with their
-    changes, and each refused list call once (``refused``; a refused target's ``detail``
-    repeats it)."""
+    changes, an upgrade's ``hops`` and the refusal of a version change (``refused``), and each
+    refused list call once (top-level ``refused``; a refused target's ``detail`` repeats
+    it)."""
     counts = Counter(p.action for p in planned)
     existing = spec.strategy.existing
     does = does_counts(planned, existing)
@@ -303,6 +338,8 @@ def plan_document(
                 "changes": [
                     {"path": c.path, "before": c.before, "after": c.after} for c in p.changes
                 ],
+                "hops": p.hops,
+                "refused": _refused_entry(refused_under(p, existing)),
             }
             for p in planned
         ],
@@ -310,3 +347,7 @@ def plan_document(
             {key: getattr(refusal, key) for key in REFUSAL_KEYS} for refusal in refusals_of(planned)
         ],
     }
+
+
+def _refused_entry(refused: UpgradeRefusal | None) -> dict[str, str] | None:
+    return None if refused is None else {"code": refused.code, "message": refused.message}

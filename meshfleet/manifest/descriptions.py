@@ -41,12 +41,22 @@ STRATEGY = {
     "sequential|parallel, max_failures: N or 'P%'}.",
     "existing": "What the rollout does with a target's mesh that exists already and differs "
     "from the manifest (another configuration or version): adopt takes it as it stands and "
-    "reports it drifted; converge updates its configuration in place (a version cannot be "
-    "changed: an older one fails UpgradeNotAvailable); require_match fails the target "
-    "(MeshDrifted). A mesh that matches is left alone, a missing one created, a newer version "
-    "refused (DowngradeRefused), whatever the mode.",
+    "reports it drifted; converge updates its configuration in place, and upgrades a mesh one "
+    "line behind through ASM's canary upgrade (1.8 or 1.13 to 1.15, 1.15 to 1.18; further "
+    "behind is refused, UpgradePathTooLong); require_match fails the target (MeshDrifted). A "
+    "mesh that matches is left alone, a missing one created, a newer version refused "
+    "(DowngradeRefused), whatever the mode.",
     "notify": "Where a drift check reports the targets that differ from the manifest: "
     "{webhook: URL}.",
+    "upgrade": "How the meshes a rollout upgrades (existing: converge) are finished: "
+    "{finalize: after_rollout|manual}.",
+}
+
+UPGRADE = {
+    "finalize": "When an upgraded mesh's old control plane is uninstalled (ASM's finish step), "
+    "after which it cannot be rolled back: after_rollout, once the last wave has passed its "
+    "checks, in the same waves; manual, when `meshfleet finalize ROLLOUT_ID` is run (the "
+    "rollout waits in awaiting_finalize).",
 }
 
 CREATE_RETRY = {

@@ -110,8 +110,8 @@ def validate_document(
 
 # Keys added after the derived id was defined (0.2.0): they enter the hash only when set, so a
 # manifest that does not use them keeps the id an earlier release derived for it.
-LATER_STRATEGY_KEYS = ("existing", "notify")
-LATER_TARGET_KEYS = ("restore",)
+LATER_STRATEGY_KEYS = ("existing", "notify", "upgrade")
+LATER_TARGET_KEYS = ("restore", "upgrade")
 
 
 def _without_later_defaults(model: BaseModel, later: tuple[str, ...]) -> dict[str, Any]:

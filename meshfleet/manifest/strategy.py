@@ -36,10 +36,12 @@ from meshfleet.manifest.parts import (
 from meshfleet.manifest.problems import did_you_mean, shown
 from meshfleet.models import (
     ExistingMode,
+    FinalizeMode,
     NotifySpec,
     RegionOrder,
     RetryPolicySpec,
     RolloutStrategy,
+    UpgradeStrategy,
     VerifySpec,
 )
 from meshfleet.webhook_allowlist import is_loopback
@@ -110,19 +112,32 @@ class Notify(Part, NotifySpec):
 
 
 EXISTING_MODES: tuple[str, ...] = get_args(ExistingMode)
-_EXISTING_WORDS = f"{', '.join(EXISTING_MODES[:-1])} or {EXISTING_MODES[-1]}"
+FINALIZE_MODES: tuple[str, ...] = get_args(FinalizeMode)
 
 
-def _existing_mode(cls: type, value: Any) -> Any:
-    # The model's own words ("Input should be 'adopt', ...") name no near miss; a mode
-    # misspelt is common enough (require-match, Converge) to be worth one.
-    if not isinstance(value, str):
-        raise Kind(_EXISTING_WORDS, TEXT.test).error(value)
-    if value not in EXISTING_MODES:
-        raise ValueError(
-            f"must be {_EXISTING_WORDS}, not {shown(value)}{did_you_mean(value, EXISTING_MODES)}"
-        )
-    return value
+def _one_of(modes: tuple[str, ...]) -> Any:
+    """A before-validator of a mode: one of ``modes``, a near miss named."""
+    words = f"{', '.join(modes[:-1])} or {modes[-1]}"
+
+    def mode(cls: type, value: Any) -> Any:
+        # The model's own words ("Input should be 'adopt', ...") name no near miss; a mode
+        # misspelt is common enough (require-match, Converge, after-rollout) to be worth one.
+        if not isinstance(value, str):
+            raise Kind(words, TEXT.test).error(value)
+        if value not in modes:
+            raise ValueError(f"must be {words}, not {shown(value)}{did_you_mean(value, modes)}")
+        return value
+
+    return mode
+
+
+class Upgrade(Part, UpgradeStrategy):
+    """strategy.upgrade: how a rollout that upgrades meshes finishes their upgrades."""
+
+    model_config = part_config(descriptions.UPGRADE)
+    manifest_kind = Kind("a mapping like {finalize: manual}", MAPPING.test)
+
+    _finalize_kind = field_validator("finalize", mode="before")(_one_of(FINALIZE_MODES))
 
 
 class Regions(Part, RegionOrder):
@@ -160,15 +175,16 @@ class Strategy(Part, RolloutStrategy):
             "max_failures": {"anyOf": COUNT_OR_PERCENT_SCHEMA},
             "approve_after": {"items": {"type": "integer", "minimum": 1}},
         },
-        nullable=("approve_after",),
+        nullable=("approve_after", "upgrade"),
     )
 
     create_retry: CreateRetry = Field(default_factory=CreateRetry)
     verify: Verify | None = Field(default=None, json_schema_extra=_or_true_false)
     regions: Regions | None = None
     notify: Notify | None = None
+    upgrade: Upgrade = Field(default_factory=Upgrade)
 
-    _existing_kind = field_validator("existing", mode="before")(_existing_mode)
+    _existing_kind = field_validator("existing", mode="before")(_one_of(EXISTING_MODES))
 
     _durations_kind = durations(*durations_of(RolloutStrategy))
     _window_kind = checked("window", kind=WHOLE_NUMBER)
@@ -184,10 +200,13 @@ class Strategy(Part, RolloutStrategy):
         items=Kind("a wave number like 1", is_count),
     )
 
-    @field_validator("verify", "approve_after", mode="before")
+    @field_validator("verify", "approve_after", "upgrade", mode="before")
     @classmethod
     def _shorthands(cls, value: Any, info: ValidationInfo) -> Any:
         # `verify: true` asks for the re-read alone; false or null, for none. No gates is [].
+        # `upgrade:` with every key under it commented out is the key left out.
         if info.field_name == "approve_after":
             return [] if value is None else value
+        if info.field_name == "upgrade":
+            return {} if value is None else value
         return {} if value is True else None if value is False else value

@@ -40,12 +40,13 @@ from meshfleet.manifest import descriptions
 from meshfleet.manifest.kinds import MAPPING, ApiSpelling, Kind
 from meshfleet.manifest.parts import REGION_SCHEMA, Hints, Part, anchored, part_config
 from meshfleet.manifest.problems import regrouped
-from meshfleet.models import MeshTarget, Restore
+from meshfleet.models import MeshTarget, Restore, UpgradeRef
 
-# A default cluster or mesh name could only ever be right for one target; a uid and what to
-# restore are a rollback's, recorded when the rollout changed the mesh, never in a manifest.
+# A default cluster or mesh name could only ever be right for one target; a uid, what to
+# restore and the upgrade task to finish or roll back are a rollback's or a finalize's, recorded
+# when the rollout changed the mesh, never in a manifest.
 PER_TARGET_KEYS = ("cluster_id", "mesh_name")
-ROLLBACK_KEYS = ("uid", "restore")
+ROLLBACK_KEYS = ("uid", "restore", "upgrade")
 DEFAULT_KEYS = tuple(
     key for key in MeshTarget.model_fields if key not in (*PER_TARGET_KEYS, *ROLLBACK_KEYS)
 )
@@ -122,6 +123,7 @@ class Target(Part, MeshTarget):
     config: Annotated[dict[str, Any] | None, ApiSpelling(MeshConfig)] = _inherited("config")
     uid: SkipJsonSchema[str | None] = _inherited("uid")
     restore: SkipJsonSchema[Restore | None] = _inherited("restore")
+    upgrade: SkipJsonSchema[UpgradeRef | None] = _inherited("upgrade")
 
     @field_validator(*ROLLBACK_KEYS, mode="before")
     @classmethod

@@ -2,7 +2,7 @@
 
 A fleet holds a target in each judgement: missing (create), created from the target's own
 request (in_sync), created with another configuration (update, its field on a line below),
-running an older version (upgrade) and a newer one (downgrade), and a name taken on another
+running a version one line older (upgrade) and a newer one (downgrade), and a name taken on another
 cluster (conflict). The plan says, below each mesh that differs, what the rollout does with it
 under ``strategy.existing``; ``--json`` says the same per target; and the exit code says whether
 anything is pending (5) or the fleet is the manifest (0).
@@ -113,7 +113,14 @@ def _judged(rows: list[tuple[str, list[str]]]) -> list[tuple[str, list[str]]]:
     ]
 
 
-REFUSED = "refused (DowngradeRefused)"
+REFUSED = (
+    f"fails DowngradeRefused: mesh mesh-ahead runs {NEWER}, newer than the manifest's {VERSION}: "
+    "meshfleet never downgrades a mesh"
+)
+UPGRADED = (
+    "upgrade through ASM's canary upgrade: pre-check, control plane, data plane; finalized "
+    "after the rollout"
+)
 
 
 @pytest.mark.parametrize(
@@ -130,9 +137,9 @@ REFUSED = "refused (DowngradeRefused)"
         (
             "converge",
             "update in place",
-            "fails UpgradeNotAvailable until upgrades are supported",
+            UPGRADED,
             REFUSED,
-            "1 create, 1 nothing, 1 update, 3 fail",
+            "1 create, 1 nothing, 1 update, 1 upgrade, 2 fail",
         ),
         (
             "require_match",
@@ -251,7 +258,14 @@ async def test_the_json_plan_gives_each_target_its_judgement_what_is_done_and_th
     assert (document["upgrade"], document["downgrade"], document["conflict"]) == (1, 1, 1)
     assert document["error"] == 0
     assert document["existing"] == "converge"
-    assert document["does"] == {"create": 1, "nothing": 1, "adopt": 0, "update": 1, "fail": 3}
+    assert document["does"] == {
+        "create": 1,
+        "nothing": 1,
+        "adopt": 0,
+        "update": 1,
+        "upgrade": 1,
+        "fail": 2,
+    }
     # Kept for pipelines that read it: the meshes taken as they stand (none, converging).
     assert document["adopt"] == 0
     assert document["changes_pending"] is True
@@ -271,7 +285,7 @@ async def test_the_json_plan_gives_each_target_its_judgement_what_is_done_and_th
             VERSION,
             [{"path": SAMPLING, "before": 1, "after": 10}],
         ),
-        "mesh-old": ("upgrade", "fail", OLDER, []),
+        "mesh-old": ("upgrade", "upgrade", OLDER, []),
         "mesh-ahead": ("downgrade", "fail", NEWER, []),
         "mesh-taken": ("conflict", "fail", None, []),
     }
@@ -287,7 +301,14 @@ async def test_under_adopt_the_json_counts_what_is_adopted(tmp_path: Path) -> No
     assert run.code == ExitCode.CHANGES_PENDING, run.err
     document = run.json()
     assert document["existing"] == "adopt"
-    assert document["does"] == {"create": 1, "nothing": 1, "adopt": 3, "update": 0, "fail": 1}
+    assert document["does"] == {
+        "create": 1,
+        "nothing": 1,
+        "adopt": 3,
+        "update": 0,
+        "upgrade": 0,
+        "fail": 1,
+    }
     assert document["adopt"] == 3
     does = {t["mesh_name"]: t["does"] for t in document["targets"]}
     assert (does["mesh-drift"], does["mesh-old"], does["mesh-ahead"]) == ("adopt", "adopt", "adopt")
