@@ -56,13 +56,27 @@ SCENARIOS: dict[str, str] = {
     "converge": "existing: converge over a mesh in sync, one of another configuration, a missing "
     "one and one at an older version: ConvergeMeshWorkflow judges each (judge_mesh), leaves the "
     "first alone, updates the second in place (update_mesh, wait_for_config), creates the third "
-    "and fails the fourth UpgradeNotAvailable",
+    "and upgrades the fourth, finalized after the rollout",
     "converge-rollback": "a converge that updated two meshes, one of them changed by hand since: "
     "its rollback restores the other's old configuration (RestoreMeshWorkflow), keeps the "
     "hand-changed one and deletes the mesh it created",
     "drift-check": "a drift schedule made by `meshfleet drift --every --name`, triggered: "
     "DriftCheckWorkflow reads its stored page and judges the fleet, and its page "
     "(DriftTargetPageWorkflow) is terminated when the schedule is deleted",
+    "upgrade": "existing: converge over three meshes at 1.15.7-r3 with verify and a gate after "
+    "the canary: each upgraded by ConvergeMeshWorkflow (upgrade_step: pre-check, control plane, "
+    "data plane), verified, approved, then every mesh finalized in waves "
+    "(FinalizeUpgradeWorkflow, step finish) after the last wave passed its checks",
+    "upgrade-manual-finalize": "strategy.upgrade.finalize: manual: the rollout waits "
+    "awaiting_finalize until the finalize update (`meshfleet finalize`), then finalizes",
+    "upgrade-rollback": "a manual-finalize upgrade cancelled while it waits to finalize; its "
+    "rollback rolls each upgraded mesh back through its task (RestoreMeshWorkflow, step "
+    "rollback)",
+    "upgrade-halt": "a first wave of four: a canary whose data plane fails (UpgradeStepFailed), "
+    "a mesh two lines behind (UpgradePathTooLong), one Upgrading by someone else "
+    "(MeshUpgrading) and one upgraded: halted over a budget of 0, then cancelled",
+    "upgrade-cancel": "a cancel while two meshes' task creates are unanswered: the rollout tells "
+    "them to stop (stop_after_step); each ends its pre-check and stops, cancelled",
     "cancel-during-page-load": "a cancel from Temporal while the rollout's first page of "
     "targets loads (its pages held on a task queue nobody polls): the rollout ends Canceled, "
     "its report cancelled with every target counted cancelled and no POST",
@@ -417,20 +431,23 @@ async def converge(stack: Stack) -> list[Wanted]:
     await stack.start(rollout, [in_sync, other, missing, older], existing="converge")
     report = await stack.report(rollout)
     check(
-        (report["in_sync"], report["updated"], report["created"], report["failed"]) == (1, 1, 1, 1),
+        (report["in_sync"], report["updated"], report["created"], report["upgraded"])
+        == (1, 1, 1, 1),
         f"{rollout}: {report}",
     )
-    check(
-        [f["error_code"] for f in report["failures"]] == ["UpgradeNotAvailable"],
-        f"{rollout}: failures {report['failures']}",
-    )
+    check(report["finalized"] == 1 and report["failed"] == 0, f"{rollout}: {report}")
     check(state.stats.updates(state.mesh_of(in_sync).uid) == 0, f"{rollout}: in sync got a PUT")
     return [
         rollout_wanted(rollout, "converge", "1 in sync, 1 updated, 1 created, 1 failed"),
         Wanted(in_sync.workflow_id, "converge", "in-sync", "judged in sync: nothing sent"),
         Wanted(other.workflow_id, "converge", "updated", "judged, one PUT, read back"),
         Wanted(missing.workflow_id, "converge", "created", "judged missing, then created"),
-        Wanted(older.workflow_id, "converge", "upgrade-refused", "an older version: refused"),
+        Wanted(
+            older.workflow_id,
+            "converge",
+            "finalized",
+            "an older version: upgraded, then finalized after the rollout",
+        ),
     ]
 
 
@@ -521,7 +538,155 @@ async def drift_check(stack: Stack) -> list[Wanted]:
     ]
 
 
+OLD = "1.15.7-r3"
+
+
+def _seed_old(stack: Stack, fleet: list[Target], **seeded: Any) -> None:
+    for t in fleet:
+        stack.state.seed_mesh(t.project_id, t.name, [t.cluster_id], **{"version": OLD, **seeded})
+
+
+async def upgrade(stack: Stack) -> list[Wanted]:
+    """The canary upgraded, the gate, the rest, then every mesh finalized."""
+    rollout = "upgrade"
+    fleet = [Target(f"upgrade-{i:02d}") for i in range(3)]
+    _seed_old(stack, fleet)
+    await stack.start(
+        rollout, fleet, existing="converge", waves=[1, "100%"], approve_after=[1], verify=True
+    )
+    gate = await stack.until(rollout, _state_is("awaiting_approval"), "at the gate")
+    check((gate["upgraded"], gate["finalized"]) == (1, 0), f"{rollout}: at the gate {gate}")
+    await stack.approve(rollout, "release-bot")
+    report = await stack.report(rollout)
+    check(
+        (report["upgraded"], report["finalized"], report["failed"]) == (3, 3, 0),
+        f"{rollout}: {report}",
+    )
+    return [
+        rollout_wanted(
+            rollout, rollout, "upgraded, gated, verified, then finalized in waves: 3 finalized"
+        ),
+        *targets_wanted(rollout, fleet, "a mesh's last run: its upgrade finalized"),
+    ]
+
+
+async def upgrade_manual_finalize(stack: Stack) -> list[Wanted]:
+    """A rollout waits to finalize until it is told to."""
+    rollout = "upgrade-manual"
+    fleet = [Target(f"upgrade-manual-{i:02d}") for i in range(2)]
+    _seed_old(stack, fleet)
+    await stack.start(rollout, fleet, existing="converge", upgrade={"finalize": "manual"})
+    waiting = await stack.until(rollout, _state_is("awaiting_finalize"), "waiting to finalize")
+    check(waiting["finalized"] == 0, f"{rollout}: finalized before it was asked: {waiting}")
+    await stack._release_python("-m", "meshfleet", "finalize", rollout, "--by", "release-bot")
+    report = await stack.report(rollout)
+    check((report["upgraded"], report["finalized"]) == (2, 2), f"{rollout}: {report}")
+    return [
+        rollout_wanted(
+            rollout, "upgrade-manual-finalize", "awaiting_finalize, the finalize update, done"
+        )
+    ]
+
+
+async def upgrade_rollback(stack: Stack) -> list[Wanted]:
+    """Upgraded meshes rolled back through their tasks before they were finalized."""
+    rollout = "upgrade-undone"
+    fleet = [Target(f"upgrade-undone-{i:02d}") for i in range(2)]
+    _seed_old(stack, fleet)
+    await stack.start(rollout, fleet, existing="converge", upgrade={"finalize": "manual"})
+    await stack.until(rollout, _state_is("awaiting_finalize"), "waiting to finalize")
+    await stack.steer("cancel", rollout)
+    await stack.report(rollout)
+    await stack.rollback(rollout)
+    report = await stack.rollback_report(rollout)
+    check(
+        (report["state"], report["restored"], report["kept"]) == ("completed", 2, 0),
+        f"rollback of {rollout}: {report}",
+    )
+    return [
+        rollout_wanted(rollout, "upgrade-rollback", "cancelled while waiting to finalize"),
+        Wanted(
+            f"rollback/{rollout}",
+            "upgrade-rollback",
+            "rollback",
+            "rolls 2 upgraded meshes back through their tasks",
+        ),
+        Wanted(fleet[0].workflow_id, "upgrade-rollback", "rolled-back", "an upgrade rolled back"),
+    ]
+
+
+async def upgrade_halt(stack: Stack) -> list[Wanted]:
+    """A first wave whose upgrades fail or are refused: halted, then cancelled."""
+    rollout = "upgrade-halt"
+    failing = Target("upgrade-dp-failed-00")
+    behind = Target("upgrade-behind-01")
+    busy = Target("upgrade-busy-02")
+    fine = Target("upgrade-fine-03")
+    later = Target("upgrade-later-04")
+    _seed_old(stack, [failing, fine, later])
+    _seed_old(stack, [behind], version="1.13.9-r1")
+    _seed_old(stack, [busy], phase="Upgrading")
+    fleet = [failing, behind, busy, fine, later]
+    await stack.start(rollout, fleet, existing="converge", waves=[4, "100%"], max_failures=0)
+    halted = await stack.until(
+        rollout,
+        lambda p: p["state"] == "halted" and p["in_flight"] == 0,
+        "halted by the failed upgrades, nothing in flight",
+    )
+    codes = {f["mesh_name"]: f["error_code"] for f in halted["failures"]}
+    check(
+        codes
+        == {
+            failing.name: "UpgradeStepFailed",
+            behind.name: "UpgradePathTooLong",
+            busy.name: "MeshUpgrading",
+        },
+        f"{rollout}: failures {halted['failures']}",
+    )
+    check(halted["upgraded"] == 1, f"{rollout}: {halted}")
+    await stack.steer("cancel", rollout)
+    await stack.report(rollout)
+    return [
+        rollout_wanted(rollout, "upgrade-halt", "halted by 3 failed upgrades, cancelled"),
+        Wanted(failing.workflow_id, "upgrade-halt", "step-failed", "data plane failed"),
+        Wanted(behind.workflow_id, "upgrade-halt", "path-too-long", "two lines behind"),
+        Wanted(busy.workflow_id, "upgrade-halt", "upgrading", "someone else's upgrade"),
+        Wanted(fine.workflow_id, "upgrade-halt", "upgraded", "upgraded, not finalized"),
+    ]
+
+
+async def upgrade_cancel(stack: Stack) -> list[Wanted]:
+    """A cancel while task creates wait unanswered: each upgrade stops after its pre-check."""
+    rollout = "upgrade-cancel"
+    fleet = [Target(f"upgrade-held-{i:02d}") for i in range(2)]
+    _seed_old(stack, fleet)
+    await stack.start(rollout, fleet, existing="converge")
+    state = stack.state
+
+    async def held() -> bool | None:
+        uids = [state.mesh_of(t).uid for t in fleet]
+        return True if all(state.stats.upgrade_tasks(uid) == 1 for uid in uids) else None
+
+    await eventually(held, 30, "both tasks created, their answers held")
+    await stack.steer("cancel", rollout)
+    report = await stack.report(rollout)
+    stands = {u["mesh_name"]: (u["outcome"], u["step"]) for u in report["upgrades"]}
+    check(
+        stands == {t.name: ("cancelled", "pre_check") for t in fleet},
+        f"{rollout}: {report['upgrades']}",
+    )
+    return [
+        rollout_wanted(rollout, "upgrade-cancel", "cancelled during the pre-checks"),
+        Wanted(fleet[0].workflow_id, "upgrade-cancel", "stopped", "stopped after its pre-check"),
+    ]
+
+
 ALL = (
+    upgrade,
+    upgrade_manual_finalize,
+    upgrade_rollback,
+    upgrade_halt,
+    upgrade_cancel,
     converge,
     converge_rollback,
     drift_check,

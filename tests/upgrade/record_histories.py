@@ -127,6 +127,8 @@ FAULT_RULES = [
     "halt-canary-*=create-failed",
     "region-bad-*=create-failed",
     "rollback-stubborn-*=delete-failed:1",
+    "upgrade-dp-failed-*=upgrade-dataplane-failed",
+    "upgrade-held-*=upgrade-slow",
 ]
 DELETE_SECONDS = 0.3
 # Canaries that break after they were created: Unknown a moment into their soak.

@@ -72,7 +72,17 @@ REQUIRED_IN_DEVELOPMENT = frozenset(
 # Added to the development set after the last release was recorded: only that set holds them
 # until the next release records its own.
 REQUIRED_SINCE_LAST_RELEASE = frozenset(
-    {"cancel-during-page-load", "converge", "converge-rollback", "drift-check"}
+    {
+        "cancel-during-page-load",
+        "converge",
+        "converge-rollback",
+        "drift-check",
+        "upgrade",
+        "upgrade-manual-finalize",
+        "upgrade-rollback",
+        "upgrade-halt",
+        "upgrade-cancel",
+    }
 )
 
 
