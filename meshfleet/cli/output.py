@@ -28,7 +28,7 @@ REPORT_KEYS = (
     "cancelled",
     "pending",
 )
-"""created + adopted + updated + in_sync + failed + cancelled + pending = total."""
+"""created + adopted + updated + in_sync + upgraded + failed + cancelled + pending = total."""
 FAILURE_KEYS = ("project_id", "region", "cluster_id", "mesh_name", "error_code", "message")
 # Added with progressive delivery, after ``failures``; present in every document (null or []).
 PROGRESSIVE_KEYS = ("region", "soaking_until", "halted_region", "halt_reason", "approvals")
@@ -127,7 +127,8 @@ def report_document(progress: RolloutProgress) -> dict[str, Any]:
 
     ``pending`` counts every target that is still to end: not started yet, or in flight; a
     target the rollout will never start (it was cancelled) counts as ``cancelled``. So
-    created + adopted + updated + in_sync + failed + cancelled + pending = total, at every moment.
+    created + adopted + updated + in_sync + upgraded + failed + cancelled + pending = total, at
+    every moment (``finalized`` counts among ``upgraded``).
     """
     if progress.kind == "rollback":
         return rollback_document(progress)
@@ -218,6 +219,8 @@ def progress_line(progress: RolloutProgress) -> str:
         outcomes = f"created {p.created}"
         if p.updated or p.in_sync:
             outcomes += f", updated {p.updated}, in sync {p.in_sync}"
+        if p.upgraded:
+            outcomes += f", upgraded {p.upgraded} ({p.finalized} finalized)"
         outcomes += f", adopted {p.adopted}"
         if p.drifted:
             outcomes += f" ({p.drifted} drifted)"

@@ -45,7 +45,8 @@ def assert_contract(document: dict[str, Any]) -> None:
     ]
     assert all(list(f) == list(FAILURE_KEYS) for f in document["failures"])
     done = sum(
-        document[key] for key in ("created", "adopted", "updated", "in_sync", "failed", "cancelled")
+        document[key]
+        for key in ("created", "adopted", "updated", "in_sync", "upgraded", "failed", "cancelled")
     )
     assert done + document["pending"] == document["total"]
 
