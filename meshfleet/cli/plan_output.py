@@ -265,6 +265,12 @@ def does_counts(planned: Sequence[PlannedTarget], existing: ExistingMode) -> dic
     return {does: counts[does] for does in DOES}
 
 
+UPGRADE_NOTE = (
+    "note: upgraded meshes are finalized (their old control plane uninstalled: no rollback after "
+    "that) only once the last wave has passed its soak, verify and gate too"
+)
+
+
 def plan_notes(planned: list[PlannedTarget], existing: ExistingMode) -> list[str]:
     """The lines after the counts, when some target's mesh exists: what the rollout does with
     the fleet under ``existing`` (``with existing adopt, the rollout does: 1 create, 3 nothing,
@@ -275,7 +281,10 @@ def plan_notes(planned: list[PlannedTarget], existing: ExistingMode) -> list[str
     parts = [f"{counts[does]} {does}" for does in DOES if counts[does]]
     unknown = sum(1 for p in planned if p.refusal is not None)
     parts += [f"{unknown} not planned"] if unknown else []
-    return [f"with existing {existing}, the rollout does: {', '.join(parts)}", NOT_COMPARED_NOTE]
+    notes = [f"with existing {existing}, the rollout does: {', '.join(parts)}"]
+    if counts["upgrade"]:
+        notes.append(UPGRADE_NOTE)
+    return [*notes, NOT_COMPARED_NOTE]
 
 
 def refusal_lines(planned: list[PlannedTarget]) -> list[str]:

@@ -106,7 +106,8 @@ async def plan(client: Client, settings: Settings, rollout_id: str, *, as_json: 
             f"rollback of {rollout_id}: {counts['delete']} to delete, "
             f"{counts['restore']} to restore, {counts['roll_back']} upgrade(s) to roll back, "
             f"{counts['gone']} gone already, "
-            f"{counts['keep']} kept (re-created or changed since), {counts['leave']} left alone "
+            f"{counts['keep']} kept (re-created or changed since, or finalized), "
+            f"{counts['leave']} left alone "
             "(the rollout neither created nor updated them); nothing was changed"
         )
     return ExitCode.OK

@@ -32,8 +32,10 @@ STRATEGY = {
     "heartbeat_timeout": "How soon a status poll on a dead worker moves to another worker "
     "(at least 1s).",
     "create_retry": "Backoff of the create POST on 429, 5xx and connection errors.",
-    "soak": "After each wave but the last, wait this long before the next starts.",
-    "verify": "After each wave but the last (and its soak), read the wave's meshes again: "
+    "soak": "After each wave but the last (the last too when it upgraded meshes, before they are "
+    "finalized), wait this long before the next starts.",
+    "verify": "After each wave but the last (the last too before upgraded meshes are finalized), "
+    "and its soak, read the wave's meshes again: "
     "true, or {webhook: URL} to also ask a service; false for none.",
     "approve_after": "Wave numbers (1-based; within each region with sequential regions) after "
     "which the rollout waits for `meshfleet approve`.",

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from meshfleet.cli.exit_codes import ExitCode
+from meshfleet.cli.plan_output import UPGRADE_NOTE
 from meshfleet.models import MeshTarget
 from meshfleet.simulator.config import SimulatorConfig
 from meshfleet.simulator.state import SimulatorState
@@ -169,12 +170,16 @@ async def test_the_plan_shows_every_judgement_and_what_the_rollout_does_with_it(
     # The rows keep their columns; the lines below them take no part in the widths.
     rows = [line for line in run.out.splitlines() if not line.startswith(" ")]
     assert {line.index("mesh-") for line in rows[1:]} == {rows[0].index("MESH")}
-    assert run.err.splitlines()[:3] == [
+    # A rollout that upgrades says when it finalizes, once.
+    upgrade_note = [UPGRADE_NOTE] if "1 upgrade" in does else []
+    notes = 3 + len(upgrade_note)
+    assert run.err.splitlines()[:notes] == [
         "6 targets: 1 create, 1 in_sync, 1 update, 1 upgrade, 1 downgrade, 1 conflict",
         f"with existing {existing}, the rollout does: {does}",
+        *upgrade_note,
         NOT_COMPARED,
     ]
-    assert run.err.splitlines()[3].startswith("schedule: ")
+    assert run.err.splitlines()[notes].startswith("schedule: ")
 
 
 async def test_a_config_that_differs_in_several_places_gets_a_line_a_field(
