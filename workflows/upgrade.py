@@ -10,6 +10,7 @@ finalize and a rollback find it: it is known from nothing else.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError
@@ -161,30 +162,23 @@ class MeshUpgrade(MeshChangeWorkflow):
 
     async def _finalize(self, inp: MeshChangeInput, ref: UpgradeRef) -> TargetOutcome:
         """Run the task's last step: the old control plane is uninstalled (``finalized``)."""
-        try:
-            result = await self._step(inp, ref, "finish", ref.task_id)
-        except ActivityError as err:
-            return self._failed(inp, err, uid=ref.uid).model_copy(update={"upgrade": ref})
-        if not result.succeeded:
-            return self._upgrade_outcome(
-                inp,
-                ref,
-                "failed",
-                result.polls,
-                [],
-                error_code=errors.UPGRADE_STEP_FAILED,
-                message=f"mesh {inp.target.mesh_name}: upgrade step finish failed: "
-                f"{result.message or 'ASM gave no reason'} (task {ref.task_id}; the mesh is "
-                f"{result.mesh_phase})",
-            )
-        done = ref.model_copy(update={"step": "finish", "finalized": True})
-        return self._upgrade_outcome(inp, done, "finalized", result.polls, [])
+        return await self._closing_step(inp, ref, "finish", errors.UPGRADE_STEP_FAILED)
 
     async def _roll_back(self, inp: MeshChangeInput, ref: UpgradeRef) -> TargetOutcome:
         """Roll the task back: the mesh runs ``version_before`` again (``restored``)."""
+        return await self._closing_step(inp, ref, "rollback", errors.UPGRADE_ROLLBACK_FAILED)
+
+    async def _closing_step(
+        self,
+        inp: MeshChangeInput,
+        ref: UpgradeRef,
+        step: Literal["finish", "rollback"],
+        failure_code: str,
+    ) -> TargetOutcome:
+        """Run a step that closes the task, forward (``finish``) or back (``rollback``)."""
         name = inp.target.mesh_name
         try:
-            result = await self._step(inp, ref, "rollback", ref.task_id)
+            result = await self._step(inp, ref, step, ref.task_id)
         except ActivityError as err:
             return self._failed(inp, err, uid=ref.uid).model_copy(update={"upgrade": ref})
         if not result.succeeded:
@@ -194,16 +188,16 @@ class MeshUpgrade(MeshChangeWorkflow):
                 "failed",
                 result.polls,
                 [],
-                error_code=errors.UPGRADE_ROLLBACK_FAILED,
-                message=f"mesh {name}: the rollback of upgrade task {ref.task_id} failed: "
+                error_code=failure_code,
+                message=f"mesh {name}: upgrade step {step} of task {ref.task_id} failed: "
                 f"{result.message or 'ASM gave no reason'} (the mesh is {result.mesh_phase})",
             )
-        back = ref.model_copy(update={"step": "rollback"})
+        finalized = step == "finish"
         return self._upgrade_outcome(
             inp,
-            back,
-            "restored",
+            ref.model_copy(update={"step": step, "finalized": finalized}),
+            "finalized" if finalized else "restored",
             result.polls,
             [],
-            message=f"mesh {name} rolled back to {result.mesh_version or ref.version_before}",
+            message=f"mesh {name} runs {result.mesh_version or '?'} after {step}",
         )
