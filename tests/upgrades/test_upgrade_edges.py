@@ -19,7 +19,7 @@ from meshfleet.asm.auth import StaticTokenAuth
 from meshfleet.asm.client import AsmClient
 from meshfleet.models import MeshTarget, RolloutProgress, RolloutState
 from meshfleet.rollback import read_records, start_rollback
-from meshfleet.simulator.config import SimulatorConfig
+from meshfleet.simulator.config import FaultConfig, SimulatorConfig
 from meshfleet.simulator.testing import RunningSimulator, serve
 from tests.helpers.eventually import eventually
 from tests.helpers.fleet import SIM_TOKEN, running_worker, spec, unique_fleet
@@ -152,3 +152,43 @@ async def test_meshes_a_rollout_must_not_upgrade_are_refused_with_nothing_sent(
         assert drifted.fields[0] == f"version: '{OLD}' -> '{NEW}'"
         assert any("randomSamplingPercentage" in field for field in drifted.fields[1:])
         assert await _mesh(sim, busy, uid[busy.mesh_name]) == (OLD, "Upgrading")
+
+
+async def test_a_rollback_asm_fails_is_a_failure_with_its_message(
+    client: Client, task_queue: str
+) -> None:
+    [mesh] = [t.model_copy(update={"version": NEW}) for t in unique_fleet(1, "upgrbfail")]
+    rollout_id = f"upgrade-rbfail-{uuid.uuid4().hex[:6]}"
+    async with _stack(client, task_queue) as sim:
+        sim.state.set_faults(
+            FaultConfig.model_validate({"rules": [f"{mesh.mesh_name}=upgrade-rollback-failed"]})
+        )
+        uid = sim.state.seed_mesh(
+            mesh.project_id, mesh.mesh_name, [mesh.cluster_id], version=OLD
+        ).uid
+        started = await rollouts.start_rollout(
+            client,
+            spec(rollout_id, [mesh], existing="converge", upgrade={"finalize": "manual"}),
+            task_queue=task_queue,
+        )
+        assert started.started
+        waiting = await asyncio.wait_for(
+            rollouts.wait_for_report(
+                client, rollout_id, interval_s=0.2, stop_when=rollouts.waits_for_a_person
+            ),
+            60,
+        )
+        assert waiting.state == RolloutState.AWAITING_FINALIZE
+        await rollouts.cancel(client, rollout_id)
+        await asyncio.wait_for(rollouts.wait_for_report(client, rollout_id, interval_s=0.2), 60)
+        records = await read_records(client, rollout_id)
+        assert (await start_rollback(client, records, task_queue=task_queue)).started
+        undone = await asyncio.wait_for(
+            rollouts.wait_for_report(client, rollout_id, interval_s=0.2, rollback=True), 60
+        )
+        assert (undone.restored, undone.failed) == (0, 1)
+        [failure] = undone.failures
+        assert failure.error_code == "UpgradeRollbackFailed"
+        assert "rollback" in (failure.message or "") and "RollbackFailed" in (failure.message or "")
+        assert sim.state.stats.upgrade_puts(uid, "rollback") == 1
+        assert await _mesh(sim, mesh, uid) == (NEW, "RollbackFailed")
