@@ -100,9 +100,10 @@ class UpgradeActivities:
                 f"an upgrade task of unknown id holds mesh {inp.mesh_name}{again}: finish it or "
                 "roll it back in the ASM console, then run the rollout again; meshfleet never "
                 f"creates a second task ({exc.describe()})",
+                # The target's code is meshfleet's; ASM's own code is in the message.
                 FailureDetails(
                     attempt=attempt,
-                    error_code=exc.error_code,
+                    error_code=errors.UPGRADE_TASK_UNKNOWN,
                     request_id=exc.request_id,
                     status=409,
                 ),
@@ -138,7 +139,7 @@ class UpgradeActivities:
             raise failure(
                 f"upgrade task {task_id} of mesh {inp.mesh_name} cannot start {step.value} now: "
                 f"{exc.describe()}",
-                FailureDetails(attempt=attempt, error_code=exc.error_code, status=409),
+                FailureDetails(attempt=attempt, error_code=errors.UPGRADE_STEP_FAILED, status=409),
                 type=errors.UPGRADE_STEP_FAILED,
                 non_retryable=True,
             ) from exc

@@ -47,7 +47,8 @@ async def test_start_wait_returns_6_until_finalize(
         final = await meshfleet("wait", rollout_id, "--json", env=env)
         finishes = [sim.state.stats.upgrade_puts(uid, "finish") for uid in uids]
 
-    assert waiting.code == ExitCode.AWAITING_FINALIZE == 6, waiting.err
+    assert waiting.code == ExitCode.AWAITING_FINALIZE, waiting.err
+    assert int(ExitCode.AWAITING_FINALIZE) == 6
     document = waiting.json()
     assert_contract(document)
     assert (document["state"], document["upgraded"], document["finalized"]) == (
