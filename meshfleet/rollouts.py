@@ -59,6 +59,7 @@ from meshfleet.models import (
 )
 from meshfleet.rollout_identity import MANIFEST_DIGEST, RESTARTABLE, check_reuse, manifest_digest
 from meshfleet.waves import lay_out
+from meshfleet.worker_builds import FRESH, OlderWorkersError, older_builds
 
 RolloutHandle = WorkflowHandle[Any, RolloutProgress]
 
@@ -231,6 +232,8 @@ async def start_rollout(
 
     Raises:
         RolloutIdReusedError: the id names a rollout of another manifest, or one rolled back.
+        OlderWorkersError: a rollout that is not a creation, while a worker before 0.3.0
+            polls the task queue.
 
     Args:
         client: A client using the pydantic data converter.
@@ -256,6 +259,8 @@ async def start_rollout(
     existing = await check_reuse(client, spec.rollout_id, workflow_id, digest)
     if existing is not None and existing.status not in RESTARTABLE:
         return StartedRollout(spec.rollout_id, workflow_id, False, use_search_attributes)
+    if inp.action != "create":
+        await _refuse_older_workers(client, task_queue, inp.action)
     started = await launch(
         client,
         ROLLOUT_WORKFLOW,
@@ -275,6 +280,20 @@ async def start_rollout(
         # Another start of this id won the race since the check: held to the same manifest.
         await check_reuse(client, spec.rollout_id, workflow_id, digest)
     return started
+
+
+async def _refuse_older_workers(client: Client, task_queue: str, action: str) -> None:
+    """Raise ``OlderWorkersError`` while a worker before 0.3.0 polls ``task_queue``: it would
+    run this rollout as a creation."""
+    older = await older_builds(client, task_queue)
+    if older:
+        raise OlderWorkersError(
+            f"workers of meshfleet {', '.join(older)} poll task queue {task_queue!r}: a worker "
+            f"before 0.3.0 runs a {action} rollout as a creation (adopting every mesh as it "
+            "stands), so nothing was started; finish the rolling restart (every worker 0.3.0 "
+            f"or later), then start it again (Temporal lists a stopped worker for up to "
+            f"{int(FRESH.total_seconds())} s more)"
+        )
 
 
 async def start_once(

@@ -33,6 +33,7 @@ from meshfleet.manifest.load import ManifestError
 from meshfleet.manifest.schedule import count_of
 from meshfleet.rollback import RollbackRefusedError
 from meshfleet.rollout_identity import RolloutIdReusedError
+from meshfleet.worker_builds import OlderWorkersError
 
 
 class ManifestRefusedError(Exception):
@@ -103,6 +104,7 @@ _FAILURES: tuple[tuple[_Kinds, Callable[[Any], Failure]], ...] = (
     (AsmError, lambda e: _one(ExitCode.FAILED, f"ASM refused the request: {e}")),
     # What the rollout's own records refuse.
     (RolloutIdReusedError, lambda e: _one(ExitCode.INVALID, str(e))),
+    (OlderWorkersError, lambda e: _one(ExitCode.INVALID, str(e))),
     (RollbackRefusedError, lambda e: _one(ExitCode.INVALID, f"cannot roll back: {e}")),
     # Temporal: the server, and the workflows and workers behind it.
     (RPCError, _rpc),

@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pytest
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from meshfleet import rollouts
+from meshfleet.cli.exit_codes import ExitCode
 from meshfleet.contract.payloads import (
     CONVERGE_MESH_WORKFLOW,
     FINALIZE_UPGRADE_WORKFLOW,
@@ -40,9 +43,10 @@ from meshfleet.simulator.state import SimulatorState
 from tests.helpers.cli_run import cli_env, manifest_target, meshfleet, write_manifest
 from tests.helpers.eventually import eventually_value
 from tests.helpers.fleet import SIM_TOKEN, project
-from tests.helpers.processes import WorkerProcess, worker_env, worker_process
+from tests.helpers.processes import DevServer, WorkerProcess, worker_env, worker_process
 from tests.helpers.simulator_site import simulator_site
-from tests.upgrade.restart import REJECTED_COMPLETION
+from tests.upgrade.releases import PREVIOUS, install_release
+from tests.upgrade.restart import REJECTED_COMPLETION, release_worker
 
 OLD = "1.15.7-r3"
 NEW = "1.18.7-r5"
@@ -53,6 +57,7 @@ STEP_S = 1.0
 # The first worker drains within this on SIGTERM: a step in flight ends within a few seconds.
 GRACE_S = 10
 LIMIT_S = 120
+TASK_QUEUE = "meshfleet-upgrade"
 
 
 @dataclass(frozen=True)
@@ -264,3 +269,69 @@ async def test_a_rolling_restart_mid_upgrade_finishes_with_one_task_per_mesh(
             assert found is not None
             assert (found.spec_at(now).get("version"), str(found.phase(now))) == (NEW, "Running")
         assert {u.task_id for u in report.upgrades} == {tasks[uid].uid for uid in uids.values()}
+
+
+class ForgetfulDevServer(DevServer):
+    """A dev server that forgets a stopped worker's poller within seconds rather than after its
+    default five minutes, so that the end of a rolling restart shows at once."""
+
+    def _argv(self) -> list[str]:
+        return [*super()._argv(), "--dynamic-config-value", 'matching.PollerHistoryTTL="3s"']
+
+
+async def test_an_upgrade_rollout_waits_for_the_rolling_restart_from_0_2_0(
+    tmp_path: Path,
+) -> None:
+    release = await asyncio.to_thread(install_release, PREVIOUS)
+    assert PREVIOUS == "0.2.0"
+    rollout_id = f"rr-after-{uuid.uuid4().hex[:6]}"
+    manifest = write_manifest(
+        tmp_path / "fleet.yaml", _fleet()[:4], existing="converge", window=WINDOW, timeout="1m"
+    )
+    fleet = load_manifest(str(manifest), rollout_id).targets
+    server = ForgetfulDevServer(tmp_path / "temporal.db", tmp_path / "temporal.log")
+    try:
+        client = await server.start()
+        config = SimulatorConfig(upgrade_step_seconds=0.3, tokens=(SIM_TOKEN,))
+        async with simulator_site(config) as sim:
+            state = sim.state
+            uids = [
+                state.seed_mesh(t.project_id, t.mesh_name, [t.cluster_id], version=OLD).uid
+                for t in fleet
+            ]
+            env = worker_env(server.address, TASK_QUEUE, sim.url)
+            cli = cli_env(
+                TEMPORAL_ADDRESS=server.address,
+                TEMPORAL_NAMESPACE="default",
+                MESHFLEET_TASK_QUEUE=TASK_QUEUE,
+            )
+            start = ("start", str(manifest), "--rollout-id", rollout_id)
+            # The rolling restart is under way: this checkout's worker has joined 0.2.0's.
+            async with (
+                release_worker(release, client, env, tmp_path / "release.log") as old,
+                worker_process(client, env, tmp_path / "main.log"),
+            ):
+                refused = await meshfleet(*start, env=cli)
+                assert refused.code == ExitCode.INVALID, refused.err
+                assert "workers of meshfleet 0.2.0 poll task queue" in refused.err
+                assert "nothing was started" in refused.err
+                with pytest.raises(RPCError):
+                    await client.get_workflow_handle(rollout_workflow_id(rollout_id)).describe()
+                assert all(state.stats.upgrade_posts(uid) == 0 for uid in uids)
+
+                code, _ = await old.terminate(GRACE_S + 20)
+                assert code == 0, old.log()[-3000:]
+
+                async def started() -> bool:
+                    return (await meshfleet(*start, env=cli)).code == 0
+
+                # Once Temporal has forgotten the 0.2.0 worker, the rollout starts.
+                await eventually_value(started, bool, 30, "the upgrade rollout started")
+                report = await asyncio.wait_for(
+                    rollouts.wait_for_report(client, rollout_id, interval_s=0.2), LIMIT_S
+                )
+            assert report.state == RolloutState.COMPLETED, report.failures
+            assert (report.upgraded, report.finalized) == (len(fleet), len(fleet))
+            assert all(state.stats.upgrade_tasks(uid) == 1 for uid in uids)
+    finally:
+        await server.stop()
