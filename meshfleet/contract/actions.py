@@ -8,9 +8,10 @@ whatever started them.
 
 Workers before 0.3.0 ignore a rollout input's ``action`` (they read it as ``create``): a
 ``MeshRolloutWorkflow`` with any other action may be started only once every worker polling the
-task queue is 0.3.0 or later, which the starter checks (``meshfleet.worker_builds``). A rollback is safe either way: its own workflow type has always
-deleted, and a target it restores rather than deletes carries its uid only in ``restore``,
-which an older worker does not read, so it refuses that target instead of deleting the mesh.
+task queue is 0.3.0 or later, which the starter checks (``meshfleet.worker_builds``). A rollback
+is safe either way: its own workflow type has always deleted, and a target it restores rather
+than deletes carries its uid only in ``restore``, which an older worker does not read, so it
+refuses that target instead of deleting the mesh.
 """
 
 from __future__ import annotations
