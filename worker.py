@@ -121,6 +121,7 @@ def build_worker(
             update.judge_mesh,
             update.update_mesh,
             update.wait_for_config,
+            upgrade.create_upgrade_task,
             upgrade.upgrade_step,
             drift.check_drift,
             drift.notify_drift,

@@ -24,12 +24,13 @@ from meshfleet.asm.models import Mesh, parse_time
 from meshfleet.asm.upgrade import StepPhase, UpgradeStep, UpgradeTask, UpgradeTaskRequest
 from meshfleet.contract import failures as errors
 from meshfleet.contract.failures import FailureDetails
-from meshfleet.contract.payloads import UPGRADE_STEP
+from meshfleet.contract.payloads import CREATE_UPGRADE_TASK, UPGRADE_STEP
 from meshfleet.contract.upgrade import (
     UpgradeStepInput,
     UpgradeStepName,
     UpgradeStepProgress,
     UpgradeStepResult,
+    UpgradeTaskCreated,
 )
 
 log = structlog.get_logger(__name__)
@@ -56,10 +57,27 @@ class UpgradeActivities:
     def __init__(self, api: MeshUpgradeApi) -> None:
         self._api = api
 
+    @activity.defn(name=CREATE_UPGRADE_TASK)
+    async def create_upgrade_task(self, inp: UpgradeStepInput) -> UpgradeTaskCreated:
+        """Create the mesh's upgrade task, which starts its pre-check; its id is this
+        activity's result, recorded as soon as it returns.
+
+        Raises:
+            ApplicationError: non-retryable ``UpgradeTaskUnknown`` when the create meets 409
+                (a retry after a lost answer among them); ``MeshVanished`` for a 404; an ASM
+                error as its class says otherwise.
+        """
+        attempt = activity.info().attempt
+        with mesh_context(inp, attempt=attempt):
+            task_id = await self._create(inp, attempt)
+            log.info("upgrade task created", task_id=task_id, version=inp.version)
+            return UpgradeTaskCreated(task_id=task_id, attempts=attempt)
+
     @activity.defn(name=UPGRADE_STEP)
     async def upgrade_step(self, inp: UpgradeStepInput) -> UpgradeStepResult:
-        """Start ``inp.step`` (for ``preCheck``: create the task) and read the task until the
-        step ends; then the mesh as it stands.
+        """Start ``inp.step`` (``pre_check`` without a task: create it, as workflows before
+        ``create_upgrade_task`` ask) and read the task until the step ends; then the mesh as it
+        stands.
 
         Raises:
             ApplicationError: non-retryable ``UpgradeTaskUnknown`` when a create meets 409 with
@@ -130,14 +148,17 @@ class UpgradeActivities:
         """PUT the step, unless an earlier attempt's PUT already started it."""
         try:
             task = await heartbeating(self._api.upgrade_task(inp.project_id, inp.region, task_id))
-            if task.step == step:
+            # A rollback that ASM ended Failed may be asked again; any other step the task is at
+            # was started by an earlier attempt.
+            again = step == UpgradeStep.ROLLBACK and task.status.phase == StepPhase.FAILED
+            if task.step == step and not again:
                 log.info("an earlier attempt started the step; not sent again", step=step.value)
                 return
             request = UpgradeTaskRequest.for_step(inp.uid, inp.mesh_name, inp.version, step)
             await heartbeating(self._api.move_upgrade(inp.project_id, inp.region, task_id, request))
         except AsmConflictError as exc:
             raise failure(
-                f"upgrade task {task_id} of mesh {inp.mesh_name} cannot start {step.value} now: "
+                f"upgrade task {task_id} of mesh {inp.mesh_name} cannot start {inp.step} now: "
                 f"{exc.describe()}",
                 FailureDetails(attempt=attempt, error_code=errors.UPGRADE_STEP_FAILED, status=409),
                 type=errors.UPGRADE_STEP_FAILED,
@@ -146,7 +167,7 @@ class UpgradeActivities:
         except AsmNotFoundError as exc:
             raise _vanished(inp, attempt, exc) from exc
         except AsmError as exc:
-            raise application_error(exc, attempt=attempt, action=f"start {step.value}") from exc
+            raise application_error(exc, attempt=attempt, action=f"start {inp.step}") from exc
         log.info("upgrade step started", step=step.value, task_id=task_id)
 
     async def _poll(
@@ -177,8 +198,9 @@ class UpgradeActivities:
                 return ended.model_copy(update={"polls": progress.polls, "attempts": attempt})
             if datetime.now(UTC) >= end:
                 raise failure(
-                    f"mesh {inp.mesh_name}: upgrade step {step.value} not ended by its deadline "
-                    f"{inp.deadline} (task {task_id}, last mesh phase {progress.phase})",
+                    f"mesh {inp.mesh_name}: upgrade step {inp.step} not ended by its deadline "
+                    f"{inp.deadline} (task {task_id}; ASM goes on with it: roll it back, or "
+                    "finish it in the ASM console)",
                     FailureDetails(attempt=attempt, error_code="Timeout", phase=progress.phase),
                     type=errors.MESH_TIMEOUT,
                     non_retryable=True,

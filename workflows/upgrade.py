@@ -18,17 +18,29 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from meshfleet.contract import failures as errors
     from meshfleet.contract.convergence import JudgedMesh
-    from meshfleet.contract.payloads import STOP_SIGNAL, UPGRADE_STEP, MeshChangeInput
+    from meshfleet.contract.payloads import (
+        CREATE_UPGRADE_TASK,
+        STOP_SIGNAL,
+        UPGRADE_STEP,
+        MeshChangeInput,
+    )
     from meshfleet.contract.upgrade import (
         UPGRADE_STEPS,
         UpgradeStepInput,
         UpgradeStepName,
         UpgradeStepResult,
+        UpgradeTaskCreated,
     )
     from meshfleet.models import OutcomeKind, TargetOutcome, UpgradeRef
     from meshfleet.upgrades import upgrade_refusal
     from workflows import policies
     from workflows.change import MeshChangeWorkflow
+    from workflows.in_place import CALL_ATTEMPT_TIMEOUT
+
+
+# The task is created by an activity of its own, whose completion holds the task's id the moment
+# ASM answers; before, the first step's activity created it and heartbeated the id.
+PATCH_CREATE_APART = "upgrade-task-created-by-its-own-activity"
 
 
 class MeshUpgrade(MeshChangeWorkflow):
@@ -43,6 +55,47 @@ class MeshUpgrade(MeshChangeWorkflow):
         """The rollout was cancelled: end the running step, start no other."""
         self._stop = True
 
+    def _step_input(
+        self, inp: MeshChangeInput, ref: UpgradeRef, step: UpgradeStepName, task_id: str | None
+    ) -> UpgradeStepInput:
+        target = inp.target
+        timing = inp.timing
+        deadline = workflow.now() + timedelta(seconds=timing.timeout_s)
+        return UpgradeStepInput(
+            project_id=target.project_id,
+            region=target.region,
+            mesh_name=target.mesh_name,
+            uid=ref.uid,
+            rollout_id=inp.rollout_id,
+            version=ref.version,
+            version_before=ref.version_before,
+            step=step,
+            task_id=task_id,
+            first_poll_s=timing.first_poll_s,
+            poll_interval_s=timing.poll_interval_s,
+            deadline=deadline.isoformat(),
+        )
+
+    async def _create_task(self, inp: MeshChangeInput, ref: UpgradeRef) -> str:
+        """Create the mesh's upgrade task (its pre-check starts); its id.
+
+        Raises:
+            ActivityError: the create failed past its retries, or met 409 (see
+                ``create_upgrade_task``).
+        """
+        timing = inp.timing
+        created: UpgradeTaskCreated = await workflow.execute_activity(
+            CREATE_UPGRADE_TASK,
+            self._step_input(inp, ref, "pre_check", None),
+            result_type=UpgradeTaskCreated,
+            start_to_close_timeout=CALL_ATTEMPT_TIMEOUT,
+            heartbeat_timeout=timedelta(seconds=timing.heartbeat_timeout_s),
+            schedule_to_close_timeout=timedelta(seconds=timing.timeout_s),
+            retry_policy=policies.call_retry(timing),
+            summary=f"create the upgrade task of mesh {inp.target.mesh_name} to {ref.version}",
+        )
+        return created.task_id
+
     async def _step(
         self, inp: MeshChangeInput, ref: UpgradeRef, step: UpgradeStepName, task_id: str | None
     ) -> UpgradeStepResult:
@@ -54,23 +107,11 @@ class MeshUpgrade(MeshChangeWorkflow):
         target = inp.target
         timing = inp.timing
         heartbeat_timeout = timedelta(seconds=timing.heartbeat_timeout_s)
+        arg = self._step_input(inp, ref, step, task_id)
         deadline = workflow.now() + timedelta(seconds=timing.timeout_s)
         result: UpgradeStepResult = await workflow.execute_activity(
             UPGRADE_STEP,
-            UpgradeStepInput(
-                project_id=target.project_id,
-                region=target.region,
-                mesh_name=target.mesh_name,
-                uid=ref.uid,
-                rollout_id=inp.rollout_id,
-                version=ref.version,
-                version_before=ref.version_before,
-                step=step,
-                task_id=task_id,
-                first_poll_s=timing.first_poll_s,
-                poll_interval_s=timing.poll_interval_s,
-                deadline=deadline.isoformat(),
-            ),
+            arg,
             result_type=UpgradeStepResult,
             start_to_close_timeout=policies.poll_limit(deadline, heartbeat_timeout),
             heartbeat_timeout=heartbeat_timeout,
@@ -101,9 +142,24 @@ class MeshUpgrade(MeshChangeWorkflow):
                 drift=drift,
             )
         ref = UpgradeRef(uid=uid, task_id="", version_before=before, version=target.version)
+        if workflow.patched(PATCH_CREATE_APART):
+            if self._stop:
+                return self._outcome(
+                    inp,
+                    "cancelled",
+                    uid=uid,
+                    attempts=judged.attempts,
+                    message="the rollout was cancelled before the upgrade began: nothing was sent",
+                    drift=drift,
+                )
+            try:
+                ref = ref.model_copy(update={"task_id": await self._create_task(inp, ref)})
+            except ActivityError as err:
+                return self._failed(inp, err, uid=uid).model_copy(update={"drift": drift})
         polls = 0
         for step in UPGRADE_STEPS:
-            if self._stop and ref.task_id:
+            # Stopped: the step ASM runs now (the pre-check, from the create on) ends first.
+            if self._stop and ref.step:
                 return self._upgrade_outcome(
                     inp,
                     ref,

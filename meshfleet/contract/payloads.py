@@ -36,6 +36,9 @@ VERIFY_WAVE = "verify_wave"
 # One step of a mesh's canary upgrade (the create of its task with the first), driven and polled
 # to its end.
 UPGRADE_STEP = "upgrade_step"
+# The create of a mesh's upgrade task on its own: its completion records the task's id the
+# moment ASM answers (a heartbeat may be held back by the SDK's throttling).
+CREATE_UPGRADE_TASK = "create_upgrade_task"
 # A rollout or rollback cancelled through its ``cancel`` update asks Temporal to cancel its own
 # run, so that it can end Canceled: a workflow cannot request that of itself by a command.
 REQUEST_CANCEL = "request_cancel"

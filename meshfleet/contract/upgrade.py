@@ -39,6 +39,13 @@ class UpgradeStepInput(Contract):
     deadline: str = Field(description="Absolute deadline (ISO 8601, UTC): retries never extend it.")
 
 
+class UpgradeTaskCreated(Contract):
+    """Result of ``create_upgrade_task``: the id ASM gave the task."""
+
+    task_id: str
+    attempts: int = 1
+
+
 class UpgradeStepProgress(Contract):
     """What an attempt of ``upgrade_step`` heartbeats: the task's id the moment the create's 201
     arrived, so a retry after a dead worker goes on with that task rather than create another."""

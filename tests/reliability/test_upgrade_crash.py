@@ -2,10 +2,11 @@
 upgrade task.
 
 The production worker runs as a process. ASM names an upgrade task's id only in the create's
-201, so what the next worker can do depends on whether the dead one heartbeated that id:
+201, so what the next worker can do depends on whether the dead one got that far:
 
-- it did: the retry of ``upgrade_step`` reads the id back from the heartbeat and goes on with
-  that task, through the upgrade and the finalize;
+- it did: ``create_upgrade_task`` returned the id, and the retry of the pre-check's
+  ``upgrade_step`` (which heartbeats it too) goes on with that task, through the upgrade and the
+  finalize;
 - the 201 never arrived (the POST was still held when the worker died): the retry meets 409 and
   cannot tell whose task holds the mesh, so the target fails ``UpgradeTaskUnknown`` and leaves
   the task to the operator rather than create a second one.
@@ -26,7 +27,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from meshfleet import rollouts
 from meshfleet.contract.failures import UPGRADE_TASK_UNKNOWN
-from meshfleet.contract.payloads import UPGRADE_STEP
+from meshfleet.contract.payloads import CREATE_UPGRADE_TASK, UPGRADE_STEP
 from meshfleet.contract.upgrade import UpgradeStepProgress
 from meshfleet.models import MeshTarget, RolloutProgress, RolloutState
 from meshfleet.simulator.config import FaultConfig, SimulatorConfig
@@ -110,23 +111,24 @@ async def _heartbeated_task_ids(client: Client, fleet: Sequence[MeshTarget]) -> 
     return seen
 
 
-async def _no_heartbeat_details(client: Client, fleet: Sequence[MeshTarget]) -> bool:
-    """Every mesh's ``upgrade_step`` is pending and has heartbeated no details."""
+async def _creates_pending(client: Client, fleet: Sequence[MeshTarget]) -> bool:
+    """Every mesh's ``create_upgrade_task`` is pending (its answer not yet in), no details
+    heartbeated."""
     for t in fleet:
         description = await client.get_workflow_handle(t.workflow_id).describe()
         pending = [
             a
             for a in description.raw_description.pending_activities
-            if a.activity_type.name == UPGRADE_STEP
+            if a.activity_type.name == CREATE_UPGRADE_TASK
         ]
         if len(pending) != 1 or pending[0].heartbeat_details.payloads:
             return False
     return True
 
 
-async def _upgrade_step_failures(client: Client, workflow_id: str) -> list[tuple[str, int]]:
-    """Each failed ``upgrade_step`` of the mesh's workflow: its failure type, and which attempt
-    failed it (the history keeps an activity's last attempt only)."""
+async def _activity_failures(client: Client, workflow_id: str) -> list[tuple[str, int]]:
+    """Each failed activity of the mesh's workflow: its failure type, and which attempt failed
+    it (the history keeps an activity's last attempt only)."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     attempts = {
         e.event_id: e.activity_task_started_event_attributes.attempt
@@ -258,8 +260,8 @@ async def test_worker_killed_before_the_create_answered_fails_without_a_second_t
                 30,
                 "every mesh has its upgrade task",
             )
-            # The 201 is still held: no attempt could heartbeat a task id.
-            assert await _no_heartbeat_details(client, fleet)
+            # The 201 is still held: no attempt could return the task's id.
+            assert await _creates_pending(client, fleet)
             assert all(stats.upgrade_posts(uid) == 1 for uid in uids.values())
             assert first.kill() == -signal.SIGKILL
         tasks = _tasks_by_mesh(sim.state)
@@ -278,7 +280,7 @@ async def test_worker_killed_before_the_create_answered_fails_without_a_second_t
         for t in fleet:
             # The dead worker's attempt timed out; the next one, on the second worker, failed
             # for good and was not retried.
-            failures = await _upgrade_step_failures(client, t.workflow_id)
+            failures = await _activity_failures(client, t.workflow_id)
             assert failures == [(UPGRADE_TASK_UNKNOWN, 2)], t.mesh_name
         assert _tasks_by_mesh(sim.state) == tasks
         now = sim.state.now()

@@ -8,6 +8,7 @@ Real dev server, the production worker, and the simulator over loopback HTTP.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -192,3 +193,33 @@ async def test_a_rollback_asm_fails_is_a_failure_with_its_message(
         assert "rollback" in (failure.message or "") and "RollbackFailed" in (failure.message or "")
         assert sim.state.stats.upgrade_puts(uid, "rollback") == 1
         assert await _mesh(sim, mesh, uid) == (NEW, "RollbackFailed")
+
+
+async def test_a_step_past_its_timeout_keeps_the_task_for_a_rollback(
+    client: Client, task_queue: str
+) -> None:
+    [mesh] = [t.model_copy(update={"version": NEW}) for t in unique_fleet(1, "upgslow")]
+    rollout_id = f"upgrade-slow-{uuid.uuid4().hex[:6]}"
+    async with _stack(client, task_queue, step_s=30.0) as sim:
+        stats = sim.state.stats
+        uid = sim.state.seed_mesh(
+            mesh.project_id, mesh.mesh_name, [mesh.cluster_id], version=OLD
+        ).uid
+        report = await _run(client, task_queue, rollout_id, [mesh], timeout_s=2)
+        [failure] = report.failures
+        assert failure.error_code == "Timeout"
+        assert "pre_check" in (failure.message or "")
+        # The task exists, and the rollout knows it: it is listed, and can be rolled back.
+        [stands] = report.upgrades
+        assert (stands.outcome, stands.step, stands.can_roll_back) == ("failed", None, True)
+        assert stats.upgrade_tasks(uid) == 1
+        # ASM's rollback of it takes a usual time (within the rollout's short timeout).
+        sim.state.config = dataclasses.replace(sim.state.config, upgrade_step_seconds=0.3)
+        records = await read_records(client, rollout_id)
+        assert (await start_rollback(client, records, task_queue=task_queue)).started
+        undone = await asyncio.wait_for(
+            rollouts.wait_for_report(client, rollout_id, interval_s=0.2, rollback=True), 60
+        )
+        assert (undone.restored, undone.failed) == (1, 0), undone
+        assert stats.upgrade_puts(uid, "rollback") == 1
+        assert await _mesh(sim, mesh, uid) == (OLD, "Running")
