@@ -70,6 +70,8 @@ class TargetChildren:
 
         def _record_upgrade(self, index: int, outcome: TargetOutcome) -> None: ...
 
+        def _stop_if_cancelled(self, workflow_id: str, run_id: str) -> None: ...
+
     def _page_input(self, page_no: int) -> LoadPageInput:
         return LoadPageInput(rollout_id=self._inp.rollout_id, page=page_no)
 
@@ -103,6 +105,7 @@ class TargetChildren:
             return
         if handle.first_execution_run_id:
             self._carry.run_ids[target.workflow_id] = handle.first_execution_run_id
+            self._stop_if_cancelled(target.workflow_id, handle.first_execution_run_id)
         try:
             outcome = await handle
         except ChildWorkflowError as err:

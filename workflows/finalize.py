@@ -41,6 +41,7 @@ class UpgradeFinalize:
     _carry: RolloutCarry
     _starting: int
     _starts_this_run: int
+    _stopping: int
 
     if TYPE_CHECKING:
         # What the rollout and its other mixins provide (a stub here would shadow them).
@@ -152,6 +153,11 @@ class UpgradeFinalize:
         if outcome.outcome == "finalized":
             carry.counts.finalized += 1
             return
+        upgrade = carry.upgrades.get(index)
+        if outcome.upgrade is None and upgrade is not None:
+            # Failed without reaching the task (the mesh busy, the child timed out): still
+            # upgraded, not finalized.
+            carry.upgrades[index] = upgrade.model_copy(update={"outcome": "failed"})
         carry.counts.upgraded -= 1
         carry.counts.failed += 1
         if len(carry.failures) < MAX_REPORTED_FAILURES:
@@ -166,20 +172,43 @@ class UpgradeFinalize:
 
     # --- cancel -------------------------------------------------------------------------------
 
+    def _stops_upgrades(self) -> bool:
+        """A cancel of this rollout tells its in-flight upgrades to stop."""
+        return (
+            self._inp.action == "converge"
+            and not self._finalizing()
+            and workflow.patched(PATCH_STOP_UPGRADES)
+        )
+
     def _stop_upgrades(self) -> None:
         """Tell the targets in flight that the rollout was cancelled: an upgrade ends its running
-        step and starts no other."""
+        step and starts no other. Only a child whose start is confirmed is told, by its run id:
+        a target still waiting for its workflow id (another rollout's child holds it) must not
+        stop that one; it is told once its own start is confirmed (``_stop_if_cancelled``)."""
         carry = self._carry
-        if self._inp.action != "converge" or not carry.in_flight or self._finalizing():
-            return
-        if not workflow.patched(PATCH_STOP_UPGRADES):
+        if not carry.in_flight or not self._stops_upgrades():
             return
         for workflow_id in sorted(carry.in_flight):
-            self._track(_stop(workflow_id), f"stop-{workflow_id}")
+            run_id = carry.run_ids.get(workflow_id)
+            if run_id is not None:
+                self._send_stop(workflow_id, run_id)
 
+    def _stop_if_cancelled(self, workflow_id: str, run_id: str) -> None:
+        """A child whose start was confirmed after the rollout was cancelled stops too."""
+        if self._carry.state == RolloutState.CANCELLING and self._stops_upgrades():
+            self._send_stop(workflow_id, run_id)
 
-async def _stop(workflow_id: str) -> None:
-    try:
-        await workflow.get_external_workflow_handle(workflow_id).signal(STOP_SIGNAL)
-    except Exception as err:  # a target that already closed has nothing to stop
-        workflow.logger.info("stop not delivered to %s: %s", workflow_id, err)
+    def _send_stop(self, workflow_id: str, run_id: str) -> None:
+        # Counted until sent: a run that continues as new first waits for it, since the server
+        # drops a signal whose sender has closed.
+        self._stopping += 1
+        self._track(self._stop(workflow_id, run_id), f"stop-{workflow_id}")
+
+    async def _stop(self, workflow_id: str, run_id: str) -> None:
+        try:
+            handle = workflow.get_external_workflow_handle(workflow_id, run_id=run_id)
+            await handle.signal(STOP_SIGNAL)
+        except Exception as err:  # a target that already closed has nothing to stop
+            workflow.logger.info("stop not delivered to %s: %s", workflow_id, err)
+        finally:
+            self._stopping -= 1

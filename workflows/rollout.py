@@ -98,6 +98,8 @@ class MeshRolloutWorkflow(TargetChildren, WaveChecks, UpgradeFinalize):
         self._wake_run_loop = False
         self._children: set[asyncio.Task[None]] = set()
         self._starting = 0
+        # Stop signals to in-flight upgrades not yet sent.
+        self._stopping = 0
         # Whether Temporal delivered a cancellation request to this run (the UI's or a client's).
         self._cancel_requested = False
 
@@ -133,7 +135,11 @@ class MeshRolloutWorkflow(TargetChildren, WaveChecks, UpgradeFinalize):
                 if self._should_continue_as_new():
                     # A child whose start is not yet confirmed would be lost with this run.
                     await workflow.wait_condition(
-                        lambda: not self._starting and workflow.all_handlers_finished()
+                        lambda: (
+                            not self._starting
+                            and not self._stopping
+                            and workflow.all_handlers_finished()
+                        )
                     )
                     workflow.continue_as_new(self._next_input())
                 await self._wait_for_wake()
