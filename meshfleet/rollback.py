@@ -35,6 +35,7 @@ from meshfleet.contract.failures import carried
 from meshfleet.contract.payloads import (
     AWAIT_TARGET,
     PAGE_SIZE,
+    AwaitTargetInput,
     RolloutInput,
     rollout_workflow_id,
 )
@@ -215,19 +216,27 @@ def _failed_child(client: Client, failure: Failure) -> TargetOutcome | None:
 
 async def _outcomes(client: Client, histories: list[WorkflowHistory]) -> dict[str, TargetOutcome]:
     outcomes: dict[str, TargetOutcome] = {}
+    # The last run started under each workflow id, and the runs whose end the rollout saw: a
+    # mesh's id may hold several (a converge, then the finalize of its upgrade).
     started: dict[str, str] = {}
+    ended: set[str] = set()
     for history in histories:
         scheduled: dict[int, str] = {}
+        awaited: dict[int, str | None] = {}
         for event in history.events:
             kind = event.event_type
             if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
                 attrs = event.activity_task_scheduled_event_attributes
                 scheduled[event.event_id] = attrs.activity_type.name
+                if attrs.activity_type.name == AWAIT_TARGET:
+                    waited = _decode(client, attrs.input.payloads, AwaitTargetInput)
+                    awaited[event.event_id] = waited.run_id
             elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                 done = event.activity_task_completed_event_attributes
                 if scheduled.get(done.scheduled_event_id) == AWAIT_TARGET:
                     outcome = _decode(client, done.result.payloads, TargetOutcome)
                     outcomes[outcome.workflow_id] = outcome
+                    ended.add(awaited.get(done.scheduled_event_id) or "")
             elif kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_STARTED:
                 execution = event.child_workflow_execution_started_event_attributes
                 started[execution.workflow_execution.workflow_id] = (
@@ -237,13 +246,17 @@ async def _outcomes(client: Client, histories: list[WorkflowHistory]) -> dict[st
                 child = event.child_workflow_execution_completed_event_attributes
                 outcome = _decode(client, child.result.payloads, TargetOutcome)
                 outcomes[child.workflow_execution.workflow_id] = outcome
+                ended.add(child.workflow_execution.run_id)
             elif kind == EventType.EVENT_TYPE_CHILD_WORKFLOW_EXECUTION_FAILED:
                 failed = event.child_workflow_execution_failed_event_attributes
+                ended.add(failed.workflow_execution.run_id)
                 carried_outcome = _failed_child(client, failed.failure)
                 if carried_outcome is not None:
                     outcomes[failed.workflow_execution.workflow_id] = carried_outcome
     for workflow_id, run_id in started.items():
-        if workflow_id not in outcomes:
+        # Its last run ended unseen (abandoned by a terminated rollout): that run's outcome,
+        # not an earlier run's, says where the mesh stands.
+        if workflow_id not in outcomes or run_id not in ended:
             found = await _child_result(client, workflow_id, run_id)
             if found is not None:
                 outcomes[workflow_id] = found
