@@ -191,6 +191,7 @@ def test_a_failed_outcome_names_its_target_and_why() -> None:
         "seconds": 0.0,
         "drift": [],
         "config_before": None,
+        "upgrade": None,
     }
     assert not outcome.succeeded
     assert TargetFailure.of(outcome) == TargetFailure(

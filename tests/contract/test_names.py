@@ -8,8 +8,8 @@ from temporalio import workflow
 from meshfleet.contract import deletion, drift, payloads
 from workflows.registry import ALL_WORKFLOWS, VERSIONED_WORKFLOWS
 
-# Queries and updates each workflow type registers; none registers a signal.
-HANDLERS: dict[str, tuple[set[str], set[str]]] = {
+# Queries, updates and signals each workflow type registers.
+HANDLERS: dict[str, tuple[set[str], set[str], set[str]]] = {
     payloads.ROLLOUT_WORKFLOW: (
         {payloads.PROGRESS_QUERY},
         {
@@ -17,15 +17,19 @@ HANDLERS: dict[str, tuple[set[str], set[str]]] = {
             payloads.RESUME_UPDATE,
             payloads.CANCEL_UPDATE,
             payloads.APPROVE_UPDATE,
+            payloads.FINALIZE_UPDATE,
         },
+        set(),
     ),
-    payloads.CREATE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
-    payloads.TARGET_PAGE_WORKFLOW: (set(), set()),
-    deletion.DELETE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
-    payloads.CONVERGE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
-    payloads.RESTORE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set()),
-    drift.DRIFT_CHECK_WORKFLOW: (set(), set()),
-    drift.DRIFT_PAGE_WORKFLOW: (set(), set()),
+    payloads.CREATE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set(), set()),
+    payloads.TARGET_PAGE_WORKFLOW: (set(), set(), set()),
+    deletion.DELETE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set(), set()),
+    # A mesh's upgrade is told to stop after its running step when its rollout is cancelled.
+    payloads.CONVERGE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set(), {payloads.STOP_SIGNAL}),
+    payloads.RESTORE_MESH_WORKFLOW: ({payloads.PHASE_QUERY}, set(), {payloads.STOP_SIGNAL}),
+    payloads.FINALIZE_UPGRADE_WORKFLOW: ({payloads.PHASE_QUERY}, set(), {payloads.STOP_SIGNAL}),
+    drift.DRIFT_CHECK_WORKFLOW: (set(), set(), set()),
+    drift.DRIFT_PAGE_WORKFLOW: (set(), set(), set()),
 }
 # A rollback is steered as a rollout is (it inherits every handler; it never waits at a gate).
 HANDLERS[deletion.ROLLBACK_WORKFLOW] = HANDLERS[payloads.ROLLOUT_WORKFLOW]
@@ -34,8 +38,8 @@ HANDLERS[deletion.ROLLBACK_WORKFLOW] = HANDLERS[payloads.ROLLOUT_WORKFLOW]
 @pytest.mark.parametrize("cls", ALL_WORKFLOWS + VERSIONED_WORKFLOWS, ids=lambda c: c.__name__)
 def test_workflows_answer_the_queries_and_updates_clients_call(cls: type) -> None:
     defn = workflow._Definition.must_from_class(cls)
-    queries, updates = HANDLERS[str(defn.name)]
-    assert (set(defn.queries), set(defn.updates), set(defn.signals)) == (queries, updates, set())
+    queries, updates, signals = HANDLERS[str(defn.name)]
+    assert (set(defn.queries), set(defn.updates), set(defn.signals)) == (queries, updates, signals)
 
 
 def test_names_are_those_release_0_1_0_used() -> None:
@@ -60,6 +64,19 @@ def test_names_are_those_release_0_1_0_used() -> None:
 
 def test_names_added_since_0_1_0_stay_as_released_from_now_on() -> None:
     assert (payloads.VERIFY_WAVE, payloads.APPROVE_UPDATE) == ("verify_wave", "approve")
+    assert (
+        payloads.FINALIZE_UPDATE,
+        payloads.STOP_SIGNAL,
+        payloads.FINALIZE_UPGRADE_WORKFLOW,
+        payloads.CREATE_UPGRADE_TASK,
+        payloads.UPGRADE_STEP,
+    ) == (
+        "finalize",
+        "stop_after_step",
+        "FinalizeUpgradeWorkflow",
+        "create_upgrade_task",
+        "upgrade_step",
+    )
     assert (deletion.ROLLBACK_WORKFLOW, deletion.DELETE_MESH_WORKFLOW) == (
         "MeshRollbackWorkflow",
         "DeleteMeshWorkflow",

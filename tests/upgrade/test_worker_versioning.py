@@ -355,6 +355,7 @@ def test_each_workflow_declares_its_versioning_behaviour() -> None:
         DeleteMeshWorkflow.__name__: VersioningBehavior.PINNED,
         "ConvergeMeshWorkflow": VersioningBehavior.PINNED,
         "RestoreMeshWorkflow": VersioningBehavior.PINNED,
+        "FinalizeUpgradeWorkflow": VersioningBehavior.PINNED,
         "DriftCheckWorkflow": VersioningBehavior.PINNED,
         # A drift schedule's page stays open for months: pinned, it would hold its build.
         "DriftTargetPageWorkflow": VersioningBehavior.AUTO_UPGRADE,
