@@ -58,6 +58,11 @@ class UpgradeRef(_Model):
         """ASM rolls an upgrade back until its old control plane is uninstalled."""
         return not self.finalized
 
+    @property
+    def reached(self) -> str:
+        """How far the task got, in words: ``after control_plane``."""
+        return f"after {self.step}" if self.step else "before its first step ended"
+
 
 class Restore(_Model):
     """How a rollback undoes an update: the mesh, and the configuration to put back. The
@@ -637,8 +642,8 @@ class UpgradedMesh(_Model):
 
     @property
     def can_roll_back(self) -> bool:
-        """ASM rolls an upgrade back until its old control plane is uninstalled."""
-        return not self.finalized
+        """As ``UpgradeRef.can_roll_back``."""
+        return self.ref.can_roll_back
 
     @property
     def ref(self) -> UpgradeRef:

@@ -486,10 +486,10 @@ def _planned_roll_back(t: RecordedTarget, meshes: Sequence[Mesh]) -> PlannedDele
             reason = f"re-created since the rollout: it has uid {again.uid}, not {uid}"
             return PlannedDeletion(t.target, uid, "keep", reason)
         return PlannedDeletion(t.target, uid, "gone", "deleted since the rollout")
-    where = f"after {upgrade.step}" if upgrade.step else "before its first step ended"
     reason = (
         f"upgrade task {upgrade.task_id} ({upgrade.version_before} -> {upgrade.version}, "
-        f"{t.outcome.outcome} {where}) is not finalized: rolled back to {upgrade.version_before}"
+        f"{t.outcome.outcome} {upgrade.reached}) is not finalized: rolled back to "
+        f"{upgrade.version_before}"
     )
     return PlannedDeletion(t.target, uid, "roll_back", reason)
 

@@ -153,11 +153,10 @@ class UpgradeFinalize:
         if outcome.outcome == "finalized":
             carry.counts.finalized += 1
             return
-        upgrade = carry.upgrades.get(index)
-        if outcome.upgrade is None and upgrade is not None:
+        if outcome.upgrade is None:
             # Failed without reaching the task (the mesh busy, the child timed out): still
             # upgraded, not finalized.
-            carry.upgrades[index] = upgrade.model_copy(update={"outcome": "failed"})
+            self._no_longer_upgraded(index)
         carry.counts.upgraded -= 1
         carry.counts.failed += 1
         if len(carry.failures) < MAX_REPORTED_FAILURES:
@@ -165,7 +164,8 @@ class UpgradeFinalize:
         self._count_failure(index)
 
     def _no_longer_upgraded(self, index: int) -> None:
-        """Verify found an upgraded mesh broken: it is a failure, and is not finalized."""
+        """An upgraded mesh failed after all (verify found it broken, its finalize failed
+        before reaching the task): it is reported failed, and is not finalized."""
         upgrade = self._carry.upgrades.get(index)
         if upgrade is not None and upgrade.outcome == "upgraded":
             self._carry.upgrades[index] = upgrade.model_copy(update={"outcome": "failed"})

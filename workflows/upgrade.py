@@ -9,7 +9,7 @@ finalize and a rollback find it: it is known from nothing else.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Literal
 
 from temporalio import workflow
@@ -56,8 +56,10 @@ class MeshUpgrade(MeshChangeWorkflow):
         self._stop = True
 
     def _step_input(
-        self, inp: MeshChangeInput, ref: UpgradeRef, step: UpgradeStepName, task_id: str | None
+        self, inp: MeshChangeInput, ref: UpgradeRef, step: UpgradeStepName
     ) -> UpgradeStepInput:
+        """The input of ``step`` of ``ref``'s task (none yet: the create's), its deadline the
+        strategy's whole timeout from now."""
         target = inp.target
         timing = inp.timing
         deadline = workflow.now() + timedelta(seconds=timing.timeout_s)
@@ -70,7 +72,7 @@ class MeshUpgrade(MeshChangeWorkflow):
             version=ref.version,
             version_before=ref.version_before,
             step=step,
-            task_id=task_id,
+            task_id=ref.task_id or None,
             first_poll_s=timing.first_poll_s,
             poll_interval_s=timing.poll_interval_s,
             deadline=deadline.isoformat(),
@@ -86,7 +88,7 @@ class MeshUpgrade(MeshChangeWorkflow):
         timing = inp.timing
         created: UpgradeTaskCreated = await workflow.execute_activity(
             CREATE_UPGRADE_TASK,
-            self._step_input(inp, ref, "pre_check", None),
+            self._step_input(inp, ref, "pre_check"),
             result_type=UpgradeTaskCreated,
             start_to_close_timeout=CALL_ATTEMPT_TIMEOUT,
             heartbeat_timeout=timedelta(seconds=timing.heartbeat_timeout_s),
@@ -97,7 +99,7 @@ class MeshUpgrade(MeshChangeWorkflow):
         return created.task_id
 
     async def _step(
-        self, inp: MeshChangeInput, ref: UpgradeRef, step: UpgradeStepName, task_id: str | None
+        self, inp: MeshChangeInput, ref: UpgradeRef, step: UpgradeStepName
     ) -> UpgradeStepResult:
         """Run one step to its end; each step has the strategy's whole timeout to itself.
 
@@ -107,13 +109,14 @@ class MeshUpgrade(MeshChangeWorkflow):
         target = inp.target
         timing = inp.timing
         heartbeat_timeout = timedelta(seconds=timing.heartbeat_timeout_s)
-        arg = self._step_input(inp, ref, step, task_id)
-        deadline = workflow.now() + timedelta(seconds=timing.timeout_s)
+        arg = self._step_input(inp, ref, step)
         result: UpgradeStepResult = await workflow.execute_activity(
             UPGRADE_STEP,
             arg,
             result_type=UpgradeStepResult,
-            start_to_close_timeout=policies.poll_limit(deadline, heartbeat_timeout),
+            start_to_close_timeout=policies.poll_limit(
+                datetime.fromisoformat(arg.deadline), heartbeat_timeout
+            ),
             heartbeat_timeout=heartbeat_timeout,
             retry_policy=policies.poll_retry(),
             summary=f"{step} of mesh {target.mesh_name} to {ref.version}",
@@ -171,7 +174,7 @@ class MeshUpgrade(MeshChangeWorkflow):
                     "(`meshfleet rollback`) or finish it in the ASM console",
                 )
             try:
-                result = await self._step(inp, ref, step, ref.task_id or None)
+                result = await self._step(inp, ref, step)
             except ActivityError as err:
                 failed = self._failed(inp, err, uid=uid)
                 update = {"drift": drift, "upgrade": ref} if ref.task_id else {"drift": drift}
@@ -234,7 +237,7 @@ class MeshUpgrade(MeshChangeWorkflow):
         """Run a step that closes the task, forward (``finish``) or back (``rollback``)."""
         name = inp.target.mesh_name
         try:
-            result = await self._step(inp, ref, step, ref.task_id)
+            result = await self._step(inp, ref, step)
         except ActivityError as err:
             return self._failed(inp, err, uid=ref.uid).model_copy(update={"upgrade": ref})
         if not result.succeeded:

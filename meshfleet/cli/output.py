@@ -348,8 +348,7 @@ def upgrade_text(u: UpgradedMesh) -> str:
     elif u.outcome == "restored":
         where = "rolled back"
     else:
-        after = f"after {u.step}" if u.step else "before its first step ended"
-        where = f"{u.outcome} {after} (task open; can be rolled back)"
+        where = f"{u.outcome} {u.ref.reached} (task open; can be rolled back)"
     return (
         f"{u.region} {u.project_id} {u.mesh_name} (cluster {u.cluster_id}): "
         f"{u.version_before} -> {u.version}, {where}, task {u.task_id}"
