@@ -35,7 +35,8 @@ from meshfleet.simulator.responses import (
     error,
     json_response,
 )
-from meshfleet.simulator.upgrade_state import off_path
+from meshfleet.simulator.state import SimulatorState
+from meshfleet.simulator.upgrade_state import UpgradeRecord, off_path
 from meshfleet.simulator.validation import describe
 
 # Fields the client's model fills in by default; on the wire they are mandatory all the same.
@@ -86,7 +87,14 @@ def _parse(body: bytes) -> tuple[UpgradeTaskRequest, dict[str, Any]] | web.Respo
     return parsed, data
 
 
-def _task_not_found(task_id: str) -> web.Response:
+def _task_of(
+    request: web.Request, state: SimulatorState, project_id: str
+) -> UpgradeRecord | web.Response:
+    """The task the path names, or the 404 that says it is not in this project."""
+    task_id = request.match_info["task_id"]
+    task = state.get_upgrade(project_id, task_id)
+    if task is not None:
+        return task
     # Echo the id only when it has the shape of one, as for meshes.
     named = f"upgrade task {task_id}" if UPGRADE_TASK_ID.matches(task_id) else "the upgrade task"
     return error(404, NOT_FOUND, f"{named} does not exist in this project")
@@ -163,10 +171,9 @@ async def show_upgrade(request: web.Request) -> web.Response:
     if isinstance(admitted, web.Response):
         return admitted
     state, project_id = admitted
-    task_id = request.match_info["task_id"]
-    task = state.get_upgrade(project_id, task_id)
-    if task is None:
-        return _task_not_found(task_id)
+    task = _task_of(request, state, project_id)
+    if isinstance(task, web.Response):
+        return task
     return json_response(state.upgrade_json(task))
 
 
@@ -178,10 +185,9 @@ async def move_upgrade(request: web.Request) -> web.Response:
     if isinstance(admitted, web.Response):
         return admitted
     state, project_id = admitted
-    task_id = request.match_info["task_id"]
-    task = state.get_upgrade(project_id, task_id)
-    if task is None:
-        return _task_not_found(task_id)
+    task = _task_of(request, state, project_id)
+    if isinstance(task, web.Response):
+        return task
     parsed = _parse(body)
     if isinstance(parsed, web.Response):
         return parsed
